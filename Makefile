@@ -1,0 +1,45 @@
+# The two commands: `make run` (embedded default, no services) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+PORT ?= 8000
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install run test lint worker beat bench clean
+
+# Creates the virtualenv and installs exactly what uv.lock pins.
+$(VENV)/.installed: pyproject.toml uv.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv sync --frozen --inexact --quiet
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py ensure_demo
+	$(BIN)/python manage.py run_embedded 127.0.0.1:$(PORT)
+
+test: install
+	NPS_MODE=test $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	NPS_MODE=test $(BIN)/mypy .
+
+# The production-shaped processes (set NPS_MODE=production and the services in .env).
+worker: install
+	$(BIN)/celery -A nps_saas worker -Q default,sends,alerts,rollups --loglevel=INFO
+
+beat: install
+	$(BIN)/celery -A nps_saas beat --loglevel=INFO --schedule var/celerybeat-schedule
+
+bench: install
+	NPS_MODE=test $(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache

@@ -1,0 +1,24 @@
+"""Emails about the team (one function per message: subject, text and HTML side by side)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+
+from companies.models import TeamInvite
+
+
+def send_team_invite(*, invite: TeamInvite, token: str) -> None:
+    url = settings.SITE_URL + reverse("invite-accept", kwargs={"token": token})
+    inviter = invite.invited_by
+    context = {"invite": invite, "company": invite.company, "url": url, "inviter": inviter}
+    with translation.override(inviter.language if inviter else settings.LANGUAGE_CODE):
+        subject = render_to_string("companies/email/team_invite_subject.txt", context).strip()
+        text = render_to_string("companies/email/team_invite.txt", context)
+        html = render_to_string("companies/email/team_invite.html", context)
+    message = EmailMultiAlternatives(subject=subject, body=text, to=[invite.email])
+    message.attach_alternative(html, "text/html")
+    message.send()

@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+import secrets
+import zoneinfo
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from companies.tenancy import TenantManager, TenantModel, TenantQuerySet
+
+
+def new_public_id() -> str:
+    """A random public identifier (96 bits, URL-safe), never a sequential integer."""
+    return secrets.token_urlsafe(12)
+
+
+TIME_ZONE_CHOICES = [(tz, tz) for tz in sorted(zoneinfo.available_timezones()) if "/" in tz] + [
+    ("UTC", "UTC")
+]
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An email address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.update(is_staff=True, is_superuser=True)
+        return self._create(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person who logs in. Identified by email; belongs to companies through Membership."""
+
+    username = None  # type: ignore[assignment]
+    email = models.EmailField(_("email address"), unique=True)
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default="en"
+    )
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.email
+
+
+class Industry(models.TextChoices):
+    """The fixed list the published benchmarks in shared/data/benchmarks.csv map onto."""
+
+    RETAIL = "retail", _("Retail")
+    ECOMMERCE = "ecommerce", _("E-commerce")
+    SOFTWARE = "software", _("Software & SaaS")
+    TELECOM = "telecom", _("Telecom & internet")
+    BANKING = "banking", _("Banking & payments")
+    INSURANCE = "insurance", _("Insurance")
+    HEALTHCARE = "healthcare", _("Healthcare")
+    EDUCATION = "education", _("Education")
+    HOSPITALITY = "hospitality", _("Hospitality & travel")
+    TRANSPORT = "transport", _("Transport & logistics")
+    MANUFACTURING = "manufacturing", _("Manufacturing")
+    B2B_SERVICES = "b2b_services", _("B2B services")
+    PUBLIC_SECTOR = "public_sector", _("Public sector")
+    OTHER = "other", _("Other")
+
+
+class Company(models.Model):
+    """A tenant. Everything a customer owns hangs off one of these."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(_("company name"), max_length=120)
+    industry = models.CharField(
+        _("industry"), max_length=32, choices=Industry.choices, default=Industry.OTHER
+    )
+    country = models.CharField(_("country"), max_length=2, blank=True, help_text="ISO 3166-1")
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, choices=TIME_ZONE_CHOICES, default="UTC"
+    )
+    default_language = models.CharField(
+        _("default survey language"),
+        max_length=8,
+        choices=settings.SURVEY_LANGUAGES,
+        default="en",
+    )
+    sender_name = models.CharField(_("sender name"), max_length=120, blank=True)
+    reply_to = models.EmailField(_("reply-to address"), blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name_plural = "companies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", _("Owner")
+    ADMIN = "admin", _("Admin")
+    MANAGER = "manager", _("Manager")
+    AGENT = "agent", _("Agent")
+    VIEWER = "viewer", _("Viewer")
+
+
+# Higher rank can do everything a lower rank can. Agents work the inbox, managers run surveys.
+ROLE_RANK: dict[str, int] = {
+    Role.VIEWER: 0,
+    Role.AGENT: 1,
+    Role.MANAGER: 2,
+    Role.ADMIN: 3,
+    Role.OWNER: 4,
+}
+
+
+def role_at_least(role: str, minimum: str) -> bool:
+    return ROLE_RANK[role] >= ROLE_RANK[minimum]
+
+
+class MembershipQuerySet(TenantQuerySet["Membership"]):
+    def for_user(self, user: User) -> MembershipQuerySet:
+        """A user's own memberships across companies (the company switcher)."""
+        return self.unscoped(reason="a user sees their own memberships").filter(user=user)
+
+
+class Membership(TenantModel):
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = TenantManager.from_queryset(MembershipQuerySet)()  # type: ignore[misc]
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "user"], name="membership_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.company} ({self.role})"
+
+
+class TeamInvite(TenantModel):
+    """An invitation for a teammate to join a company with a role, by an emailed link."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="team_invites")
+    public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
+    email = models.EmailField(_("email address"))
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
+    # Only a hash of the emailed token is stored; a database leak gives no working links.
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "public_id"], name="teaminvite_public_id"),
+        ]
+        indexes = [models.Index(fields=["company", "email"])]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.company} ({self.role})"
+
+    @property
+    def is_pending(self) -> bool:
+        return (
+            self.accepted_at is None
+            and self.revoked_at is None
+            and self.expires_at > timezone.now()
+        )
+
+
+class ApiKey(TenantModel):
+    """A company's API key. The full key is shown once; only its SHA-256 is kept."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="api_keys")
+    public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
+    name = models.CharField(_("name"), max_length=80)
+    # Visible part of the key (``nps_<prefix>_…``): tells keys apart in lists and logs.
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    role = models.CharField(
+        _("access"),
+        max_length=16,
+        choices=[(Role.ADMIN, _("Full access")), (Role.VIEWER, _("Read only"))],
+        default=Role.ADMIN,
+    )
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "public_id"], name="apikey_public_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (nps_{self.prefix}_…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,137 @@
+"""The tenancy choke point at the data layer.
+
+Every tenant-owned model uses ``TenantManager`` as its default manager. Its querysets refuse
+to run until they are scoped to one company, so an unscoped query fails loudly instead of
+leaking another company's rows:
+
+* ``Model.objects.for_company(company)``: the normal way in;
+* ``.filter(company=...)`` / ``.filter(company_id=...)``: also scoped (Django's own unique
+  checks and related managers build queries this way);
+* ``Model.objects.unscoped(reason=...)``: the explicit escape for system jobs (API key lookup,
+  Celery sweeps across all companies). The reason is for the reader of the code.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from django.db import models
+
+if TYPE_CHECKING:
+    from companies.models import Company
+
+_M = TypeVar("_M", bound=models.Model)
+
+SCOPING_LOOKUPS = frozenset({"company", "company_id", "company__pk", "company__id"})
+
+
+class UnscopedTenantQuery(RuntimeError):
+    """A query on a tenant-owned model was about to run without a company scope."""
+
+
+class TenantQuerySet(models.QuerySet[_M]):
+    _tenant_scoped: bool = False
+
+    def for_company(self, company: Company) -> Self:
+        return self.filter(company=company)
+
+    def unscoped(self, *, reason: str) -> Self:
+        """Run across companies. Only for system jobs; say why in ``reason``."""
+        assert reason, "say why this query may cross companies"
+        clone = self._chain()  # type: ignore[attr-defined]
+        clone._tenant_scoped = True
+        return clone
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def _clone(self) -> Self:
+        clone = super()._clone()  # type: ignore[misc]
+        clone._tenant_scoped = self._tenant_scoped
+        return clone
+
+    def _filter_or_exclude(self, negate: bool, args: Any, kwargs: Any) -> Self:
+        clone = super()._filter_or_exclude(negate, args, kwargs)  # type: ignore[misc]
+        if not negate and SCOPING_LOOKUPS.intersection(kwargs):
+            clone._tenant_scoped = True
+        return clone
+
+    def _check_scoped(self) -> None:
+        if not self._tenant_scoped:
+            raise UnscopedTenantQuery(
+                f"{self.model.__name__} is tenant-owned: use .for_company(company) "
+                "or, for a system job, .unscoped(reason=...)"
+            )
+
+    # -- every way a queryset reaches the database ---------------------------------------------
+
+    def _fetch_all(self) -> None:
+        if self._result_cache is None:
+            self._check_scoped()
+        super()._fetch_all()
+
+    def count(self) -> int:
+        self._check_scoped()
+        return super().count()
+
+    def exists(self) -> bool:
+        self._check_scoped()
+        return super().exists()
+
+    def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self._check_scoped()
+        return super().aggregate(*args, **kwargs)
+
+    def update(self, **kwargs: Any) -> int:
+        self._check_scoped()
+        return super().update(**kwargs)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        self._check_scoped()
+        return super().delete()
+
+    def iterator(self, chunk_size: int | None = None) -> Any:
+        self._check_scoped()
+        return super().iterator(chunk_size=chunk_size)
+
+    def in_bulk(self, *args: Any, **kwargs: Any) -> Any:
+        self._check_scoped()
+        return super().in_bulk(*args, **kwargs)
+
+    def explain(self, *args: Any, **kwargs: Any) -> str:
+        self._check_scoped()
+        return super().explain(*args, **kwargs)
+
+
+class TenantManager(models.Manager[_M]):
+    """Default manager of tenant-owned models: fail-closed, see the module docstring."""
+
+    _queryset_class = TenantQuerySet
+
+    def get_queryset(self) -> TenantQuerySet[_M]:
+        qs: TenantQuerySet[_M] = self._queryset_class(
+            self.model,
+            using=self._db,
+            hints=self._hints,  # type: ignore[attr-defined]
+        )
+        # A related manager (company.memberships, survey.invitations) is already bound to an
+        # object that was itself reached through a scoped query.
+        if getattr(self, "instance", None) is not None:
+            qs._tenant_scoped = True
+        return qs
+
+    def for_company(self, company: Company) -> TenantQuerySet[_M]:
+        return self.get_queryset().for_company(company)
+
+    def unscoped(self, *, reason: str) -> TenantQuerySet[_M]:
+        return self.get_queryset().unscoped(reason=reason)
+
+
+class TenantModel(models.Model):
+    """Base of every tenant-owned table: a non-null company and a fail-closed manager."""
+
+    company = models.ForeignKey("companies.Company", on_delete=models.CASCADE, related_name="+")
+
+    objects = TenantManager()
+
+    class Meta:
+        abstract = True

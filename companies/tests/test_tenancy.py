@@ -1,0 +1,54 @@
+import pytest
+
+from companies.models import ApiKey, Membership, Role
+from companies.services import api_key_create
+from companies.tenancy import UnscopedTenantQuery
+
+pytestmark = pytest.mark.django_db
+
+
+def test_unscoped_query_on_tenant_model_fails_loudly(company):
+    api_key_create(company=company, name="k")
+    with pytest.raises(UnscopedTenantQuery):
+        list(ApiKey.objects.all())
+    with pytest.raises(UnscopedTenantQuery):
+        ApiKey.objects.count()
+    with pytest.raises(UnscopedTenantQuery):
+        ApiKey.objects.filter(name="k").exists()
+    with pytest.raises(UnscopedTenantQuery):
+        ApiKey.objects.get(name="k")
+    with pytest.raises(UnscopedTenantQuery):
+        ApiKey.objects.update(name="x")
+    with pytest.raises(UnscopedTenantQuery):
+        ApiKey.objects.all().delete()
+
+
+def test_for_company_sees_only_that_company(company, other_company):
+    api_key_create(company=company, name="ours")
+    api_key_create(company=other_company, name="theirs")
+    assert [k.name for k in ApiKey.objects.for_company(company)] == ["ours"]
+    assert [k.name for k in ApiKey.objects.for_company(other_company)] == ["theirs"]
+    # Scoping survives further chaining.
+    assert ApiKey.objects.for_company(company).exclude(name="x").order_by("name").count() == 1
+
+
+def test_excluding_a_company_is_not_scoping(company, other_company):
+    with pytest.raises(UnscopedTenantQuery):
+        list(ApiKey.objects.exclude(company=company))
+
+
+def test_unscoped_escape_is_explicit(company, other_company):
+    api_key_create(company=company, name="a")
+    api_key_create(company=other_company, name="b")
+    assert ApiKey.objects.unscoped(reason="test sweep").count() == 2
+
+
+def test_related_managers_are_scoped_by_their_parent(company):
+    assert company.memberships.filter(role=Role.OWNER).count() == 1
+    assert Membership.objects.for_user(company.memberships.get().user).count() == 1
+
+
+def test_deleting_a_company_cascades(company):
+    api_key_create(company=company, name="a")
+    company.delete()
+    assert ApiKey.objects.unscoped(reason="test").count() == 0

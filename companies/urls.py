@@ -1,0 +1,11 @@
+"""Company pages, mounted under /c/<company_slug>/ (see companies.middleware)."""
+
+from django.urls import path
+
+from companies import views
+
+app_name = "companies"
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+]
