@@ -1,6 +1,6 @@
 """Company pages, mounted under /c/<company_slug>/ (see companies.middleware)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from companies import views
 
@@ -8,4 +8,5 @@ app_name = "companies"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("", include("companies.urls_team")),
 ]
