@@ -20,8 +20,8 @@ install: $(VENV)/.installed
 
 run: install
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py ensure_demo
-	$(BIN)/python manage.py run_embedded 127.0.0.1:$(PORT)
+	PORT=$(PORT) $(BIN)/python manage.py ensure_demo
+	PORT=$(PORT) $(BIN)/python manage.py run_embedded 127.0.0.1:$(PORT)
 
 test: install
 	NPS_MODE=test $(BIN)/pytest $(PYTEST_ARGS)

@@ -1,17 +1,22 @@
-"""The Celery application: Redis broker, JSON only, late acks, one message at a time."""
+"""The Celery application: Redis broker, JSON only, late acks, one message at a time.
+
+Every setting lives in ``nps_saas/settings.py`` under the ``CELERY_`` prefix (queues, routes,
+time limits, the beat schedule). Tasks are ``DjangoTask``s: enqueue them with
+``task.delay_on_commit(...)`` / ``task.apply_async_on_commit(...)`` so that a worker never
+receives an id whose row is not committed yet, and a rolled-back transaction sends nothing.
+
+Declare a task as ``@shared_task(name="<app>.<verb>", base=DjangoTask)``: ``task_cls`` below
+already makes every task a DjangoTask at run time; ``base=`` tells the type checker too.
+"""
 
 from __future__ import annotations
 
 import os
 
 from celery import Celery
-from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nps_saas.settings")
 
-QUEUES = ("default", "sends", "alerts", "rollups")
-
 app = Celery("nps_saas", task_cls="celery.contrib.django.task:DjangoTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = tuple(Queue(name) for name in QUEUES)
 app.autodiscover_tasks()

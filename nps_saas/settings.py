@@ -21,11 +21,15 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
+
+# Local state of the embedded default (SQLite file, generated secret key, demo credentials).
+# NPS_VAR_DIR moves it, e.g. for a throwaway instance in a test.
+VAR_DIR = Path(env.str("NPS_VAR_DIR", default=str(BASE_DIR / "var")))
 
 EMBEDDED = "embedded"
 TEST = "test"
@@ -66,7 +70,12 @@ else:
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
     DEBUG = env.bool("DEBUG", default=IS_EMBEDDED)
 
-SITE_URL: str = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The public address, used in links that leave the site (emails, SMS). Production must say it.
+SITE_URL: str = (
+    required("SITE_URL")
+    if IS_PRODUCTION
+    else env.str("SITE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}")
+).rstrip("/")
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
 
 INSTALLED_APPS = [
@@ -135,6 +144,8 @@ TEMPLATES = [
 
 if IS_PRODUCTION:
     DATABASES = {"default": required("DATABASE_URL", "db_url")}
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_URL must be a PostgreSQL URL when NPS_MODE=production")
 elif NPS_MODE == TEST:
     DATABASES = {
         "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/nps_saas")
@@ -143,6 +154,16 @@ else:
     DATABASES = {
         "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'nps_saas.sqlite3'}")
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # make run's request threads, its scheduler thread and command-line tools share one file:
+    # take the write lock at BEGIN and wait for it, rather than fail with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60 if IS_PRODUCTION else 0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -151,6 +172,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 if IS_PRODUCTION:
     REDIS_URL: str = required("REDIS_URL")
+    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured("REDIS_URL must be a Redis URL when NPS_MODE=production")
 elif NPS_MODE == TEST:
     REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 else:
@@ -172,6 +195,9 @@ else:
 
 if IS_PRODUCTION:
     CELERY_BROKER_URL: str = required("CELERY_BROKER_URL")
+    if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "sentinel://")):
+        raise ImproperlyConfigured("CELERY_BROKER_URL must be a Redis URL when NPS_MODE=production")
+    # Never inline in production, whatever the environment says: a missing worker must show.
     CELERY_TASK_ALWAYS_EAGER = False
 elif NPS_MODE == TEST:
     CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -192,11 +218,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# With late acks a task whose worker lost the broker is redelivered anyway; stop running it.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # A task invisible to the broker for longer than this is redelivered (acks_late); it must
 # exceed the hard time limit so a slow task is not run twice while still running.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 4}
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES_NAMES = ["default", "sends", "alerts", "rollups"]
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name), routing_key=name)
+    for name in ("default", "sends", "alerts", "rollups")
+]
+# A route to an undeclared queue is a typo that no worker would ever consume: fail instead.
+CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_TASK_ROUTES = {
     "notifications.*": {"queue": "sends"},
     "surveys.send_*": {"queue": "sends"},
@@ -275,10 +308,15 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 PASSWORD_HASHERS = env.list(
     "PASSWORD_HASHERS",
-    default=[
-        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-        "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
-    ],
+    default=(
+        # Tests create hundreds of users; a slow hash only costs time there.
+        ["django.contrib.auth.hashers.MD5PasswordHasher"]
+        if NPS_MODE == TEST
+        else [
+            "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+            "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+        ]
+    ),
 )
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
@@ -290,7 +328,10 @@ ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mand
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
-ACCOUNT_FORMS = {"signup": "companies.forms.CompanySignupForm"}
+ACCOUNT_FORMS = {
+    "signup": "companies.forms.CompanySignupForm",
+    "login": "companies.forms.AppLoginForm",
+}
 ACCOUNT_ADAPTER = "companies.adapters.AccountAdapter"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if IS_PRODUCTION else "http"
@@ -309,6 +350,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "companies.api_base.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["companies.api_auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env.str("API_RATE", default="600/min")},
 }
 SPECTACULAR_SETTINGS = {
@@ -324,10 +366,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer"}},
+    # The schema and docs are public: they describe the API's shape, no tenant data. The
+    # Bearer security scheme comes from companies/schema.py.
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "companies.models.Role",
+        "InvitableRoleEnum": "companies.serializers.INVITABLE_ROLE_CHOICES",
     },
-    "SECURITY": [{"ApiKey": []}],
 }
 
 # --- i18n -------------------------------------------------------------------------------------
@@ -358,6 +405,10 @@ STORAGES = {
 }
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "/media/"
+# Outside production static files are served straight from the apps (no collectstatic step),
+# so make run and the tests need no staticfiles/ directory.
+WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+WHITENOISE_AUTOREFRESH = not IS_PRODUCTION
 
 # --- Security ---------------------------------------------------------------------------------
 

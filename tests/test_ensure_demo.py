@@ -1,0 +1,138 @@
+"""manage.py ensure_demo: the demo company and logins that make run prints."""
+
+from __future__ import annotations
+
+import json
+import stat
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from companies.models import Company, Membership, Role, User
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def var_dir(settings: SettingsWrapper, tmp_path: Path) -> Path:
+    settings.VAR_DIR = tmp_path
+    return tmp_path
+
+
+def ensure_demo(monkeypatch: pytest.MonkeyPatch, port: str = "8123") -> str:
+    monkeypatch.setenv("PORT", port)
+    out = StringIO()
+    call_command("ensure_demo", stdout=out)
+    return out.getvalue()
+
+
+def demo_companies() -> list[Company]:
+    return list(Company.objects.filter(name="Demo Coffee Co."))
+
+
+def test_first_start_creates_the_demo_company_and_prints_working_logins(
+    var_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = ensure_demo(monkeypatch)
+
+    [company] = demo_companies()
+    assert company.industry == "retail"
+    assert company.time_zone not in ("", "UTC")
+    stored = json.loads((var_dir / "demo-credentials.json").read_text())
+    assert stored["company_slug"] == company.slug
+    owner = authenticate(email="demo@nps.local", password=stored["owner_password"])
+    viewer = authenticate(email=stored["viewer_email"], password=stored["viewer_password"])
+    assert isinstance(owner, User)
+    assert isinstance(viewer, User)
+    roles = dict(Membership.objects.for_company(company).values_list("user__email", "role"))
+    assert roles == {"demo@nps.local": Role.OWNER, stored["viewer_email"]: Role.VIEWER}
+    # Both can log in without the email verification step.
+    assert owner.emailaddress_set.get().verified  # type: ignore[attr-defined]
+    assert viewer.emailaddress_set.get().verified  # type: ignore[attr-defined]
+
+    assert "http://127.0.0.1:8123/" in output
+    assert stored["owner_password"] in output
+    assert stored["viewer_password"] in output
+    assert f"/c/{company.slug}/" in output
+    lines = output.strip().splitlines()
+    assert lines[0].startswith("+--")
+    assert lines[-1] == lines[0]
+    assert all(line.startswith("| ") and line.endswith(" |") for line in lines[1:-1])
+    # Only this user may read the passwords.
+    mode = stat.S_IMODE((var_dir / "demo-credentials.json").stat().st_mode)
+    assert mode == 0o600
+
+
+def test_later_starts_change_nothing_and_print_the_same_logins(
+    var_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ensure_demo(monkeypatch)
+    first = (var_dir / "demo-credentials.json").read_text()
+    users = User.objects.count()
+
+    output = ensure_demo(monkeypatch, port="9001")
+
+    assert (var_dir / "demo-credentials.json").read_text() == first
+    assert len(demo_companies()) == 1
+    assert User.objects.count() == users
+    assert "http://127.0.0.1:9001/" in output
+    assert json.loads(first)["owner_password"] in output
+    assert "Created" not in output
+
+
+def test_passwords_are_random_per_installation(
+    settings: SettingsWrapper, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.VAR_DIR = tmp_path / "one"
+    ensure_demo(monkeypatch)
+    one = json.loads((tmp_path / "one" / "demo-credentials.json").read_text())
+    User.objects.filter(email__endswith="@nps.local").delete()
+    settings.VAR_DIR = tmp_path / "two"
+    ensure_demo(monkeypatch)
+    two = json.loads((tmp_path / "two" / "demo-credentials.json").read_text())
+
+    assert one["owner_password"] != two["owner_password"]
+    assert one["viewer_password"] != two["viewer_password"]
+    assert len(one["owner_password"]) >= 16
+
+
+def test_a_lost_credentials_file_gets_new_passwords_that_work(
+    var_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ensure_demo(monkeypatch)
+    path = var_dir / "demo-credentials.json"
+    old = json.loads(path.read_text())
+    path.unlink()
+
+    ensure_demo(monkeypatch)
+
+    new = json.loads(path.read_text())
+    assert new["owner_password"] != old["owner_password"]
+    assert authenticate(email="demo@nps.local", password=old["owner_password"]) is None
+    assert authenticate(email="demo@nps.local", password=new["owner_password"]) is not None
+    assert new["company_slug"] == old["company_slug"]
+    assert len(demo_companies()) == 1
+
+
+def test_a_damaged_credentials_file_is_a_clear_error(
+    var_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (var_dir / "demo-credentials.json").write_text("{not json")
+    with pytest.raises(CommandError, match=r"demo-credentials\.json.*delete it"):
+        ensure_demo(monkeypatch)
+    assert demo_companies() == []
+
+
+def test_refuses_to_run_in_production(
+    var_dir: Path, settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.NPS_MODE = "production"
+    with pytest.raises(CommandError, match="NPS_MODE=production"):
+        ensure_demo(monkeypatch)
+    assert demo_companies() == []
+    assert not (var_dir / "demo-credentials.json").exists()
