@@ -1,0 +1,109 @@
+"""The development outbox: ``/dev/outbox/`` (HTML) and ``/dev/outbox.json``.
+
+Only in the embedded default (``settings.DEV_OUTBOX_ENABLED``); everywhere else every URL
+here is a 404, checked per request. No login: in the embedded default a new user must read
+their verification email before they can log in, and ``make run`` listens on 127.0.0.1 only.
+The messages are system data of the embedded default, not tenant data (see OutboxMessage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from csp.decorators import csp_replace
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_POST, require_safe
+
+from notifications.models import OutboxMessage
+from notifications.selectors import outbox_message_get, outbox_messages
+from notifications.services import outbox_clear
+
+P = ParamSpec("P")
+R = TypeVar("R", bound=HttpResponseBase)
+
+# Opens the links of a shown email in a new tab: the iframe is sandboxed (no scripts, no
+# same-origin access) and our own pages refuse to be framed, so they cannot open inside it.
+_BASE_TARGET = '<base target="_blank">'
+
+
+def dev_outbox_only(view: Callable[P, R]) -> Callable[P, R]:
+    """404 unless the development outbox is enabled (checked per request)."""
+
+    @wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not settings.DEV_OUTBOX_ENABLED:
+            raise Http404("The development outbox exists only in the embedded default.")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _as_json(message: OutboxMessage) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "channel": message.channel,
+        "to": message.to,
+        "subject": message.subject,
+        "text": message.text,
+        "html": message.html,
+        "headers": message.headers,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+@dev_outbox_only
+@never_cache
+@require_safe
+def outbox_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "notifications/outbox.html", {"outbox_messages": list(outbox_messages())}
+    )
+
+
+@dev_outbox_only
+@never_cache
+@require_safe
+def outbox_json(request: HttpRequest) -> JsonResponse:
+    """A JSON list of the messages, newest first (tools and browser tests read this)."""
+    return JsonResponse(
+        [_as_json(message) for message in outbox_messages()],
+        safe=False,
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+@dev_outbox_only
+@never_cache
+@require_safe
+@xframe_options_sameorigin
+# django-csp types its decorators for views that take the request alone.
+@csp_replace(  # type: ignore[arg-type]
+    {
+        # Framed by the outbox page only; scripts never run, even when opened directly.
+        "frame-ancestors": ["'self'"],
+        "script-src": ["'none'"],
+        "sandbox": ["allow-popups", "allow-popups-to-escape-sandbox"],
+    }
+)
+def outbox_html(request: HttpRequest, message_id: str) -> HttpResponse:
+    """One message's HTML body, for the sandboxed iframe on the outbox page."""
+    message = outbox_message_get(message_id=message_id)
+    if message is None or not message.html:
+        raise Http404
+    return HttpResponse(_BASE_TARGET + message.html, content_type="text/html; charset=utf-8")
+
+
+@dev_outbox_only
+@require_POST
+def outbox_clear_view(request: HttpRequest) -> HttpResponse:
+    removed = outbox_clear()
+    messages.success(request, _("Outbox cleared (%(count)d messages).") % {"count": removed})
+    return redirect("notifications:outbox")
