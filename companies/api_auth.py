@@ -1,12 +1,21 @@
-"""The API's tenancy choke point: the company comes from the Bearer key, nowhere else."""
+"""The API's tenancy choke point: the company comes from the Bearer key, nowhere else.
+
+Authentication (``ApiKeyAuthentication``), authorisation (``HasCompanyApiKey``) and the
+per-key rate limit (``ApiKeyRateThrottle``) live here because DRF imports them from settings
+while ``rest_framework.views`` is still loading: this module must not import that module.
+"""
 
 from __future__ import annotations
 
 import hmac
+import re
+import time
 from typing import TYPE_CHECKING
 
+from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
-from rest_framework import authentication, exceptions, permissions
+from rest_framework import authentication, exceptions, permissions, throttling
+from rest_framework.settings import api_settings
 
 from companies.models import ApiKey, Role, role_at_least
 from companies.services import API_KEY_SCHEME, api_key_touch, sha256
@@ -14,6 +23,10 @@ from companies.services import API_KEY_SCHEME, api_key_touch, sha256
 if TYPE_CHECKING:
     from rest_framework.request import Request
     from rest_framework.views import APIView
+
+# ``api_key_create`` makes 8 hex digits; anything else cannot be a key of ours, so it is
+# rejected before it reaches the database.
+_PREFIX_RE = re.compile(r"^[0-9a-f]{8}$")
 
 
 class ApiKeyPrincipal:
@@ -30,6 +43,13 @@ class ApiKeyPrincipal:
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer nps_<prefix>_<secret>``.
+
+    No header means "not authenticated" (the permission then answers 401); a header that is
+    there but wrong in any way is a 401 straight away. Because ``authenticate_header`` is
+    set, DRF answers 401 with ``WWW-Authenticate`` rather than 403 in both cases.
+    """
+
     keyword = "Bearer"
 
     def authenticate(self, request: Request) -> tuple[ApiKeyPrincipal, ApiKey] | None:
@@ -46,7 +66,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     def _authenticate_key(self, key: str) -> tuple[ApiKeyPrincipal, ApiKey]:
         scheme, _sep, rest = key.partition("_")
         prefix, _sep, secret = rest.partition("_")
-        if scheme != API_KEY_SCHEME or not prefix or not secret:
+        if scheme != API_KEY_SCHEME or not _PREFIX_RE.match(prefix) or not secret:
             raise exceptions.AuthenticationFailed(_("Malformed API key."))
         api_key = (
             ApiKey.objects.unscoped(reason="the key itself says which company it belongs to")
@@ -68,7 +88,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 class HasCompanyApiKey(permissions.BasePermission):
     """A valid key is required; writes need a full-access key unless the view says otherwise.
 
-    Views may set ``required_role`` (reads) and ``required_write_role`` (writes).
+    Views may set ``required_role`` (reads, default viewer) and ``required_write_role``
+    (writes, default admin = a full-access key).
     """
 
     def has_permission(self, request: Request, view: APIView) -> bool:
@@ -79,5 +100,58 @@ class HasCompanyApiKey(permissions.BasePermission):
             )
         read_role = getattr(view, "required_role", Role.VIEWER)
         write_role = getattr(view, "required_write_role", Role.ADMIN)
-        needed = read_role if request.method in permissions.SAFE_METHODS else write_role
-        return role_at_least(api_key.role, needed)
+        is_read = request.method in permissions.SAFE_METHODS
+        if role_at_least(api_key.role, read_role if is_read else write_role):
+            return True
+        if not is_read and role_at_least(api_key.role, read_role):
+            raise exceptions.PermissionDenied(
+                _("This API key is read-only: create a full-access key to make changes.")
+            )
+        raise exceptions.PermissionDenied(_("This API key has no access to this endpoint."))
+
+
+class ApiKeyRateThrottle(throttling.BaseThrottle):
+    """Requests per API key, at ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api_key"]``.
+
+    A fixed window counted with an atomic ``INCR`` in the shared cache (Redis outside the
+    embedded default), so the limit holds across processes and concurrent requests; DRF's
+    own ``SimpleRateThrottle`` keeps a read-modify-write list that races under load. A
+    client may burst up to twice the rate across a window boundary, which is acceptable for
+    abuse protection. The rate is read per request, so ``override_settings`` applies.
+    """
+
+    scope = "api_key"
+
+    def __init__(self) -> None:
+        self._wait: float | None = None
+
+    @staticmethod
+    def parse_rate(rate: str | None) -> tuple[int, int] | None:
+        if not rate:
+            return None
+        num, period = rate.split("/")
+        return int(num), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        api_key = request.auth
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        parsed = self.parse_rate(str(rate) if rate else None)
+        if not isinstance(api_key, ApiKey) or parsed is None:
+            return True
+        limit, duration = parsed
+        now = time.time()
+        window = int(now // duration)
+        key = f"throttle:{self.scope}:{api_key.prefix}:{window}"
+        cache.add(key, 0, timeout=duration + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # the window's key expired between add() and incr()
+            cache.set(key, 1, timeout=duration + 1)
+            count = 1
+        if count > limit:
+            self._wait = (window + 1) * duration - now
+            return False
+        return True
+
+    def wait(self) -> float | None:
+        return self._wait

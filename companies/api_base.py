@@ -1,26 +1,38 @@
-"""API conventions chosen once for every endpoint: errors, pagination, the company base view.
+"""API conventions chosen once for every endpoint: errors, pagination.
 
 Errors always have the shape::
 
     {"error": {"status": 400, "code": "invalid", "message": "…",
                "fields": {"email": ["Enter a valid email address."]}}}
 
-``fields`` appears only for validation errors. Lists are cursor-paginated
-(``{"results": [...], "next": url|null, "previous": url|null}``) so that page N costs the
-same at any table size.
+``fields`` appears only for validation errors (400). ``code`` is DRF's error code
+(``not_authenticated``, ``authentication_failed``, ``permission_denied``, ``not_found``,
+``method_not_allowed``, ``parse_error``, ``unsupported_media_type``, ``throttled``…), stable
+for clients to branch on; ``message`` is for people and may be translated. 401 answers carry
+``WWW-Authenticate``, 429 answers ``Retry-After``. Unknown routes under ``/api/v1/`` get the
+same 404 body (``companies.api.NotFoundApi``), and outside ``DEBUG`` an unexpected exception
+becomes a 500 body in this shape after being logged like Django logs it.
+
+Lists are cursor-paginated (``{"next": url|null, "previous": url|null, "results": [...]}``,
+``?page_size=`` up to 500) so that page N costs the same at any table size.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.signals import got_request_exception
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, pagination, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+request_logger = logging.getLogger("django.request")
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -30,15 +42,37 @@ class CursorPagination(pagination.CursorPagination):
     ordering = ("-created_at", "-id")
 
 
-def _error_body(status_code: int, code: str, message: str, fields: Any = None) -> dict[str, Any]:
+def error_body(status_code: int, code: str, message: str, fields: Any = None) -> dict[str, Any]:
     body: dict[str, Any] = {"status": status_code, "code": code, "message": message}
     if fields is not None:
         body["fields"] = fields
     return {"error": body}
 
 
+def _server_error(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """A JSON 500 for clients; in DEBUG, let Django show its technical page instead."""
+    if settings.DEBUG:
+        return None
+    request = context.get("request")
+    django_request = getattr(request, "_request", request)
+    # What Django's own handler would do for an uncaught exception: log it (and mail the
+    # admins, if configured) and let error trackers hooked on the signal see it.
+    request_logger.error(
+        "Internal Server Error: %s",
+        getattr(django_request, "path", "?"),
+        exc_info=exc,
+        extra={"status_code": 500, "request": django_request},
+    )
+    got_request_exception.send(sender=None, request=django_request)
+    return Response(
+        error_body(500, "server_error", _("Something went wrong on our side. Please retry.")),
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DjangoValidationError):
+        # Services raise Django's ValidationError; a dict of fields keeps the field names.
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
@@ -48,16 +82,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        return _server_error(exc, context)
     assert isinstance(exc, exceptions.APIException)
     if isinstance(exc, exceptions.ValidationError):
         detail = exc.detail
         fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
-        response.data = _error_body(
+        response.data = error_body(
             status.HTTP_400_BAD_REQUEST, "invalid", _("Some fields are invalid."), fields
         )
     else:
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else "error"
-        response.data = _error_body(response.status_code, code, str(exc.detail))
+        response.data = error_body(response.status_code, code, str(exc.detail))
     return response
