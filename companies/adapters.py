@@ -1,7 +1,16 @@
+"""allauth hooks: who may sign up, and what a new user record starts with."""
+
 from __future__ import annotations
 
+from typing import Any
+
 from allauth.account.adapter import DefaultAccountAdapter
+from django.conf import settings
+from django.forms import Form
 from django.http import HttpRequest
+from django.utils import translation
+
+from companies.models import User
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -9,3 +18,11 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return True
+
+    def save_user(self, request: HttpRequest, user: Any, form: Form, commit: bool = True) -> User:
+        """Remember the interface language the person signed up in (emails use it later)."""
+        language = translation.get_language() or settings.LANGUAGE_CODE
+        if language in dict(settings.LANGUAGES):
+            user.language = language
+        saved: User = super().save_user(request, user, form, commit=commit)
+        return saved

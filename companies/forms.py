@@ -1,27 +1,91 @@
+"""Forms of the companies app: sign-up (user + company in one step) and company settings."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from allauth.account.forms import SignupForm
+from allauth.account.forms import LoginForm, SignupForm
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from companies.models import TIME_ZONE_CHOICES, Company, Industry, User
-from companies.services import company_create
+from companies.services import company_create, country_code_clean
+
+
+def _with_placeholder(choices: list[tuple[str, Any]], label: Any) -> list[tuple[str, Any]]:
+    """Prepend an empty "choose…" option, so a required select starts unanswered."""
+    return [("", label), *choices]
+
+
+class AppLoginForm(LoginForm):
+    """allauth's login form with labels that read well next to visible field labels."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["login"].widget.attrs.update(
+            {"placeholder": _("you@company.com"), "autocomplete": "email", "autofocus": True}
+        )
+        self.fields["password"].widget.attrs["placeholder"] = ""
+        # The template links "Forgot password?" beside the label instead.
+        self.fields["password"].help_text = ""
+        if "remember" in self.fields:
+            self.fields["remember"].label = _("Keep me logged in")
 
 
 class CompanySignupForm(SignupForm):
-    """Sign-up creates the user and their company (as owner) in one transaction."""
+    """Sign-up creates the user and their company (as owner) in one transaction.
+
+    allauth's own fields (email, password1, password2) are validated by allauth; the company
+    fields are validated here, before anything is written, so a bad company field leaves no
+    half-created user behind.
+    """
 
     company_name = forms.CharField(label=_("Company name"), max_length=120)
-    industry = forms.ChoiceField(label=_("Industry"), choices=Industry.choices)
-    time_zone = forms.ChoiceField(label=_("Time zone"), choices=TIME_ZONE_CHOICES, initial="UTC")
+    industry = forms.ChoiceField(
+        label=_("Industry"),
+        choices=_with_placeholder(list(Industry.choices), _("Choose…")),
+        help_text=_("Used to compare your NPS with published benchmarks."),
+    )
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"),
+        choices=TIME_ZONE_CHOICES,
+        initial="UTC",
+        help_text=_("Reports count days in this time zone."),
+    )
 
     field_order = ["email", "password1", "password2", "company_name", "industry", "time_zone"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Visible labels carry the meaning; placeholders only show an example.
+        self.fields["email"].widget.attrs.update(
+            {"placeholder": _("you@company.com"), "autocomplete": "email"}
+        )
+        if "password1" in self.fields:
+            self.fields["password1"].help_text = _(
+                "At least 8 characters. Avoid common words and numbers only."
+            )
+            self.fields["password1"].widget.attrs["placeholder"] = ""
+        if "password2" in self.fields:
+            self.fields["password2"].label = _("Repeat password")
+            self.fields["password2"].widget.attrs["placeholder"] = ""
+        self.fields["company_name"].widget.attrs.update(
+            {"placeholder": _("Acme Coffee"), "autocomplete": "organization"}
+        )
+        self.fields["time_zone"].widget.attrs["data-guess-timezone"] = "1"
+
+    def clean_company_name(self) -> str:
+        name: str = self.cleaned_data["company_name"].strip()
+        if not name:
+            raise ValidationError(_("Enter the company name."))
+        return name
+
     def save(self, request: HttpRequest) -> User:
+        # allauth writes the user and their EmailAddress; the company joins the same transaction
+        # so that a failure in either leaves nothing behind.
         with transaction.atomic():
             user: User = super().save(request)
             company_create(
@@ -34,6 +98,8 @@ class CompanySignupForm(SignupForm):
 
 
 class CompanySettingsForm(forms.ModelForm):
+    """Company settings, edited by admins and owners. Saved through ``company_update``."""
+
     class Meta:
         model = Company
         fields = [
@@ -45,13 +111,29 @@ class CompanySettingsForm(forms.ModelForm):
             "sender_name",
             "reply_to",
         ]
-
-    def clean_country(self) -> str:
-        value: str = self.cleaned_data["country"].strip().upper()
-        if value and (len(value) != 2 or not value.isalpha()):
-            raise forms.ValidationError(_("Use a two-letter country code, e.g. KZ or US."))
-        return value
+        help_texts = {
+            "country": _("Two-letter ISO code, e.g. KZ, RU or US."),
+            "time_zone": _("Reports count days in this time zone."),
+            "default_language": _("Surveys use it when a contact has no language of their own."),
+            "sender_name": _("Shown as the sender of survey emails. Defaults to the company name."),
+            "reply_to": _("Where replies to survey emails go. Leave empty to not accept replies."),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["country"].widget.attrs.update({"maxlength": 2, "placeholder": "KZ"})
+        self.fields["country"].widget.attrs.update(
+            {"maxlength": 2, "placeholder": "KZ", "autocomplete": "country"}
+        )
+        self.fields["reply_to"].widget.attrs["placeholder"] = _("support@company.com")
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"].strip()
+        if not name:
+            raise ValidationError(_("Enter the company name."))
+        return name
+
+    def clean_country(self) -> str:
+        try:
+            return country_code_clean(self.cleaned_data["country"])
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["country"]) from exc

@@ -8,5 +8,6 @@ app_name = "companies"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("settings/", views.company_settings, name="settings"),
     path("", include("companies.urls_team")),
 ]

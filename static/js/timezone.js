@@ -1,0 +1,21 @@
+// Pre-select the browser's time zone in selects marked data-guess-timezone, unless the person
+// (or a re-rendered form with errors) already chose something other than the default.
+(function () {
+  "use strict";
+  var zone;
+  try {
+    zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  } catch (e) {
+    return;
+  }
+  if (!zone) return;
+  document.querySelectorAll("select[data-guess-timezone]").forEach(function (select) {
+    if (select.value && select.value !== "UTC") return;
+    for (var i = 0; i < select.options.length; i++) {
+      if (select.options[i].value === zone) {
+        select.value = zone;
+        return;
+      }
+    }
+  });
+})();
