@@ -12,6 +12,7 @@ from companies.models import TeamInvite
 
 
 def send_team_invite(*, invite: TeamInvite, token: str) -> None:
+    """Email the accept link. Written in the inviter's language: the invitee's is unknown."""
     url = settings.SITE_URL + reverse("invite-accept", kwargs={"token": token})
     inviter = invite.invited_by
     context = {"invite": invite, "company": invite.company, "url": url, "inviter": inviter}
@@ -19,6 +20,12 @@ def send_team_invite(*, invite: TeamInvite, token: str) -> None:
         subject = render_to_string("companies/email/team_invite_subject.txt", context).strip()
         text = render_to_string("companies/email/team_invite.txt", context)
         html = render_to_string("companies/email/team_invite.html", context)
-    message = EmailMultiAlternatives(subject=subject, body=text, to=[invite.email])
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        to=[invite.email],
+        # A question about the invitation should reach the person who sent it, not us.
+        reply_to=[inviter.email] if inviter else None,
+    )
     message.attach_alternative(html, "text/html")
     message.send()

@@ -140,6 +140,8 @@ class MembershipQuerySet(TenantQuerySet["Membership"]):
 
 class Membership(TenantModel):
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
+    # Names a member in the team pages' URLs without exposing a sequential id.
+    public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -148,7 +150,8 @@ class Membership(TenantModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["company", "user"], name="membership_unique_user")
+            models.UniqueConstraint(fields=["company", "user"], name="membership_unique_user"),
+            models.UniqueConstraint(fields=["company", "public_id"], name="membership_public_id"),
         ]
 
     def __str__(self) -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from companies.models import ApiKey, Company, Membership, TeamInvite, User
 
 
 def memberships_of_user(*, user: User) -> QuerySet[Membership]:
     return Membership.objects.for_user(user).select_related("company").order_by("company__name")
+
+
+def user_exists_with_email(*, email: str) -> bool:
+    return User.objects.filter(email__iexact=email.strip()).exists()
 
 
 def membership_for(*, user: User, company_slug: str) -> Membership | None:
@@ -21,15 +25,34 @@ def members_list(*, company: Company) -> QuerySet[Membership]:
     )
 
 
+def member_get(*, company: Company, public_id: str) -> Membership | None:
+    return members_list(company=company).filter(public_id=public_id).first()
+
+
 def team_invites_pending(*, company: Company) -> QuerySet[TeamInvite]:
     from django.utils import timezone
 
     return (
         TeamInvite.objects.for_company(company)
         .filter(accepted_at=None, revoked_at=None, expires_at__gt=timezone.now())
+        .select_related("invited_by")
         .order_by("-created_at")
     )
 
 
+def team_invite_get(*, company: Company, public_id: str) -> TeamInvite | None:
+    return TeamInvite.objects.for_company(company).filter(public_id=public_id).first()
+
+
 def api_keys_list(*, company: Company) -> QuerySet[ApiKey]:
-    return ApiKey.objects.for_company(company).order_by("revoked_at", "-created_at")
+    # Active keys first (NULL revoked_at sorts last in ascending order on PostgreSQL, hence the
+    # explicit nulls_first), newest first within each group.
+    return (
+        ApiKey.objects.for_company(company)
+        .select_related("created_by")
+        .order_by(F("revoked_at").desc(nulls_first=True), "-created_at")
+    )
+
+
+def api_key_get(*, company: Company, public_id: str) -> ApiKey | None:
+    return ApiKey.objects.for_company(company).filter(public_id=public_id).first()

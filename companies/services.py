@@ -9,7 +9,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -55,6 +56,11 @@ def company_create(
     """Create a company with ``owner`` as its owner, in one transaction."""
     if not name.strip():
         raise ValidationError({"name": _("Enter the company name.")})
+    max_name = Company._meta.get_field("name").max_length or 120
+    if len(name.strip()) > max_name:
+        raise ValidationError(
+            {"name": _("Keep the company name under %(max)d characters.") % {"max": max_name}}
+        )
     if industry not in Industry.values:
         raise ValidationError({"industry": _("Unknown industry: %(value)s") % {"value": industry}})
     valid_zones = {value for value, _label in Company._meta.get_field("time_zone").choices or []}
@@ -76,9 +82,17 @@ def company_create(
     return company
 
 
+def _validate_email_address(email: str) -> None:
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ValidationError({"email": _("Enter a valid email address.")}) from exc
+
+
 def user_create(*, email: str, password: str, first_name: str = "", last_name: str = "") -> User:
     """Create a login. Raises ValidationError for a taken email or a weak password."""
     email = User.objects.normalize_email(email).strip().lower()
+    _validate_email_address(email)
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationError({"email": _("A user with this email address already exists.")})
     candidate = User(email=email, first_name=first_name, last_name=last_name)
@@ -117,24 +131,67 @@ def company_create_with_owner(
         return company_create(name=name, owner=owner, industry=industry, time_zone=time_zone)
 
 
-def membership_change_role(*, company: Company, membership: Membership, role: str) -> Membership:
+def _locked_owner_ids(company: Company) -> set[int]:
+    """The company's owners, row-locked until the transaction ends.
+
+    Two owners demoting (or removing) each other at the same moment would otherwise both see
+    "another owner remains" and leave the company with none.
+    """
+    return set(
+        Membership.objects.for_company(company)
+        .filter(role=Role.OWNER)
+        .select_for_update()
+        .values_list("pk", flat=True)
+    )
+
+
+def _check_may_touch_owner(*, acting: Membership | None, touches_owner: bool) -> None:
+    # Only an owner makes or unmakes owners; ``acting`` is None for system/CLI callers.
+    if acting is not None and touches_owner and acting.role != Role.OWNER:
+        raise PermissionDenied(_("Only an owner can make or unmake owners."))
+
+
+def membership_change_role(
+    *,
+    company: Company,
+    membership: Membership,
+    role: str,
+    acting: Membership | None = None,
+) -> Membership:
+    """Give a member another role. ``acting`` is the member making the change (web)."""
     if role not in Role.values:
         raise ValidationError({"role": _("Unknown role.")})
     if membership.company_id != company.pk:
         raise ValidationError(_("Not a member of this company."))
-    owners = Membership.objects.for_company(company).filter(role=Role.OWNER)
-    if membership.role == Role.OWNER and role != Role.OWNER and owners.count() == 1:
-        raise ValidationError({"role": _("A company needs at least one owner.")})
-    membership.role = role
-    membership.save(update_fields=["role"])
+    with transaction.atomic():
+        owner_ids = _locked_owner_ids(company)
+        is_owner = membership.pk in owner_ids
+        _check_may_touch_owner(acting=acting, touches_owner=is_owner or role == Role.OWNER)
+        if is_owner and role != Role.OWNER and len(owner_ids) == 1:
+            raise ValidationError(
+                {"role": _("A company needs at least one owner: make someone else owner first.")}
+            )
+        membership.role = role
+        membership.save(update_fields=["role"])
     return membership
 
 
-def membership_remove(*, company: Company, membership: Membership) -> None:
-    owners = Membership.objects.for_company(company).filter(role=Role.OWNER)
-    if membership.role == Role.OWNER and owners.count() == 1:
-        raise ValidationError(_("A company needs at least one owner."))
-    membership.delete()
+def membership_remove(
+    *, company: Company, membership: Membership, acting: Membership | None = None
+) -> None:
+    """Remove a member (or let them leave). The last owner cannot go."""
+    if membership.company_id != company.pk:
+        raise ValidationError(_("Not a member of this company."))
+    with transaction.atomic():
+        owner_ids = _locked_owner_ids(company)
+        is_owner = membership.pk in owner_ids
+        if acting is None or acting.pk != membership.pk:  # leaving yourself needs no rank
+            _check_may_touch_owner(acting=acting, touches_owner=is_owner)
+        if is_owner and len(owner_ids) == 1:
+            raise ValidationError(
+                _("A company needs at least one owner: make someone else owner first.")
+            )
+        membership.delete()
 
 
 # --- Teammate invitations ------------------------------------------------------------------------
@@ -151,10 +208,22 @@ def team_invite_create(
 ) -> IssuedInvite:
     """Create an invitation and email its accept link (after commit)."""
     email = User.objects.normalize_email(email).strip().lower()
+    _validate_email_address(email)
     if role not in Role.values or role == Role.OWNER:
         raise ValidationError({"role": _("Choose admin, manager, agent or viewer.")})
     if Membership.objects.for_company(company).filter(user__email__iexact=email).exists():
         raise ValidationError({"email": _("This person is already a member.")})
+    pending = TeamInvite.objects.for_company(company).filter(
+        email__iexact=email, accepted_at=None, revoked_at=None, expires_at__gt=timezone.now()
+    )
+    if pending.exists():
+        raise ValidationError(
+            {
+                "email": _(
+                    "An invitation to this address is already pending; revoke it to send a new one."
+                )
+            }
+        )
     token = secrets.token_urlsafe(32)
     invite = TeamInvite.objects.create(
         company=company,
@@ -213,6 +282,23 @@ def team_invite_accept(*, invite: TeamInvite, user: User) -> Membership:
     return membership
 
 
+def team_invite_accept_new_user(
+    *, invite: TeamInvite, password: str, first_name: str = "", last_name: str = ""
+) -> Membership:
+    """Create the invited person's login and join the company, all or nothing.
+
+    The address counts as verified: the accept link could only be read from that mailbox.
+    """
+    with transaction.atomic():
+        user = user_create(
+            email=invite.email,
+            password=password,
+            first_name=first_name.strip(),
+            last_name=last_name.strip(),
+        )
+        return team_invite_accept(invite=invite, user=user)
+
+
 # --- API keys ------------------------------------------------------------------------------------
 
 
@@ -228,6 +314,11 @@ def api_key_create(
     name = name.strip()
     if not name:
         raise ValidationError({"name": _("Give the key a name.")})
+    max_name = ApiKey._meta.get_field("name").max_length or 80
+    if len(name) > max_name:
+        raise ValidationError(
+            {"name": _("Keep the name under %(max)d characters.") % {"max": max_name}}
+        )
     if role not in (Role.ADMIN, Role.VIEWER):
         raise ValidationError({"role": _("Choose full access or read only.")})
     prefix = secrets.token_hex(4)
@@ -257,3 +348,50 @@ def api_key_touch(*, api_key: ApiKey) -> None:
         return
     ApiKey.objects.filter(company_id=api_key.company_id, pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now
+
+
+# --- Company settings ----------------------------------------------------------------------------
+
+COMPANY_EDITABLE_FIELDS = frozenset(
+    {"name", "industry", "country", "time_zone", "default_language", "sender_name", "reply_to"}
+)
+
+
+def country_code_clean(value: str) -> str:
+    """Normalise an ISO 3166-1 alpha-2 code ("kz" → "KZ"); empty stays empty."""
+    import phonenumbers
+
+    code = value.strip().upper()
+    if code and code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(
+            {"country": _("Use a two-letter country code, e.g. KZ or US.")}, code="country"
+        )
+    return code
+
+
+def company_update(*, company: Company, **fields: object) -> Company:
+    """Change a company's settings; all given fields or none.
+
+    Validates like the model does (choices, lengths, email) plus the country code, on a copy,
+    so a rejected change leaves ``company`` untouched in memory as well as in the database.
+    Raises ValidationError keyed by field.
+    """
+    import copy
+
+    unknown = set(fields) - COMPANY_EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"company_update() cannot change {', '.join(sorted(unknown))}")
+    if "country" in fields:
+        fields["country"] = country_code_clean(str(fields["country"] or ""))
+    if "name" in fields:
+        fields["name"] = str(fields["name"] or "").strip()
+        if not fields["name"]:
+            raise ValidationError({"name": _("Enter the company name.")})
+    candidate = copy.copy(company)
+    for name, value in fields.items():
+        setattr(candidate, name, value)
+    candidate.full_clean(validate_unique=False)
+    candidate.save(update_fields=sorted(fields))
+    for name in fields:
+        setattr(company, name, getattr(candidate, name))
+    return company

@@ -1,0 +1,47 @@
+"""``create_api_key``: a new API key for a company.
+
+Contract (other tools rely on it): the key is alone on the LAST line of stdout; an unknown
+company gives a one-line error on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from companies.management.cli import command_error
+from companies.models import Company, Role
+from companies.services import api_key_create
+
+
+class Command(BaseCommand):
+    help = "Create an API key for a company. The key is printed alone on the last line."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--company", required=True, help="the company's slug")
+        parser.add_argument("--name", default="Command line", help="a label for the key")
+        parser.add_argument(
+            "--read-only", action="store_true", help="a key that can read but not change data"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        slug = options["company"].strip()
+        company = Company.objects.filter(slug=slug).first()
+        if company is None:
+            raise CommandError(f"Unknown company {slug!r}: pass the slug create_company printed")
+        try:
+            issued = api_key_create(
+                company=company,
+                name=options["name"],
+                role=Role.VIEWER if options["read_only"] else Role.ADMIN,
+            )
+        except ValidationError as exc:
+            raise command_error(exc) from exc
+        access = "read-only" if options["read_only"] else "full-access"
+        self.stdout.write(
+            f"Created {access} API key {issued.api_key.name!r} for {company.name!r}. "
+            "It is shown only now; store it safely:"
+        )
+        self.stdout.write(issued.key)
