@@ -16,9 +16,9 @@ from rest_framework.views import APIView
 from companies.api_views import CompanyAPIView
 from companies.models import Company, Membership, Role, TeamInvite
 from companies.schema import error_responses
-from companies.selectors import members_list, team_invites_pending
+from companies.selectors import members_list, team_invite_get, team_invites_pending
 from companies.serializers import INVITABLE_ROLE_CHOICES
-from companies.services import team_invite_create
+from companies.services import team_invite_create, team_invite_revoke
 
 
 class CompanyApi(CompanyAPIView):
@@ -130,6 +130,43 @@ class InvitationListCreateApi(CompanyAPIView):
             company=self.company, invited_by=None, **serializer.validated_data
         )
         return Response(self.OutputSerializer(issued.invite).data, status=status.HTTP_201_CREATED)
+
+
+class InvitationDetailApi(CompanyAPIView):
+    """One teammate invitation of the key's company: read it, or revoke it while pending."""
+
+    required_role = Role.VIEWER
+    required_write_role = Role.ADMIN
+
+    def _invite(self, invite_id: str) -> TeamInvite:
+        invite = team_invite_get(company=self.company, public_id=invite_id)
+        if invite is None:
+            raise exceptions.NotFound(_("No such invitation."))
+        return invite
+
+    @extend_schema(
+        summary="One teammate invitation",
+        operation_id="invitations_retrieve",
+        tags=["invitations"],
+        responses={
+            200: InvitationListCreateApi.OutputSerializer,
+            **error_responses(401, 404, 429),
+        },
+    )
+    def get(self, request: Request, invite_id: str) -> Response:
+        invite = self._invite(invite_id)
+        return Response(InvitationListCreateApi.OutputSerializer(invite).data)
+
+    @extend_schema(
+        summary="Revoke a pending invitation",
+        description="Its accept link stops working at once. Needs a full-access key.",
+        operation_id="invitations_revoke",
+        tags=["invitations"],
+        responses={204: None, **error_responses(401, 403, 404, 429)},
+    )
+    def delete(self, request: Request, invite_id: str) -> Response:
+        team_invite_revoke(company=self.company, invite=self._invite(invite_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class NotFoundApi(APIView):

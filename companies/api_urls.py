@@ -6,6 +6,11 @@ urlpatterns = [
     path("company/", api.CompanyApi.as_view(), name="api-company"),
     path("members/", api.MemberListApi.as_view(), name="api-members"),
     path("invitations/", api.InvitationListCreateApi.as_view(), name="api-invitations"),
+    path(
+        "invitations/<str:invite_id>/",
+        api.InvitationDetailApi.as_view(),
+        name="api-invitation",
+    ),
     # Last: anything else under /api/v1/ is the API's JSON 404, not the HTML one.
     re_path(r"^.*$", api.NotFoundApi.as_view(), name="api-not-found"),
 ]

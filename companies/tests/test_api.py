@@ -341,6 +341,37 @@ def test_invitations_never_show_another_company(api_owner, api_outsider, company
     assert theirs == ["theirs@example.test"]
 
 
+def test_invitation_detail_and_revoke(api_owner, api_viewer, company):
+    issued = team_invite_create(
+        company=company, email="a@example.test", role="agent", invited_by=None
+    )
+    url = f"{INVITATIONS_URL}{issued.invite.public_id}/"
+    body = get(url, api_viewer.headers).json()
+    assert body["id"] == issued.invite.public_id
+    assert body["role"] == "agent"
+    # A read-only key may look but not revoke.
+    assert_error(Client().delete(url, **api_viewer.headers), 403, "permission_denied")
+    issued.invite.refresh_from_db()
+    assert issued.invite.revoked_at is None
+    response = Client().delete(url, **api_owner.headers)
+    assert response.status_code == 204
+    issued.invite.refresh_from_db()
+    assert issued.invite.revoked_at is not None
+    assert get(INVITATIONS_URL, api_owner.headers).json()["results"] == []
+
+
+def test_invitation_of_another_company_is_not_found(api_outsider, company):
+    issued = team_invite_create(
+        company=company, email="a@example.test", role="agent", invited_by=None
+    )
+    url = f"{INVITATIONS_URL}{issued.invite.public_id}/"
+    assert_error(get(url, api_outsider.headers), 404, "not_found")
+    assert_error(Client().delete(url, **api_outsider.headers), 404, "not_found")
+    issued.invite.refresh_from_db()
+    assert issued.invite.revoked_at is None
+    assert_error(get(f"{INVITATIONS_URL}nope/", api_outsider.headers), 404, "not_found")
+
+
 # --- The error format for everything else -----------------------------------------------------
 
 
