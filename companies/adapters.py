@@ -7,7 +7,7 @@ from typing import Any
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
 from django.forms import Form
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
 from companies.models import User
@@ -26,3 +26,16 @@ class AccountAdapter(DefaultAccountAdapter):
             user.language = language
         saved: User = super().save_user(request, user, form, commit=commit)
         return saved
+
+    def post_login(self, request: HttpRequest, user: Any, **kwargs: Any) -> HttpResponse:
+        """Log in to the interface language the person chose last, on any device."""
+        response: HttpResponse = super().post_login(request, user, **kwargs)
+        if getattr(user, "language", None) in dict(settings.LANGUAGES):
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                user.language,
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                samesite="Lax",
+                secure=settings.SESSION_COOKIE_SECURE,
+            )
+        return response

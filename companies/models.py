@@ -153,6 +153,8 @@ class Membership(TenantModel):
             models.UniqueConstraint(fields=["company", "user"], name="membership_unique_user"),
             models.UniqueConstraint(fields=["company", "public_id"], name="membership_public_id"),
         ]
+        # Member lists page by (created_at, id) within a company: read in index order.
+        indexes = [models.Index(fields=["company", "created_at", "id"], name="membership_by_age")]
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.company} ({self.role})"

@@ -395,3 +395,12 @@ def company_update(*, company: Company, **fields: object) -> Company:
     for name in fields:
         setattr(company, name, getattr(candidate, name))
     return company
+
+
+def user_set_language(*, user: User, language: str) -> None:
+    """Remember the interface language a person chose (used at login and in their emails)."""
+    if language not in dict(settings.LANGUAGES):
+        raise ValidationError({"language": _("Unknown language.")})
+    if user.language != language:
+        user.language = language
+        user.save(update_fields=["language"])

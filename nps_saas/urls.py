@@ -8,7 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/setlang/", views.set_language, name="set_language"),
     path("", include("companies.urls_public")),
     path("c/<slug:company_slug>/", include("companies.urls")),
     path("api/v1/", include("companies.api_urls")),

@@ -402,3 +402,29 @@ def test_russian_company_pages_use_russian_plurals() -> None:
     body = page.content.decode()
     assert "5 участников" in body
     assert "Настройки компании" in body
+
+
+def test_switching_language_is_remembered_on_the_account() -> None:
+    user = make_user("lang@example.test")
+    client = logged_in(user)
+    response = client.post(reverse("set_language"), {"language": "ru", "next": "/"})
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.language == "ru"
+    # An unknown language changes nothing.
+    client.post(reverse("set_language"), {"language": "xx", "next": "/"})
+    user.refresh_from_db()
+    assert user.language == "ru"
+
+
+def test_login_switches_to_the_accounts_language(client: Client) -> None:
+    user = make_user("ru@example.test")
+    user.language = "ru"
+    user.save()
+    response = client.post(
+        reverse("account_login"), {"login": "ru@example.test", "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert response.cookies["django_language"].value == "ru"
+    page = client.get(reverse("account_change_password")).content.decode()
+    assert '<html lang="ru">' in page
