@@ -1,0 +1,284 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from companies.models import new_public_id
+from companies.tenancy import TenantModel
+from notifications.models import Channel
+
+LANGUAGE_CHOICES = settings.SURVEY_LANGUAGES
+
+
+class SurveyKind(models.TextChoices):
+    NPS = "nps", _("Customer NPS")
+    ENPS = "enps", _("Employee NPS")
+
+
+class SurveyStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    ACTIVE = "active", _("Active")
+    PAUSED = "paused", _("Paused")
+    ARCHIVED = "archived", _("Archived")
+
+
+class ScaleStyle(models.TextChoices):
+    COLORED = "colored", _("Coloured (red to green)")
+    NEUTRAL = "neutral", _("Neutral")
+
+
+class Survey(TenantModel):
+    """An NPS (or eNPS) survey: wording per language, branding and sending rules.
+
+    ``texts`` holds the wording per language, ``{"en": {"question": …, "why_promoter": …,
+    "why_passive": …, "why_detractor": …, "thanks": …}, "ru": {…}, "kk": {…}}``; a missing or
+    blank entry falls back to the defaults in ``surveys/defaults.py``. ``{company}`` in a text
+    is replaced by the company's name.
+
+    ``extra_questions`` (at most five, all optional, shown after the comment) is a list of
+    ``{"id": str, "kind": "choice"|"text", "text": {lang: str}, "choices": [{lang: str}, …]}``.
+    """
+
+    public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(
+        _("kind"), max_length=8, choices=SurveyKind.choices, default=SurveyKind.NPS
+    )
+    # eNPS surveys are anonymous: respondents are never shown, small segments hidden.
+    anonymous = models.BooleanField(_("anonymous"), default=False)
+    status = models.CharField(
+        _("status"), max_length=16, choices=SurveyStatus.choices, default=SurveyStatus.DRAFT
+    )
+    default_language = models.CharField(
+        _("default language"), max_length=8, choices=LANGUAGE_CHOICES, default="en"
+    )
+    texts = models.JSONField(_("wording"), default=dict, blank=True)
+    extra_questions = models.JSONField(_("extra questions"), default=list, blank=True)
+    logo_url = models.URLField(_("logo URL"), blank=True)
+    accent_color = models.CharField(_("accent colour"), max_length=7, default="#4f46e5")
+    scale_style = models.CharField(
+        _("scale"), max_length=16, choices=ScaleStyle.choices, default=ScaleStyle.COLORED
+    )
+    throttle_days = models.PositiveSmallIntegerField(
+        _("do not survey the same person again within (days)"),
+        default=90,
+        validators=[MaxValueValidator(3650)],
+    )
+    sample_percent = models.PositiveSmallIntegerField(
+        _("sample (% of the audience)"),
+        default=100,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+    )
+    reminder_after_days = models.PositiveSmallIntegerField(
+        _("remind after (days)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text=_("One reminder to those who have not answered. Empty: no reminder."),
+    )
+    link_valid_days = models.PositiveSmallIntegerField(
+        _("answer links valid for (days)"),
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "public_id"], name="survey_public_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(TenantModel):
+    """A person a company can survey. ``properties`` feed audience filters and segments."""
+
+    public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
+    email = models.EmailField(_("email"), null=True, blank=True)  # noqa: DJ001 (NULL = none; unique when set)
+    phone = models.CharField(_("phone"), max_length=20, null=True, blank=True)  # noqa: DJ001 (NULL = none; unique when set)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    language = models.CharField(_("language"), max_length=8, choices=LANGUAGE_CHOICES, blank=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True)
+    external_id = models.CharField(_("external id"), max_length=128, null=True, blank=True)  # noqa: DJ001 (NULL = none; unique when set)
+    # key → string / number / bool
+    properties = models.JSONField(_("properties"), default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "public_id"], name="contact_public_id"),
+            models.UniqueConstraint(
+                fields=["company", "email"],
+                name="contact_unique_email",
+                condition=models.Q(email__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["company", "external_id"],
+                name="contact_unique_external_id",
+                condition=models.Q(external_id__isnull=False),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(email__isnull=False) | models.Q(phone__isnull=False),
+                name="contact_has_an_address",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["company", "phone"], name="contact_phone"),
+            models.Index(fields=["company", "created_at", "id"], name="contact_by_age"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.phone or self.public_id
+
+
+class CampaignStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    EXPANDING = "expanding", _("Preparing")
+    SENDING = "sending", _("Sending")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Campaign(TenantModel):
+    """A send of a survey to an audience, now or at a time.
+
+    ``audience`` is ``{"all": true}`` or ``{"filters": [{"property": k, "op": "eq"|…,
+    "value": v}, …]}``. Expansion into invitations runs in chunks and resumes from
+    ``expanded_through`` (the last contact id done), so a crashed expansion continues
+    instead of starting over.
+    """
+
+    public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(_("name"), max_length=120, blank=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    audience = models.JSONField(default=dict)
+    scheduled_for = models.DateTimeField(default=timezone.now)
+    status = models.CharField(
+        max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.SCHEDULED
+    )
+    expanded_through = models.BigIntegerField(default=0)
+    targeted = models.PositiveIntegerField(default=0)
+    suppressed = models.PositiveIntegerField(default=0)
+    throttled = models.PositiveIntegerField(default=0)
+    sampled_out = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "public_id"], name="campaign_public_id"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["scheduled_for"],
+                name="campaign_due",
+                condition=models.Q(status__in=["scheduled", "expanding"]),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.survey} @ {self.scheduled_for:%Y-%m-%d %H:%M}"
+
+
+class InvitationStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")  # waits in the database for its time
+    QUEUED = "queued", _("Queued")  # handed to a send task
+    SENDING = "sending", _("Sending")  # claimed by a send task
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    SUPPRESSED = "suppressed", _("Suppressed")
+    THROTTLED = "throttled", _("Throttled")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Invitation(TenantModel):
+    """One survey sent to one contact on one channel; carries the answer link's token.
+
+    Only ``token_hash`` (SHA-256 of the link token) is stored. The token itself is derived
+    from ``token_nonce`` with the server's secret (surveys/tokens.py), so that a reminder can
+    send the same link again while a copy of the database alone opens nothing.
+    """
+
+    public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="invitations")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="invitations")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="invitations"
+    )
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    language = models.CharField(max_length=8, choices=LANGUAGE_CHOICES, default="en")
+    token_nonce = models.CharField(max_length=32, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(
+        max_length=16, choices=InvitationStatus.choices, default=InvitationStatus.SCHEDULED
+    )
+    scheduled_for = models.DateTimeField(default=timezone.now)
+    # Properties sent with the invitation (transactional trigger): kept for segments.
+    properties = models.JSONField(default=dict, blank=True)
+    delivery = models.ForeignKey(
+        "notifications.Delivery",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    failed_reason = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "public_id"], name="invitation_public_id"),
+        ]
+        indexes = [
+            # The dispatcher's scan: only rows still waiting are indexed.
+            models.Index(
+                fields=["scheduled_for"],
+                name="invitation_due",
+                condition=models.Q(status="scheduled"),
+            ),
+            # Throttle window: when was this contact last surveyed?
+            models.Index(fields=["company", "contact", "sent_at"], name="invitation_contact_sent"),
+            models.Index(fields=["company", "survey", "created_at"], name="invitation_survey"),
+            models.Index(fields=["company", "campaign", "status"], name="invitation_campaign"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.survey} → {self.contact} ({self.status})"
+
+
+class InvitationEvent(TenantModel):
+    """The invitation's timeline: scheduled, sent, delivered, opened, clicked, answered…"""
+
+    invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="events")
+    event = models.CharField(max_length=32)
+    detail = models.CharField(max_length=500, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["company", "invitation", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} @ {self.occurred_at:%Y-%m-%d %H:%M}"
