@@ -67,7 +67,7 @@ class MemberListApi(CompanyAPIView):
     @extend_schema(
         summary="Members of the company",
         operation_id="members_list",
-        tags=["members"],
+        tags=["team"],
         responses={200: OutputSerializer(many=True), **error_responses(401, 404, 429)},
     )
     def get(self, request: Request) -> Response:
@@ -103,8 +103,8 @@ class InvitationListCreateApi(CompanyAPIView):
     @extend_schema(
         summary="Pending teammate invitations",
         description="Invitations not yet accepted, revoked or expired; newest first.",
-        operation_id="invitations_list",
-        tags=["invitations"],
+        operation_id="team_invitations_list",
+        tags=["team"],
         responses={200: OutputSerializer(many=True), **error_responses(401, 404, 429)},
     )
     def get(self, request: Request) -> Response:
@@ -118,8 +118,8 @@ class InvitationListCreateApi(CompanyAPIView):
             "owner; an address that is already a member or has a pending invitation is "
             "refused with a field error."
         ),
-        operation_id="invitations_create",
-        tags=["invitations"],
+        operation_id="team_invitations_create",
+        tags=["team"],
         request=InputSerializer,
         responses={201: OutputSerializer, **error_responses(400, 401, 403, 429)},
     )
@@ -146,8 +146,8 @@ class InvitationDetailApi(CompanyAPIView):
 
     @extend_schema(
         summary="One teammate invitation",
-        operation_id="invitations_retrieve",
-        tags=["invitations"],
+        operation_id="team_invitations_retrieve",
+        tags=["team"],
         responses={
             200: InvitationListCreateApi.OutputSerializer,
             **error_responses(401, 404, 429),
@@ -160,8 +160,8 @@ class InvitationDetailApi(CompanyAPIView):
     @extend_schema(
         summary="Revoke a pending invitation",
         description="Its accept link stops working at once. Needs a full-access key.",
-        operation_id="invitations_revoke",
-        tags=["invitations"],
+        operation_id="team_invitations_revoke",
+        tags=["team"],
         responses={204: None, **error_responses(401, 403, 404, 429)},
     )
     def delete(self, request: Request, invite_id: str) -> Response:

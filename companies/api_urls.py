@@ -5,11 +5,11 @@ from companies import api
 urlpatterns = [
     path("company/", api.CompanyApi.as_view(), name="api-company"),
     path("members/", api.MemberListApi.as_view(), name="api-members"),
-    path("invitations/", api.InvitationListCreateApi.as_view(), name="api-invitations"),
+    path("team-invitations/", api.InvitationListCreateApi.as_view(), name="api-team-invitations"),
     path(
-        "invitations/<str:invite_id>/",
+        "team-invitations/<str:invite_id>/",
         api.InvitationDetailApi.as_view(),
-        name="api-invitation",
+        name="api-team-invitation",
     ),
     # Last: anything else under /api/v1/ is the API's JSON 404, not the HTML one.
     re_path(r"^.*$", api.NotFoundApi.as_view(), name="api-not-found"),

@@ -11,6 +11,14 @@ urlpatterns = [
     path("i18n/setlang/", views.set_language, name="set_language"),
     path("", include("companies.urls_public")),
     path("c/<slug:company_slug>/", include("companies.urls")),
+    path("c/<slug:company_slug>/surveys/", include("surveys.urls")),
+    path("c/<slug:company_slug>/contacts/", include("surveys.urls_contacts")),
+    path("c/<slug:company_slug>/responses/", include("responses.urls")),
+    path("", include("responses.urls_public")),
+    path("api/v1/", include("surveys.api_urls")),
+    path("api/v1/", include("responses.api_urls")),
+    path("api/v1/", include("dashboards.api_urls")),
+    # Last: it ends with the catch-all JSON 404 of the API.
     path("api/v1/", include("companies.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Public (no tenant data). The split view serves its start-up script from a URL instead

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 
 COMPANY_URL = "/api/v1/company/"
 MEMBERS_URL = "/api/v1/members/"
-INVITATIONS_URL = "/api/v1/invitations/"
+INVITATIONS_URL = "/api/v1/team-invitations/"
 READ_URLS = [COMPANY_URL, MEMBERS_URL, INVITATIONS_URL]
 
 
@@ -239,7 +239,7 @@ def test_members_query_count_does_not_grow_with_members(
     assert len(response.json()["results"]) == extra_members + 1
 
 
-# --- /api/v1/invitations/ ---------------------------------------------------------------------
+# --- /api/v1/team-invitations/ ---------------------------------------------------------------------
 
 
 def test_invite_a_teammate(api_owner, company, django_capture_on_commit_callbacks):
@@ -474,11 +474,11 @@ def test_schema_is_public_and_describes_the_bearer_scheme(db):
     response = Client().get("/api/schema/", {"format": "json"})
     assert response.status_code == 200
     schema = response.json()
-    assert {"/api/v1/company/", "/api/v1/members/", "/api/v1/invitations/"} <= set(schema["paths"])
+    assert {"/api/v1/company/", "/api/v1/members/", "/api/v1/team-invitations/"} <= set(schema["paths"])
     scheme = schema["components"]["securitySchemes"]["ApiKey"]
     assert scheme["type"] == "http"
     assert scheme["scheme"] == "bearer"
-    create = schema["paths"]["/api/v1/invitations/"]["post"]
+    create = schema["paths"]["/api/v1/team-invitations/"]["post"]
     assert create["security"] == [{"ApiKey": []}]
     assert set(create["responses"]) == {"201", "400", "401", "403", "429"}
     members = schema["paths"]["/api/v1/members/"]["get"]
@@ -490,7 +490,7 @@ def test_schema_is_public_and_describes_the_bearer_scheme(db):
 def test_schema_validates_without_warnings(tmp_path: Path):
     out = tmp_path / "schema.yml"
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
-    assert "/api/v1/invitations/" in yaml.safe_load(out.read_text())["paths"]
+    assert "/api/v1/team-invitations/" in yaml.safe_load(out.read_text())["paths"]
 
 
 def test_docs_page_has_no_inline_script_and_no_cdn(db):
