@@ -239,7 +239,7 @@ def test_members_query_count_does_not_grow_with_members(
     assert len(response.json()["results"]) == extra_members + 1
 
 
-# --- /api/v1/team-invitations/ ---------------------------------------------------------------------
+# --- /api/v1/team-invitations/ ----------------------------------------------------------------
 
 
 def test_invite_a_teammate(api_owner, company, django_capture_on_commit_callbacks):
@@ -474,7 +474,9 @@ def test_schema_is_public_and_describes_the_bearer_scheme(db):
     response = Client().get("/api/schema/", {"format": "json"})
     assert response.status_code == 200
     schema = response.json()
-    assert {"/api/v1/company/", "/api/v1/members/", "/api/v1/team-invitations/"} <= set(schema["paths"])
+    assert {"/api/v1/company/", "/api/v1/members/", "/api/v1/team-invitations/"} <= set(
+        schema["paths"]
+    )
     scheme = schema["components"]["securitySchemes"]["ApiKey"]
     assert scheme["type"] == "http"
     assert scheme["scheme"] == "bearer"
