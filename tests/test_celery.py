@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from contextlib import suppress
 from functools import partial
 
@@ -33,8 +34,13 @@ def new_company(name: str) -> Company:
     return company_create(name=name, owner=owner)
 
 
-def company_name_in_cache(company: Company) -> object:
-    return cache.get(COMPANY_NAME_KEY.format(company_id=company.pk))
+def new_token() -> str:
+    """A key no earlier run (or other session on the same Redis) can have written."""
+    return uuid.uuid4().hex
+
+
+def company_name_in_cache(token: str) -> object:
+    return cache.get(COMPANY_NAME_KEY.format(token=token))
 
 
 # --- Configuration --------------------------------------------------------------------------
@@ -113,11 +119,12 @@ def test_a_committed_transaction_reaches_the_worker(celery_worker_process: Celer
     cache.delete(HEARTBEAT_CACHE_KEY)
     with transaction.atomic():
         company = new_company("Committed Coffee")
-        record_company_name.delay_on_commit(company.pk)
+        token = new_token()
+        record_company_name.delay_on_commit(company.pk, token)
         heartbeat.delay_on_commit()
 
     record = celery_worker_process.wait_for(
-        lambda: company_name_in_cache(company), what="the worker to read the committed company"
+        lambda: company_name_in_cache(token), what="the worker to read the committed company"
     )
     assert record == {"name": "Committed Coffee", "pid": celery_worker_process.process.pid}
     celery_worker_process.wait_for(
@@ -135,24 +142,26 @@ def test_a_rolled_back_transaction_enqueues_nothing(celery_worker_process: Celer
     # one message at a time): once it has run, a heartbeat would have run too, had it been sent.
     with transaction.atomic():
         sentinel = new_company("Sentinel Tea")
-        record_company_name.delay_on_commit(sentinel.pk)
+        token = new_token()
+        record_company_name.delay_on_commit(sentinel.pk, token)
     record = celery_worker_process.wait_for(
-        lambda: company_name_in_cache(sentinel), what="the task sent after the rollback"
+        lambda: company_name_in_cache(token), what="the task sent after the rollback"
     )
-    assert record["pid"] == celery_worker_process.process.pid
+    assert record == {"name": "Sentinel Tea", "pid": celery_worker_process.process.pid}
     assert cache.get(HEARTBEAT_CACHE_KEY) is None
 
 
 def test_the_worker_consumes_every_queue(celery_worker_process: CeleryWorker) -> None:
-    companies = {}
+    tokens = {}
     for queue in sorted(QUEUES):
         with transaction.atomic():
             company = new_company(f"Queue {queue}")
-            record_company_name.apply_async_on_commit(args=(company.pk,), queue=queue)
-        companies[queue] = company
-    for queue, company in companies.items():
+            token = new_token()
+            record_company_name.apply_async_on_commit(args=(company.pk, token), queue=queue)
+        tokens[queue] = token
+    for queue, token in tokens.items():
         record = celery_worker_process.wait_for(
-            partial(company_name_in_cache, company),
+            partial(company_name_in_cache, token),
             what=f"the task sent to the {queue} queue",
         )
-        assert record["pid"] == celery_worker_process.process.pid
+        assert record == {"name": f"Queue {queue}", "pid": celery_worker_process.process.pid}
