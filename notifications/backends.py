@@ -5,13 +5,18 @@ delivered. It behaves like an anymail backend where callers can tell the differe
 ``message.anymail_status`` (the outbox id stands in for the provider's message id), and a
 batch send (``merge_data`` set) becomes one stored message per recipient with that
 recipient's ``merge_headers`` (e.g. its own ``List-Unsubscribe``), as a provider would send it.
-Merge fields in the body stay unrendered: their syntax belongs to the provider.
+The outbox's own merge fields, ``[[nps:key]]`` (what ``notifications.email`` sends it), are
+substituted per recipient from ``merge_data`` over ``merge_global_data`` in the subject and
+both bodies (HTML-escaped in the HTML), so each stored message has that recipient's links;
+any other provider's merge syntax stays unrendered.
 """
 
 from __future__ import annotations
 
+import html as html_lib
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from email.header import decode_header, make_header
 from typing import Any
 
@@ -37,6 +42,19 @@ _ANYMAIL_ATTRIBUTES = (
     "track_clicks",
     "track_opens",
 )
+
+
+_MERGE_FIELD = re.compile(r"\[\[nps:([a-z][a-z0-9_]*)\]\]")
+
+
+def _merged(text: str, values: Mapping[str, Any], *, escape: bool = False) -> str:
+    def value(match: re.Match[str]) -> str:
+        if match.group(1) not in values:
+            return match.group(0)
+        raw = str(values[match.group(1)])
+        return html_lib.escape(raw) if escape else raw
+
+    return _MERGE_FIELD.sub(value, text)
 
 
 def _is_set(value: Any) -> bool:
@@ -123,19 +141,24 @@ class OutboxEmailBackend(BaseEmailBackend):
             per_recipient_headers = (
                 merge_headers if merge_headers is not None and _is_set(merge_headers) else {}
             )
+            global_data = getattr(message, "merge_global_data", None)
+            global_values = global_data if global_data is not None and _is_set(global_data) else {}
             for recipient in message.to:
+                values = {**global_values, **merge_data.get(recipient, {})}
                 own = dict(headers, To=recipient)
                 own.update(per_recipient_headers.get(recipient, {}))
                 if recipient in merge_data:
                     own["X-Anymail-Merge-Data"] = json.dumps(
                         merge_data[recipient], default=str, ensure_ascii=False
                     )
+                subject = _merged(str(message.subject), values)
+                own["Subject"] = subject
                 stored = outbox_record(
                     channel=OutboxChannel.EMAIL,
                     to=[recipient],
-                    subject=str(message.subject),
-                    text=text,
-                    html=html,
+                    subject=subject,
+                    text=_merged(text, values),
+                    html=_merged(html, values, escape=True),
                     headers=own,
                 )
                 statuses[recipient] = AnymailRecipientStatus(message_id=stored.id, status="sent")

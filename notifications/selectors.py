@@ -1,10 +1,17 @@
-"""Reads for notifications. For now: the development outbox (system data, no company)."""
+"""Reads for notifications: the development outbox (system data, no company), suppressions."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from django.db.models import QuerySet
 
-from notifications.models import OutboxMessage
+from notifications.models import OutboxMessage, Suppression
+from notifications.services import normalize_address
+
+if TYPE_CHECKING:
+    from companies.models import Company
 
 OUTBOX_PAGE_LIMIT = 200
 
@@ -16,3 +23,24 @@ def outbox_messages(*, limit: int = OUTBOX_PAGE_LIMIT) -> QuerySet[OutboxMessage
 
 def outbox_message_get(*, message_id: str) -> OutboxMessage | None:
     return OutboxMessage.objects.filter(pk=message_id).first()
+
+
+def suppressed_addresses(*, company: Company, channel: str, addresses: Iterable[str]) -> set[str]:
+    """Which of ``addresses`` the company must not message on ``channel`` (one query).
+
+    The addresses are compared normalised; the returned set holds them as given, so that a
+    caller can test membership with its own values.
+    """
+    by_normalized: dict[str, list[str]] = {}
+    for address in addresses:
+        by_normalized.setdefault(normalize_address(channel, address), []).append(address)
+    if not by_normalized:
+        return set()
+    found = Suppression.objects.for_company(company).filter(
+        channel=channel, address__in=list(by_normalized)
+    )
+    return {
+        original
+        for normalized in found.values_list("address", flat=True)
+        for original in by_normalized[normalized]
+    }

@@ -1,10 +1,24 @@
-"""Writes for notifications. For now: the development outbox."""
+"""Writes for notifications: the development outbox and suppressions."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from notifications.models import OutboxChannel, OutboxMessage
+import phonenumbers
+from django.db import transaction
+
+from notifications.models import (
+    Channel,
+    OutboxChannel,
+    OutboxMessage,
+    Suppression,
+    SuppressionReason,
+)
+from notifications.signals import address_suppressed
+
+if TYPE_CHECKING:
+    from companies.models import Company
 
 
 def outbox_record(
@@ -38,3 +52,68 @@ def outbox_clear() -> int:
     """Empty the development outbox; returns how many messages were removed."""
     deleted, _by_model = OutboxMessage.objects.all().delete()
     return deleted
+
+
+# --- Suppressions -----------------------------------------------------------------------------
+
+
+def normalize_address(channel: str, address: str) -> str:
+    """The form an address is stored and compared in: lower-case email, E.164 phone number.
+
+    Email: trimmed and lower-cased as a whole (local parts are case-insensitive at every
+    provider we send through, and a suppression must not be dodged by "Ann@" vs "ann@").
+    Phone: parsed with ``phonenumbers`` (a leading ``+`` is required, there is no default
+    region) and formatted as E.164; an unparsable number is returned trimmed, so that a
+    suppression from a provider is still recorded rather than lost.
+    """
+    address = address.strip()
+    if channel == Channel.EMAIL:
+        return address.lower()
+    try:
+        number = phonenumbers.parse(address, None)
+    except phonenumbers.NumberParseException:
+        return address
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def suppression_add(
+    *, company: Company, channel: str, address: str, reason: str, detail: str = ""
+) -> Suppression:
+    """Never message ``address`` on ``channel`` for ``company`` again. Idempotent.
+
+    An existing suppression is kept as it is (the first reason wins: a bounce stays a bounce
+    when the same address later unsubscribes too) and no signal is sent for it.
+    ``address_suppressed`` goes out, after commit, only when a row was created.
+    """
+    if channel not in Channel.values:
+        raise ValueError(f"unknown channel {channel!r}")
+    if reason not in SuppressionReason.values:
+        raise ValueError(f"unknown suppression reason {reason!r}")
+    normalized = normalize_address(channel, address)
+    # get_or_create retries the get after an IntegrityError, so two concurrent calls (two
+    # webhooks for the same bounce) leave one row and both return it.
+    suppression, created = Suppression.objects.for_company(company).get_or_create(
+        company=company,
+        channel=channel,
+        address=normalized,
+        defaults={"reason": reason, "detail": detail[:255]},
+    )
+    if created:
+        company_id = company.pk
+        transaction.on_commit(
+            lambda: address_suppressed.send(
+                sender=Suppression,
+                company_id=company_id,
+                channel=channel,
+                address=normalized,
+                reason=reason,
+            )
+        )
+    return suppression
+
+
+def suppression_remove(*, company: Company, channel: str, address: str) -> None:
+    """Allow messages to the address again (a company admin's decision). No-op if absent."""
+    Suppression.objects.for_company(company).filter(
+        channel=channel, address=normalize_address(channel, address)
+    ).delete()

@@ -1,4 +1,4 @@
-"""The development outbox: ``/dev/outbox/`` (HTML) and ``/dev/outbox.json``.
+"""The development outbox (``/dev/outbox/``, ``/dev/outbox.json``) and ``/u/<token>/``.
 
 Only in the embedded default (``settings.DEV_OUTBOX_ENABLED``); everywhere else every URL
 here is a 404, checked per request. No login: in the embedded default a new user must read
@@ -16,15 +16,20 @@ from csp.decorators import csp_replace
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from notifications.models import OutboxMessage
+from companies.models import Company
+from notifications.models import OutboxMessage, SuppressionReason
 from notifications.selectors import outbox_message_get, outbox_messages
-from notifications.services import outbox_clear
+from notifications.services import outbox_clear, suppression_add
+from notifications.unsubscribe import PAGE_LANGUAGES, unsubscribe_read
 
 P = ParamSpec("P")
 R = TypeVar("R", bound=HttpResponseBase)
@@ -107,3 +112,64 @@ def outbox_clear_view(request: HttpRequest) -> HttpResponse:
     removed = outbox_clear()
     messages.success(request, _("Outbox cleared (%(count)d messages).") % {"count": removed})
     return redirect("notifications:outbox")
+
+
+# --- Unsubscribe (RFC 8058) -------------------------------------------------------------------
+
+
+def _masked(address: str) -> str:
+    """``a***@example.com``: enough to recognise one's own address, not to harvest it."""
+    local, at, domain = address.partition("@")
+    if not at:
+        return address[:3] + "***"
+    return f"{local[:1]}***@{domain}"
+
+
+# CSRF is checked by hand below: a one-click POST from a mail client (RFC 8058) carries no
+# cookie and no token, and the only thing a POST here can do is suppress the address named by
+# the signed token, so accepting it without CSRF harms nobody. The page's own button still
+# sends and checks its token.
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET: a page asking to confirm (records nothing: scanners open every link).
+
+    POST ``List-Unsubscribe=One-Click`` (mail clients) or the page's button: suppress the
+    address for the company and confirm. A bad or tampered token: a friendly 404 page.
+    """
+    data = unsubscribe_read(token)
+    company = Company.objects.filter(pk=data.company_id).first() if data else None
+    language = data.language if data and data.language else request.GET.get("lang")
+    if language not in PAGE_LANGUAGES:
+        language = translation.get_language()
+    with translation.override(language):
+        if data is None or company is None:
+            return render(request, "notifications/unsubscribe_invalid.html", status=404)
+        context = {"company": company, "masked_address": _masked(data.address), "done": False}
+        if request.method == "POST":
+            one_click = request.POST.get("List-Unsubscribe") == "One-Click"
+            if not one_click:
+                rejected = CsrfViewMiddleware(_no_response).process_view(
+                    request, _no_response, (), {}
+                )
+                if rejected is not None:
+                    return rejected
+            suppression_add(
+                company=company,
+                channel=data.channel,
+                address=data.address,
+                reason=SuppressionReason.UNSUBSCRIBED,
+                detail="one-click (RFC 8058)" if one_click else "unsubscribe page",
+            )
+            context["done"] = True
+        return render(request, "notifications/unsubscribe.html", context)
+
+
+def _no_response(request: HttpRequest) -> HttpResponse:
+    raise AssertionError("CsrfViewMiddleware is only used for its process_view here")
+
+
+def _csrf_rejection(request: HttpRequest) -> HttpResponseBase | None:
+    """The 403 response Django's CSRF check gives this request, or None when it passes."""
+    return CsrfViewMiddleware(_no_response).process_view(request, _no_response, (), {})

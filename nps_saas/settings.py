@@ -239,6 +239,9 @@ CELERY_TASK_ROUTES = {
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "scheduler-heartbeat": {"task": "nps_saas.heartbeat", "schedule": 60.0},
+    # Due invitations and campaigns live in the database; these pick them up.
+    "surveys-dispatch-due": {"task": "surveys.dispatch_due", "schedule": 15.0},
+    "surveys-dispatch-reminders": {"task": "surveys.dispatch_reminders", "schedule": 300.0},
 }
 # make run has no beat process: an in-process scheduler runs CELERY_BEAT_SCHEDULE instead.
 EMBEDDED_SCHEDULER = env.bool("EMBEDDED_SCHEDULER", default=IS_EMBEDDED)
@@ -277,13 +280,31 @@ ANYMAIL = {
     "MAILJET_API_KEY": env.str("MAILJET_API_KEY", default=""),
     "MAILJET_SECRET_KEY": env.str("MAILJET_SECRET_KEY", default=""),
     "SENDGRID_API_KEY": env.str("SENDGRID_API_KEY", default=""),
-    "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default=""),
+    # Postmark's bulk API (broadcast stream) is the Postmark path that merges per-recipient
+    # values into inline content, so campaigns go out 500 per call; without it Postmark gets
+    # one call per message (notifications/email.py).
+    "POSTMARK_USE_BULK_API": env.bool("POSTMARK_USE_BULK_API", default=False),
+    # HTTP basic auth "user:password" that the providers' tracking webhooks must send
+    # (/anymail/<provider>/tracking/). While it is empty those URLs answer 404, so they are
+    # never open to unauthenticated posts (notifications/urls.py). Outside production a fixed
+    # development value is the default.
+    "WEBHOOK_SECRET": env.str(
+        "ANYMAIL_WEBHOOK_SECRET", default="" if IS_PRODUCTION else "nps-dev:nps-dev-webhook"
+    ),
 }
 EMAIL_HOST: str = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT: int = env.int("EMAIL_PORT", default=1025)
 EMAIL_HOST_USER: str = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD: str = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS: bool = env.bool("EMAIL_USE_TLS", default=False)
+# The provider rate limit shared by all workers (notifications/ratelimit.py): messages per
+# second, the burst a full bucket allows, and how long a send waits for tokens before it
+# gives up with a retryable error.
+EMAIL_RATE_PER_SECOND: float = env.float("EMAIL_RATE_PER_SECOND", default=100.0)
+EMAIL_RATE_BURST: int = env.int("EMAIL_RATE_BURST", default=1000)
+EMAIL_RATE_TIMEOUT: float = env.float("EMAIL_RATE_TIMEOUT", default=30.0)
+# Recipients per provider call; 0 means the provider's own cap (notifications/email.py).
+EMAIL_BATCH_SIZE: int = env.int("EMAIL_BATCH_SIZE", default=0)
 
 # The development outbox (/dev/outbox/) exists only in the embedded default.
 DEV_OUTBOX_ENABLED = IS_EMBEDDED
@@ -374,6 +395,12 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "companies.models.Role",
         "InvitableRoleEnum": "companies.serializers.INVITABLE_ROLE_CHOICES",
+        "SurveyLanguageEnum": "surveys.models.LANGUAGE_CHOICES",
+        "SurveyKindEnum": "surveys.models.SurveyKind",
+        "SurveyStatusEnum": "surveys.models.SurveyStatus",
+        "ScaleStyleEnum": "surveys.models.ScaleStyle",
+        "ExtraQuestionKindEnum": "surveys.services.EXTRA_QUESTION_KINDS",
+        "ChannelEnum": "notifications.models.Channel",
     },
 }
 

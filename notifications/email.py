@@ -1,0 +1,480 @@
+"""Sending email: the delivery ledger, suppressions, batching and the shared rate limit.
+
+The interface::
+
+    email_send(*, company: Company, emails: Sequence[OutgoingEmail]) -> list[Delivery]
+
+    OutgoingEmail(to, subject, text, html, headers={}, reply_to=None, from_name="",
+                  metadata={}, merge={}, delivery_id=None)
+    merge_field(key) -> "[[nps:key]]"
+
+**Per-recipient values** (answer links, unsubscribe URL): render the email once with
+``merge_field("answer_url")`` etc. where the values go (subject, text, HTML, header values),
+and give each recipient's values in ``OutgoingEmail.merge`` (``{"answer_url": "https://…"}``).
+Emails with the same subject/text/html/from_name/reply_to then go to the provider as ONE
+anymail batch message (``to=[…]``, ``merge_data={addr: merge}``, ``merge_headers``,
+``merge_metadata``), up to the provider's per-call cap, the placeholders translated into the
+provider's merge syntax. Emails without placeholders simply pass their final content and an
+empty ``merge``; ``email_send(company=c, emails=[OutgoingEmail(...)])`` sends a one-off.
+
+Batching with inline (non-template) content, per provider (anymail 15, see PROVIDERS):
+
+* Mailgun: ``%recipient.key%`` (recipient-variables), 1,000 recipients per call.
+* Mailjet: ``[[var:key]]`` in the bodies (not the subject), 50 messages per call.
+* SendGrid: legacy substitutions of our own ``[[nps:key]]`` (``merge_field_format``),
+  1,000 personalizations per call.
+* Postmark: only its bulk API merges into inline content (``{{key}}``; enable with
+  ``POSTMARK_USE_BULK_API``), 500 per call here. Its transactional ``/email/batch`` (500)
+  cannot take per-recipient bodies through anymail, so without the bulk API emails with
+  values are rendered here and sent one per call; identical emails still batch.
+* Brevo: batch sends (``messageVersions``, 1,000) carry no inline merge fields: identical
+  emails batch, personalised ones are rendered here and sent one per call.
+* Amazon SES (merges only into stored templates) and smtp: one message per call.
+* The development outbox: ``[[nps:key]]`` substituted per recipient by
+  ``notifications.backends.OutboxEmailBackend``, 500 per call.
+
+A value is only handed to the provider's merge if it is inert in HTML (no ``<>&"'``): some
+providers escape what they merge and some do not, so such values (a name like "O'Brien")
+make that one email rendered here (HTML-escaped in the HTML part) and sent on its own.
+
+**Ledger and retries.** Every email gets a Delivery row (status ``queued``; ``suppressed``
+for a suppressed address, ``failed`` for an invalid one) before any provider call. A batch is
+marked ``sending`` (attempts + 1) right before its call, then each row ``sent`` (with the
+provider's message id) or ``failed`` (with the reason: the provider rejected the recipient,
+or refused the whole call with a 4xx). Network errors, 429, 401/403 and 5xx, and a rate-limit
+wait longer than EMAIL_RATE_TIMEOUT raise ``TransientSendError`` after every row not yet
+decided is back to ``queued``; ``err.deliveries`` lists all the rows in the order of
+``emails``. To retry, send the same emails again with ``delivery_id`` set to those rows' ids:
+a row is reused only while it is ``queued``; a row already ``sent``/``failed``/… (or left
+``sending`` by a killed worker: its outcome is unknown) is returned as it is and never sent
+again, so a redelivered task cannot send twice.
+
+Call it outside ``transaction.atomic`` so that the ledger rows are committed before the
+provider is called. Every status change also sends ``message_status_changed`` (after commit);
+keep receivers cheap, and prefer the returned rows for bulk updates.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import logging
+import re
+import smtplib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from email.utils import formataddr, parseaddr
+from typing import TYPE_CHECKING, Any
+
+from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+from anymail.message import AnymailMessage
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import get_connection
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from notifications.models import Channel, Delivery, DeliveryStatus
+from notifications.ratelimit import RateLimitTimeout, email_bucket
+from notifications.selectors import suppressed_addresses
+from notifications.services import normalize_address
+from notifications.signals import message_status_changed
+
+if TYPE_CHECKING:
+    from companies.models import Company
+
+logger = logging.getLogger(__name__)
+
+MERGE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_PLACEHOLDER = re.compile(r"\[\[nps:([a-z][a-z0-9_]{0,39})\]\]")
+# Characters whose meaning differs between HTML and text (see the module docstring).
+_HTML_ACTIVE = re.compile(r"[<>&\"']")
+# HTTP statuses worth retrying: rate limited, server trouble, and credentials being fixed.
+TRANSIENT_HTTP_STATUS = frozenset({401, 403, 408, 409, 425, 429})
+
+
+def merge_field(key: str) -> str:
+    """The placeholder for a per-recipient value ``key`` (see OutgoingEmail.merge)."""
+    if not MERGE_KEY.match(key):
+        raise ValueError(f"merge keys are lower-case identifiers, not {key!r}")
+    return f"[[nps:{key}]]"
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    to: str
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str] = field(default_factory=dict)
+    reply_to: str | None = None
+    from_name: str = ""
+    # Carried back in message_status_changed and stored on the Delivery (e.g. the invitation).
+    metadata: dict[str, str] = field(default_factory=dict)
+    # Values for merge_field() placeholders in subject, text, html and header values.
+    merge: dict[str, str] = field(default_factory=dict)
+    # Reuse this Delivery row (a retry after TransientSendError) instead of creating one.
+    delivery_id: int | None = None
+
+    def placeholders(self) -> set[str]:
+        found: set[str] = set()
+        for value in (self.subject, self.text, self.html, *self.headers.values()):
+            found.update(_PLACEHOLDER.findall(value))
+        return found
+
+    def rendered(self) -> OutgoingEmail:
+        """This email with its values substituted here (HTML-escaped in the HTML part)."""
+        return replace(
+            self,
+            subject=_substitute(self.subject, self.merge),
+            text=_substitute(self.text, self.merge),
+            html=_substitute(self.html, self.merge, escape=True),
+            headers=_rendered_headers(self),
+            merge={},
+        )
+
+
+class TransientSendError(Exception):
+    """Retry later; ``deliveries`` are the rows of the call, undecided ones back to queued."""
+
+    def __init__(self, message: str, *, deliveries: list[Delivery], retry_after: float = 0):
+        super().__init__(message)
+        self.deliveries = deliveries
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ProviderProfile:
+    """What one provider's anymail backend can do with a batch of inline-content emails."""
+
+    # Recipients per API call (1: never batch).
+    cap: int
+    # How a merge field is written for the provider ("KEY" is replaced), None: no inline merge.
+    merge_syntax: str | None = None
+    merge_in_subject: bool = True
+    esp_extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+PROVIDERS: dict[str, ProviderProfile] = {
+    "postmark": ProviderProfile(cap=500),
+    "postmark_bulk": ProviderProfile(cap=500, merge_syntax="{{KEY}}"),
+    "mailgun": ProviderProfile(cap=1000, merge_syntax="%recipient.KEY%"),
+    "amazon_ses": ProviderProfile(cap=1),
+    "brevo": ProviderProfile(cap=1000),
+    "mailjet": ProviderProfile(cap=50, merge_syntax="[[var:KEY]]", merge_in_subject=False),
+    "sendgrid": ProviderProfile(
+        cap=1000,
+        merge_syntax="[[nps:KEY]]",
+        esp_extra={"merge_field_format": "[[nps:{}]]"},
+    ),
+    "smtp": ProviderProfile(cap=1),
+    "outbox": ProviderProfile(cap=500, merge_syntax="[[nps:KEY]]"),
+}
+
+
+def provider_profile(provider: str | None = None) -> tuple[str, ProviderProfile]:
+    """The configured provider's name and profile (EMAIL_BATCH_SIZE may lower the cap)."""
+    name = provider or settings.EMAIL_PROVIDER
+    key = name
+    if name == "postmark" and settings.ANYMAIL.get("POSTMARK_USE_BULK_API"):
+        key = "postmark_bulk"
+    profile = PROVIDERS[key]
+    if settings.EMAIL_BATCH_SIZE > 0:
+        profile = replace(profile, cap=min(profile.cap, settings.EMAIL_BATCH_SIZE))
+    return name, profile
+
+
+# --- Sending ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Item:
+    """One email on its way: its row and the form it is sent in."""
+
+    email: OutgoingEmail
+    delivery: Delivery
+    merged: bool  # values go to the provider's merge (else the email was rendered here)
+
+
+def email_send(*, company: Company, emails: Sequence[OutgoingEmail]) -> list[Delivery]:
+    """Send ``emails`` for ``company``; the Delivery rows in the order of ``emails``.
+
+    See the module docstring for batching, the ledger and the retry contract.
+    """
+    for email in emails:
+        for key in email.merge:
+            if not MERGE_KEY.match(key):
+                raise ValueError(f"merge keys are lower-case identifiers, not {key!r}")
+        missing = email.placeholders() - set(email.merge)
+        if missing:
+            raise ValueError(f"no merge value for {sorted(missing)} (email to {email.to!r})")
+    if not emails:
+        return []
+    provider, profile = provider_profile()
+    deliveries = _ledger_rows(company=company, emails=emails, provider=provider)
+    pending = [
+        _Item(email=email, delivery=delivery, merged=False)
+        for email, delivery in zip(emails, deliveries, strict=True)
+        if delivery.status == DeliveryStatus.QUEUED
+    ]
+    batches = _batches(pending, profile)
+    bucket = email_bucket(provider)
+    for index, batch in enumerate(batches):
+        try:
+            bucket.acquire(len(batch), timeout=settings.EMAIL_RATE_TIMEOUT)
+        except RateLimitTimeout as err:
+            _requeue(company, [item for later in batches[index:] for item in later])
+            raise TransientSendError(
+                str(err), deliveries=deliveries, retry_after=settings.EMAIL_RATE_TIMEOUT
+            ) from err
+        try:
+            _send_batch(company=company, batch=batch, profile=profile)
+        except TransientSendError as err:
+            _requeue(company, [item for later in batches[index:] for item in later])
+            raise TransientSendError(str(err), deliveries=deliveries) from err
+    return deliveries
+
+
+def _ledger_rows(
+    *, company: Company, emails: Sequence[OutgoingEmail], provider: str
+) -> list[Delivery]:
+    """One Delivery per email: reused (retries) or created, committed before any call."""
+    reuse_ids = [email.delivery_id for email in emails if email.delivery_id is not None]
+    existing = Delivery.objects.for_company(company).in_bulk(reuse_ids) if reuse_ids else {}
+    suppressed = suppressed_addresses(
+        company=company, channel=Channel.EMAIL, addresses=[email.to for email in emails]
+    )
+    now = timezone.now()
+    rows: list[Delivery] = []
+    new_rows: list[Delivery] = []
+    changed: list[Delivery] = []
+    for email in emails:
+        row = existing.get(email.delivery_id) if email.delivery_id is not None else None
+        if row is None:
+            row = Delivery(
+                company=company,
+                channel=Channel.EMAIL,
+                to=normalize_address(Channel.EMAIL, email.to)[:254],
+                subject=_substitute(email.subject, email.merge)[:255],
+                provider=provider,
+                metadata=dict(email.metadata),
+                created_at=now,
+            )
+            new_rows.append(row)
+        elif row.status != DeliveryStatus.QUEUED:
+            rows.append(row)  # decided (or outcome unknown): never sent again
+            continue
+        else:
+            changed.append(row)
+        if email.to in suppressed:
+            row.status, row.error = DeliveryStatus.SUPPRESSED, "suppressed address"
+        elif not _valid_address(email.to):
+            row.status, row.error = DeliveryStatus.FAILED, "invalid email address"
+        rows.append(row)
+    with transaction.atomic():
+        Delivery.objects.bulk_create(new_rows)
+        if changed:
+            Delivery.objects.for_company(company).bulk_update(changed, ["status", "error"])
+    for row in new_rows + changed:
+        if row.status != DeliveryStatus.QUEUED:
+            _announce(row)
+    return rows
+
+
+def _valid_address(address: str) -> bool:
+    try:
+        validate_email(address.strip())
+    except ValidationError:
+        return False
+    return True
+
+
+def _batches(items: list[_Item], profile: ProviderProfile) -> list[list[_Item]]:
+    """Group emails that can share one provider call, at most ``profile.cap`` each.
+
+    An address appears at most once per batch (merge data is keyed by address), so a second
+    email to the same address opens another batch.
+    """
+    groups: dict[tuple[str, ...], list[list[_Item]]] = {}
+    order: list[list[_Item]] = []
+    for item in items:
+        item.merged = _can_merge(item.email, profile)
+        form = item.email if item.merged else item.email.rendered()
+        if profile.cap == 1:
+            order.append([item])
+            continue
+        key = (form.subject, form.text, form.html, form.from_name, form.reply_to or "")
+        address = item.email.to.strip().lower()
+        for batch in groups.setdefault(key, []):
+            if len(batch) < profile.cap and all(
+                other.email.to.strip().lower() != address for other in batch
+            ):
+                batch.append(item)
+                break
+        else:
+            batch = [item]
+            groups[key].append(batch)
+            order.append(batch)
+    return order
+
+
+def _can_merge(email: OutgoingEmail, profile: ProviderProfile) -> bool:
+    if not email.merge or not email.placeholders():
+        return False  # nothing to merge: sent as it is
+    if profile.merge_syntax is None:
+        return False
+    if not profile.merge_in_subject and _PLACEHOLDER.search(email.subject):
+        return False
+    return not any(_HTML_ACTIVE.search(value) for value in email.merge.values())
+
+
+def _send_batch(*, company: Company, batch: list[_Item], profile: ProviderProfile) -> None:
+    ids = [item.delivery.pk for item in batch]
+    Delivery.objects.for_company(company).filter(pk__in=ids).update(
+        status=DeliveryStatus.SENDING, attempts=F("attempts") + 1
+    )
+    for item in batch:
+        item.delivery.status = DeliveryStatus.SENDING
+        item.delivery.attempts += 1
+    message = _message(batch, profile)
+    connection = get_connection(ignore_recipient_status=True)
+    try:
+        connection.send_messages([message])
+    except AnymailRecipientsRefused as err:  # only without ignore_recipient_status
+        _finish(company, batch, fail_all=f"refused by the provider: {err}")
+        return
+    except AnymailAPIError as err:
+        status = getattr(err, "status_code", None)
+        if status is None or status >= 500 or status in TRANSIENT_HTTP_STATUS:
+            reason = f"provider unavailable ({status or 'network error'}): {err}"
+            raise TransientSendError(reason, deliveries=[]) from err
+        _finish(company, batch, fail_all=f"provider refused the message ({status}): {err}")
+        return
+    except AnymailError as err:  # unsupported feature, serialization: our side, permanent
+        _finish(company, batch, fail_all=f"could not be sent: {err}")
+        return
+    except smtplib.SMTPRecipientsRefused as err:
+        _finish(company, batch, fail_all=f"refused by the mail server: {err.recipients}")
+        return
+    except (smtplib.SMTPException, OSError) as err:
+        raise TransientSendError(f"mail server unavailable: {err}", deliveries=[]) from err
+    _finish(company, batch, message=message)
+
+
+def _message(batch: list[_Item], profile: ProviderProfile) -> AnymailMessage:
+    # One recipient gains nothing from the provider's merge: it gets its final content.
+    merged = batch[0].merged and len(batch) > 1
+    first = batch[0].email if merged else batch[0].email.rendered()
+    default_name, default_address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    from_email = formataddr((first.from_name or default_name, default_address))
+    subject, text, html = first.subject, first.text, first.html
+    if merged and profile.merge_syntax:
+        syntax = profile.merge_syntax
+        subject, text, html = (_translate(part, syntax) for part in (subject, text, html))
+    message = AnymailMessage(
+        subject=subject,
+        body=text,
+        from_email=from_email,
+        to=[item.email.to.strip() for item in batch],
+        reply_to=[first.reply_to] if first.reply_to else None,
+    )
+    if html:
+        message.attach_alternative(html, "text/html")
+    if len(batch) == 1:
+        message.extra_headers = dict(first.headers)
+        message.metadata = dict(first.metadata)
+        return message
+    # A batch: one message per "to" address, each with its own values, headers and metadata.
+    # Identical emails batch with an empty merge_data (anymail's documented way to ask for
+    # a batch send without merge fields; Postmark refuses non-empty merge_data there).
+    message.merge_data = (
+        {item.email.to.strip(): dict(item.email.merge) for item in batch} if merged else {}
+    )
+    message.merge_headers = {item.email.to.strip(): _rendered_headers(item.email) for item in batch}
+    message.merge_metadata = {item.email.to.strip(): dict(item.email.metadata) for item in batch}
+    if profile.esp_extra:
+        message.esp_extra = dict(profile.esp_extra)
+    return message
+
+
+def _finish(
+    company: Company,
+    batch: list[_Item],
+    *,
+    message: AnymailMessage | None = None,
+    fail_all: str = "",
+) -> None:
+    """Record each recipient's outcome (one UPDATE for the batch) and announce it."""
+    now = timezone.now()
+    recipients = message.anymail_status.recipients if message is not None else {}
+    for item in batch:
+        row = item.delivery
+        status = recipients.get(item.email.to.strip()) if not fail_all else None
+        if fail_all:
+            row.status, row.error = DeliveryStatus.FAILED, fail_all[:2000]
+        elif status is not None and status.status in {"rejected", "invalid", "failed"}:
+            row.status = DeliveryStatus.FAILED
+            row.error = {
+                "rejected": "rejected by the provider (e.g. an earlier bounce or complaint)",
+                "invalid": "invalid address (refused by the provider)",
+                "failed": "the provider could not send it",
+            }[status.status]
+        else:
+            # "sent", "queued" (accepted, delivery may be deferred), "unknown" (the call
+            # succeeded without a per-recipient answer): all handed over.
+            row.status, row.error, row.sent_at = DeliveryStatus.SENT, "", now
+            if status is not None and status.message_id:
+                row.provider_message_id = str(status.message_id)[:255]
+        row.updated_at = now
+    Delivery.objects.for_company(company).bulk_update(
+        [item.delivery for item in batch],
+        ["status", "error", "sent_at", "provider_message_id", "updated_at"],
+    )
+    for item in batch:
+        _announce(item.delivery)
+
+
+def _requeue(company: Company, items: list[_Item]) -> None:
+    """Put undecided rows back to queued so that a retry (delivery_id) sends them."""
+    ids = [item.delivery.pk for item in items]
+    Delivery.objects.for_company(company).filter(
+        pk__in=ids, status__in=[DeliveryStatus.SENDING, DeliveryStatus.QUEUED]
+    ).update(status=DeliveryStatus.QUEUED)
+    for item in items:
+        item.delivery.status = DeliveryStatus.QUEUED
+
+
+def _announce(delivery: Delivery) -> None:
+    company_id, delivery_id = delivery.company_id, delivery.pk
+    status, metadata = delivery.status, dict(delivery.metadata)
+    occurred_at = delivery.sent_at or timezone.now()
+    transaction.on_commit(
+        lambda: message_status_changed.send(
+            sender=Delivery,
+            company_id=company_id,
+            delivery_id=delivery_id,
+            status=status,
+            metadata=metadata,
+            occurred_at=occurred_at,
+        )
+    )
+
+
+# --- Merge fields -----------------------------------------------------------------------------
+
+
+def _substitute(text: str, values: Mapping[str, str], *, escape: bool = False) -> str:
+    def value(match: re.Match[str]) -> str:
+        raw = values.get(match.group(1), match.group(0))
+        return html_lib.escape(raw) if escape else raw
+
+    return _PLACEHOLDER.sub(value, text)
+
+
+def _translate(text: str, syntax: str) -> str:
+    return _PLACEHOLDER.sub(lambda match: syntax.replace("KEY", match.group(1)), text)
+
+
+def _rendered_headers(email: OutgoingEmail) -> dict[str, str]:
+    return {name: _substitute(value, email.merge) for name, value in email.headers.items()}
