@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class SurveysConfig(AppConfig):
     name = "surveys"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from notifications.signals import message_status_changed
+        from surveys.receivers import on_message_status_changed
+
+        message_status_changed.connect(
+            on_message_status_changed, dispatch_uid="surveys.on_message_status_changed"
+        )

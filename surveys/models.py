@@ -282,3 +282,65 @@ class InvitationEvent(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.event} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for the column mapping")
+    RUNNING = "running", _("Importing")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+def _import_upload_to(instance: ContactImport, filename: str) -> str:
+    # The stored name never reuses the uploader's file name (it may hold anything).
+    suffix = ".xlsx" if filename.lower().endswith(".xlsx") else ".csv"
+    return f"contact-imports/{instance.company_id}/{instance.public_id}{suffix}"
+
+
+def _import_report_to(instance: ContactImport, filename: str) -> str:
+    return f"contact-imports/{instance.company_id}/{instance.public_id}-errors.csv"
+
+
+class ContactImport(TenantModel):
+    """One upload of contacts (CSV or XLSX) and what became of it.
+
+    ``mapping`` maps each column header of the file to ``email``, ``phone``, ``name``,
+    ``language``, ``time_zone``, ``external_id``, ``property:<key>`` or ``ignore``. ``errors``
+    holds the first invalid rows (``{"line", "column", "reason"}``) for a quick look; the
+    full list, each original row plus an ``error`` column, is ``error_report`` (CSV).
+    """
+
+    public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
+    file = models.FileField(upload_to=_import_upload_to, max_length=255)
+    file_name = models.CharField(_("file name"), max_length=255)
+    headers = models.JSONField(default=list, blank=True)
+    mapping = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING
+    )
+    rows_total = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    invalid_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    error_report = models.FileField(upload_to=_import_report_to, max_length=255, blank=True)
+    failure = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "public_id"], name="contact_import_public_id"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["company", "created_at"], name="contact_import_by_age"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.status})"

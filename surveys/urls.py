@@ -1,5 +1,20 @@
 """Survey pages under /c/<company_slug>/surveys/."""
 
+from django.urls import path
+
+from surveys import views, views_campaigns
+
 app_name = "surveys"
 
-urlpatterns: list[object] = []
+urlpatterns = [
+    # Campaigns first: "campaigns/" must not be read as a survey id by "<survey_id>/".
+    path("campaigns/", views_campaigns.campaign_list, name="campaigns"),
+    path("campaigns/<str:campaign_id>/", views_campaigns.campaign_detail, name="campaign"),
+    path("<str:survey_id>/send/", views_campaigns.survey_send, name="send"),
+    # The survey editor (literal paths before "<survey_id>/").
+    path("", views.survey_list, name="list"),
+    path("new/", views.survey_create_view, name="create"),
+    path("preview/", views.survey_preview, name="preview"),
+    path("<str:survey_id>/", views.survey_edit, name="edit"),
+    path("<str:survey_id>/status/", views.survey_status, name="status"),
+]

@@ -1,0 +1,340 @@
+"""Contact import: CSV and XLSX, mapping, bad rows, re-import, atomic chunks, bounded work."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import DatabaseError, connection
+from django.test.utils import CaptureQueriesContext
+from openpyxl import Workbook  # type: ignore[import-untyped]
+
+from companies.models import Company
+from companies.tenancy import TenantQuerySet
+from surveys import imports
+from surveys.imports import (
+    _ErrorReport,
+    contact_import_create,
+    contact_import_start,
+    import_rows,
+    suggest_mapping,
+    validate_mapping,
+)
+from surveys.models import Contact, ContactImport, ImportStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _media(settings: Any, tmp_path: Any) -> None:
+    settings.MEDIA_ROOT = str(tmp_path)
+
+
+def _csv(rows: list[list[str]], delimiter: str = ",", encoding: str = "utf-8") -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter).writerows(rows)
+    return buffer.getvalue().encode(encoding)
+
+
+def _xlsx(rows: list[list[Any]]) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _run(
+    company: Company,
+    name: str,
+    content: bytes,
+    django_capture_on_commit_callbacks: Any,
+    mapping: dict[str, str] | None = None,
+) -> ContactImport:
+    upload = SimpleUploadedFile(name, content)
+    contact_import = contact_import_create(company=company, upload=upload)
+    with django_capture_on_commit_callbacks(execute=True):
+        contact_import_start(company=company, contact_import=contact_import, mapping=mapping)
+    contact_import.refresh_from_db()
+    return contact_import
+
+
+def _contacts(company: Company) -> dict[str, Contact]:
+    return {c.email or c.phone or "": c for c in Contact.objects.for_company(company)}
+
+
+BAD_ROWS = [
+    ["Email", "Phone", "Name", "Language", "Plan", "Seats"],
+    ["ann@example.com", "+7 701 123 4567", "Ann", "ru", "pro", "3"],
+    ["not-an-email", "", "Bob", "en", "free", "1"],
+    ["", "", "", "", "", ""],  # blank: skipped, still counts as a line
+    ["cat@example.com", "12", "Cat", "de", "free", "2"],
+    ["", "", "Nobody", "", "", ""],
+]
+
+
+def test_csv_import_reports_bad_rows_with_lines_and_reasons(
+    company: Company, django_capture_on_commit_callbacks: Any
+) -> None:
+    result = _run(company, "people.csv", _csv(BAD_ROWS), django_capture_on_commit_callbacks)
+    assert result.status == ImportStatus.DONE
+    assert (result.created_count, result.updated_count, result.invalid_count) == (1, 0, 3)
+    assert result.rows_total == 4
+    contacts = _contacts(company)
+    assert set(contacts) == {"ann@example.com"}
+    ann = contacts["ann@example.com"]
+    assert ann.phone == "+77011234567"
+    assert ann.language == "ru"
+    assert ann.properties == {"Plan": "pro", "Seats": "3"}
+    by_line: dict[int, list[tuple[str, str]]] = {}
+    for error in result.errors:
+        by_line.setdefault(error["line"], []).append((error["column"], error["reason"]))
+    assert sorted(by_line) == [3, 5, 6]
+    assert by_line[3][0][0] == "Email"
+    assert {column for column, _ in by_line[5]} == {"Phone", "Language"}
+    assert "email address or a phone" in by_line[6][0][1]
+    # The downloadable report: original cells + line + reason, one row per bad line.
+    with result.error_report.open("rb") as report:
+        rows = list(csv.reader(io.StringIO(report.read().decode("utf-8-sig"))))
+    assert rows[0] == [*BAD_ROWS[0], "error_line", "error"]
+    assert [row[:6] for row in rows[1:]] == [BAD_ROWS[2], BAD_ROWS[4], BAD_ROWS[5]]
+    assert [row[6] for row in rows[1:]] == ["3", "5", "6"]
+    assert "Unknown language" in rows[2][7]
+
+
+def test_xlsx_import_with_typed_cells_and_bad_rows(
+    company: Company, django_capture_on_commit_callbacks: Any
+) -> None:
+    company.country = "KZ"
+    company.save()
+    content = _xlsx(
+        [
+            ["external id", "E-mail", "Mobile", "Seats", "VIP", "TZ"],
+            [1001, "Dan@Example.com", 87011234567, 5, True, "Asia/Almaty"],
+            [1002, "eve@example.com", None, 2.5, False, "Nowhere/City"],
+        ]
+    )
+    result = _run(company, "people.xlsx", content, django_capture_on_commit_callbacks)
+    assert result.status == ImportStatus.DONE
+    assert result.created_count == 1
+    assert result.invalid_count == 1
+    dan = _contacts(company)["dan@example.com"]
+    assert dan.external_id == "1001"
+    assert dan.phone == "+77011234567"
+    assert dan.time_zone == "Asia/Almaty"
+    assert dan.properties == {"Seats": 5, "VIP": True}
+    assert result.errors == [{"line": 3, "column": "TZ", "reason": mock.ANY}]
+
+
+def test_semicolon_cp1251_csv_from_russian_excel(
+    company: Company, django_capture_on_commit_callbacks: Any
+) -> None:
+    content = _csv(
+        [["Почта", "Имя", "Город"], ["ivan@example.com", "Иван", "Алматы"]],
+        delimiter=";",
+        encoding="cp1251",
+    )
+    result = _run(company, "люди.csv", content, django_capture_on_commit_callbacks)
+    assert result.status == ImportStatus.DONE
+    ivan = _contacts(company)["ivan@example.com"]
+    assert ivan.name == "Иван"
+    assert ivan.properties == {"Город": "Алматы"}
+
+
+def test_explicit_mapping_and_ignored_columns(
+    company: Company, django_capture_on_commit_callbacks: Any
+) -> None:
+    content = _csv([["Col A", "Col B", "Col C"], ["x@example.com", "Xavier", "secret"]])
+    result = _run(
+        company,
+        "m.csv",
+        content,
+        django_capture_on_commit_callbacks,
+        mapping={"Col A": "email", "Col B": "name", "Col C": "ignore"},
+    )
+    assert result.status == ImportStatus.DONE
+    contact = _contacts(company)["x@example.com"]
+    assert contact.name == "Xavier"
+    assert contact.properties == {}
+
+
+def test_mapping_suggestions_and_validation() -> None:
+    headers = ["E-mail", "Phone Number", "Full name", "tz", "Customer ID", "Plan", "error"]
+    assert suggest_mapping(headers) == {
+        "E-mail": "email",
+        "Phone Number": "phone",
+        "Full name": "name",
+        "tz": "time_zone",
+        "Customer ID": "external_id",
+        "Plan": "property:Plan",
+        "error": "ignore",  # the error report's own column, when a fixed report comes back
+    }
+    with pytest.raises(ValidationError, match="both go to email"):
+        validate_mapping(["a", "b"], {"a": "email", "b": "email"})
+    with pytest.raises(ValidationError, match="unknown target"):
+        validate_mapping(["a"], {"a": "birthday"})
+    with pytest.raises(ValidationError, match="No column"):
+        validate_mapping(["a"], {"zzz": "email"})
+    with pytest.raises(ValidationError, match="at least one column"):
+        validate_mapping(["Plan"], {})
+
+
+def test_reimport_updates_instead_of_duplicating_and_later_duplicate_row_wins(
+    company: Company, django_capture_on_commit_callbacks: Any
+) -> None:
+    first = [
+        ["external_id", "email", "name", "plan"],
+        ["c1", "one@example.com", "One", "free"],
+        ["", "two@example.com", "Two", "free"],
+        ["", "TWO@example.com", "Two again", "pro"],  # same person later in the file
+    ]
+    result = _run(company, "a.csv", _csv(first), django_capture_on_commit_callbacks)
+    assert (result.created_count, result.updated_count) == (2, 1)
+    assert _contacts(company)["two@example.com"].name == "Two again"
+    second = [
+        ["external_id", "email", "name", "city"],
+        ["c1", "one.new@example.com", "", "Astana"],  # matched by external id, email changes
+        ["", "two@example.com", "Two", ""],
+    ]
+    result = _run(company, "b.csv", _csv(second), django_capture_on_commit_callbacks)
+    assert (result.created_count, result.updated_count, result.invalid_count) == (0, 2, 0)
+    contacts = _contacts(company)
+    assert set(contacts) == {"one.new@example.com", "two@example.com"}
+    one = contacts["one.new@example.com"]
+    assert one.name == "One"  # a blank cell leaves the field as it was
+    assert one.properties == {"plan": "free", "city": "Astana"}
+
+
+def test_conflicting_external_id_for_an_email_is_a_bad_row(
+    company: Company, django_capture_on_commit_callbacks: Any
+) -> None:
+    Contact.objects.create(company=company, email="k@example.com", external_id="k-1")
+    rows = [["external_id", "email"], ["k-2", "k@example.com"]]
+    result = _run(company, "c.csv", _csv(rows), django_capture_on_commit_callbacks)
+    assert result.invalid_count == 1
+    assert result.errors[0]["column"] == "external_id"
+    assert Contact.objects.for_company(company).count() == 1
+
+
+def test_unreadable_files_are_refused_at_upload(company: Company) -> None:
+    for name, content in [
+        ("x.pdf", b"%PDF"),
+        ("x.xlsx", b"not a zip"),
+        ("x.csv", b""),
+        ("x.csv", b"email,email\na@b.c,d@e.f\n"),
+    ]:
+        with pytest.raises(ValidationError) as info:
+            contact_import_create(company=company, upload=SimpleUploadedFile(name, content))
+        assert "file" in info.value.message_dict
+    assert ContactImport.objects.for_company(company).count() == 0
+
+
+def _rows(count: int, start: int = 0) -> Iterator[list[str]]:
+    for i in range(start, start + count):
+        yield [f"user{i}@example.com", f"User {i}", "pro" if i % 2 else "free"]
+
+
+HEADERS = ["email", "name", "plan"]
+MAPPING = {"email": "email", "name": "name", "plan": "property:plan"}
+
+
+def _import(company: Company, rows: Any, chunk_size: int = 1000) -> imports.ImportCounts:
+    return import_rows(
+        company=company,
+        headers=HEADERS,
+        mapping=MAPPING,
+        rows=rows,
+        report=_ErrorReport(HEADERS),
+        chunk_size=chunk_size,
+    )
+
+
+def _queries(company: Company, count: int, start: int = 0) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        _import(company, _rows(count, start))
+    return len(captured)
+
+
+def test_queries_grow_only_with_the_number_of_chunks(company: Company) -> None:
+    small = _queries(company, 1000)
+    large = _queries(company, 3000, start=1000)
+    per_chunk = small  # one chunk
+    assert per_chunk <= 6
+    assert large == 3 * per_chunk
+    # Updating (all rows exist now) costs the same per chunk as creating.
+    assert _queries(company, 3000, start=1000) <= 3 * per_chunk + 3
+    assert Contact.objects.for_company(company).count() == 4000
+
+
+def test_a_failing_chunk_leaves_no_half_written_rows(company: Company) -> None:
+    Contact.objects.create(company=company, email="user1500@example.com", name="Before")
+    calls = {"n": 0}
+
+    def bulk_update(self: Any, objs: Any, fields: Any, **kwargs: Any) -> int:
+        calls["n"] += 1
+        raise DatabaseError("disk full")
+
+    with (
+        mock.patch.object(TenantQuerySet, "bulk_update", bulk_update),
+        pytest.raises(DatabaseError),
+    ):
+        # Chunk 1 (rows 0-999) only creates; chunk 2 inserts 999 new rows, then its update
+        # of user1500 fails mid-way.
+        _import(company, _rows(3000))
+    assert calls["n"] == 1  # not retried: only unique-key races are
+    emails = set(Contact.objects.for_company(company).values_list("email", flat=True))
+    assert "user999@example.com" in emails  # chunk 1 committed
+    assert "user1000@example.com" not in emails  # chunk 2's inserts rolled back with it
+    assert "user2000@example.com" not in emails  # never reached
+    assert Contact.objects.for_company(company).get(email="user1500@example.com").name == "Before"
+
+
+def test_a_failing_chunk_marks_the_import_failed(
+    company: Company, django_capture_on_commit_callbacks: Any
+) -> None:
+    content = _csv([HEADERS, *_rows(2500)])
+    with mock.patch.object(
+        imports, "_write_chunk", side_effect=[(1000, 0, []), DatabaseError("boom")]
+    ):
+        result = _run(company, "f.csv", content, django_capture_on_commit_callbacks)
+    assert result.status == ImportStatus.FAILED
+    assert "boom" in result.failure
+    assert result.created_count == 1000  # what the committed chunk wrote
+    assert result.finished_at is not None
+
+
+def test_the_file_is_consumed_lazily_one_chunk_at_a_time(company: Company) -> None:
+    """50k rows from a generator: the importer never pulls more than a chunk ahead."""
+    pulled = {"n": 0}
+    written_when_pulled: list[int] = []
+
+    def rows() -> Iterator[list[str]]:
+        for row in _rows(50_000):
+            pulled["n"] += 1
+            if pulled["n"] % 10_000 == 0:
+                written_when_pulled.append(Contact.objects.for_company(company).count())
+            yield row
+
+    counts = _import(company, rows())
+    assert counts.created == 50_000
+    # When row 10,000k was pulled, every chunk before it was already written.
+    assert written_when_pulled == [9_000, 19_000, 29_000, 39_000, 49_000]
+
+
+def test_csv_reader_streams_from_the_file_object(company: Company) -> None:
+    """The CSV reader reads the stored file in pieces, not all at once."""
+    content = _csv([HEADERS, *_rows(20_000)])
+    binary = io.BytesIO(content)
+    rows = imports.iter_file_rows(binary, "csv")
+    assert next(rows) == HEADERS
+    assert next(rows) == ["user0@example.com", "User 0", "free"]
+    # Only the sniffing sample and the wrapper's first block have been read.
+    assert binary.tell() < len(content) / 4

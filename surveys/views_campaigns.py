@@ -1,0 +1,182 @@
+"""Campaign pages under /c/<company_slug>/surveys/: send a survey, list and follow campaigns."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from companies.models import Company, Role
+from companies.permissions import company_view
+from surveys.models import Campaign, Survey
+from surveys.selectors import (
+    campaign_get,
+    campaigns_list,
+    property_value_candidates,
+    survey_get,
+)
+from surveys.services import campaign_create
+
+FILTER_ROWS = 3
+CAMPAIGNS_SHOWN = 200
+
+OP_CHOICES = [
+    ("eq", gettext_lazy("is")),
+    ("neq", gettext_lazy("is not")),
+    ("in", gettext_lazy("is one of (comma-separated)")),
+    ("exists", gettext_lazy("is set")),
+]
+
+
+class SendForm(forms.Form):
+    """When and to whom. Property filters: up to three rows, all must hold."""
+
+    name = forms.CharField(label=gettext_lazy("Campaign name"), max_length=120, required=False)
+    when = forms.ChoiceField(
+        label=gettext_lazy("When"),
+        choices=[("now", gettext_lazy("Now")), ("later", gettext_lazy("At a date and time"))],
+        widget=forms.RadioSelect,
+        initial="now",
+    )
+    send_at = forms.DateTimeField(
+        label=gettext_lazy("Date and time"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    )
+    audience = forms.ChoiceField(
+        label=gettext_lazy("To"),
+        choices=[
+            ("all", gettext_lazy("All contacts")),
+            ("filtered", gettext_lazy("Contacts matching these properties")),
+        ],
+        widget=forms.RadioSelect,
+        initial="all",
+    )
+
+    def __init__(self, *args: Any, company: Company, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.company = company
+        self.time_zone = zoneinfo.ZoneInfo(company.time_zone or "UTC")
+        self.fields["send_at"].help_text = _("In your company's time zone (%(zone)s).") % {
+            "zone": company.time_zone or "UTC"
+        }
+        for row in range(FILTER_ROWS):
+            self.fields[f"property_{row}"] = forms.CharField(
+                label=_("Property"), max_length=64, required=False
+            )
+            self.fields[f"op_{row}"] = forms.ChoiceField(
+                label=_("Condition"), choices=OP_CHOICES, required=False, initial="eq"
+            )
+            self.fields[f"value_{row}"] = forms.CharField(
+                label=_("Value"), max_length=1000, required=False
+            )
+
+    @property
+    def filter_rows(self) -> list[tuple[forms.BoundField, forms.BoundField, forms.BoundField]]:
+        return [
+            (self[f"property_{row}"], self[f"op_{row}"], self[f"value_{row}"])
+            for row in range(FILTER_ROWS)
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("when") == "later":
+            send_at: datetime | None = data.get("send_at")
+            if send_at is None:
+                self.add_error("send_at", _("Choose when to send."))
+            else:
+                # The browser's local input is read in the company's zone, not the server's.
+                aware = send_at.replace(tzinfo=None).replace(tzinfo=self.time_zone)
+                if aware < timezone.now():
+                    self.add_error("send_at", _("This time has passed: choose a later one."))
+                data["scheduled_for"] = aware
+        if data.get("audience") == "filtered":
+            filters = self._filters(data)
+            if not filters:
+                self.add_error(None, _("Add at least one property filter, or send to everyone."))
+            data["audience_value"] = {"filters": filters}
+        else:
+            data["audience_value"] = {"all": True}
+        return data
+
+    def _filters(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """Typed-in values match text and numbers alike ("30" finds 30 and "30")."""
+        filters: list[dict[str, Any]] = []
+        for row in range(FILTER_ROWS):
+            prop = (data.get(f"property_{row}") or "").strip()
+            op = data.get(f"op_{row}") or "eq"
+            value = data.get(f"value_{row}") or ""
+            if not prop:
+                continue
+            if op == "exists":
+                filters.append({"property": prop, "op": "exists"})
+            elif op == "neq":
+                filters.extend(
+                    {"property": prop, "op": "neq", "value": candidate}
+                    for candidate in property_value_candidates(value)
+                )
+            else:
+                parts = [p.strip() for p in value.split(",")] if op == "in" else [value]
+                values = [c for part in parts for c in property_value_candidates(part)]
+                filters.append({"property": prop, "op": "in", "value": values})
+        return filters
+
+
+def _survey_or_404(company: Company, survey_id: str) -> Survey:
+    survey = survey_get(company=company, public_id=survey_id)
+    if survey is None:
+        raise Http404
+    return survey
+
+
+@company_view(Role.VIEWER, write_role=Role.MANAGER)
+def survey_send(request: HttpRequest, survey_id: str) -> HttpResponse:
+    """Send a survey now or later, to everyone or to contacts matching property filters."""
+    company: Company = request.company  # type: ignore[attr-defined]
+    survey = _survey_or_404(company, survey_id)
+    form = SendForm(request.POST or None, company=company)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign = campaign_create(
+                company=company,
+                survey=survey,
+                audience=form.cleaned_data["audience_value"],
+                scheduled_for=form.cleaned_data.get("scheduled_for"),
+                created_by=request.user,  # type: ignore[arg-type]
+                name=form.cleaned_data.get("name") or "",
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, _("Campaign created."))
+            return redirect(
+                "surveys:campaign", company_slug=company.slug, campaign_id=campaign.public_id
+            )
+    return render(request, "surveys/send.html", {"form": form, "survey": survey})
+
+
+@company_view(Role.VIEWER)
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    company: Company = request.company  # type: ignore[attr-defined]
+    campaigns = list(campaigns_list(company=company)[:CAMPAIGNS_SHOWN])
+    return render(request, "surveys/campaign_list.html", {"campaigns": campaigns})
+
+
+@company_view(Role.VIEWER)
+def campaign_detail(request: HttpRequest, campaign_id: str) -> HttpResponse:
+    company: Company = request.company  # type: ignore[attr-defined]
+    campaign: Campaign | None = campaign_get(company=company, public_id=campaign_id)
+    if campaign is None:
+        raise Http404
+    return render(request, "surveys/campaign_detail.html", {"campaign": campaign})
