@@ -1,3 +1,11 @@
-"""URL patterns (being built)."""
+from django.urls import path
 
-urlpatterns: list[object] = []
+from dashboards import api
+
+urlpatterns = [
+    path(
+        "surveys/<str:survey_id>/metrics/",
+        api.SurveyMetricsApi.as_view(),
+        name="api-survey-metrics",
+    ),
+]

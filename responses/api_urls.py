@@ -1,3 +1,7 @@
-"""URL patterns (being built)."""
+from django.urls import path
 
-urlpatterns: list[object] = []
+from responses import api
+
+urlpatterns = [
+    path("responses/", api.ResponseListApi.as_view(), name="api-responses"),
+]

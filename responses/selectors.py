@@ -1,0 +1,115 @@
+"""Reads for responses. The company is a required keyword, except at the public choke point.
+
+``invitation_for_token`` is how the public answer pages find their company: the token in the
+link is the only thing a respondent has, so that lookup cannot be scoped beforehand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db.models import Count, Q, QuerySet
+
+from companies.models import Company
+from responses.models import Response
+from surveys.models import Invitation, Survey
+from surveys.tokens import looks_like_token, token_hash
+
+SCORES = range(11)
+
+
+def invitation_for_token(*, token: str) -> Invitation | None:
+    """The invitation an answer link belongs to, or None for a malformed or unknown token.
+
+    Malformed tokens are turned away before touching the database. Tokens are 256-bit and
+    only their SHA-256 is stored, so the lookup by hash (unique index) identifies one
+    invitation of one company; the company is then taken from that row.
+    """
+    if not looks_like_token(token):
+        return None
+    invitation = (
+        Invitation.objects.unscoped(
+            reason="public answer page: the link's token is what names the company"
+        )
+        .select_related("survey", "contact", "company")
+        .filter(token_hash=token_hash(token))
+        .first()
+    )
+    if invitation is not None:
+        # The survey is the invitation's company's own: share the loaded company rather
+        # than join it a second time (this lookup is on every answer's hot path).
+        invitation.survey.company = invitation.company
+    return invitation
+
+
+def survey_for_link(*, public_id: str) -> Survey | None:
+    """The survey of a web link ``/l/<public_id>/`` (any status; the view decides)."""
+    if not public_id or len(public_id) > 32:
+        return None
+    return (
+        Survey.objects.unscoped(reason="public web link: the survey id names the company")
+        .select_related("company")
+        .filter(public_id=public_id)
+        .first()
+    )
+
+
+def response_for_invitation(*, invitation: Invitation) -> Response | None:
+    return Response.objects.for_company(invitation.company).filter(invitation=invitation).first()
+
+
+def response_for_browser(*, survey: Survey, browser_key: str) -> Response | None:
+    return (
+        Response.objects.for_company(survey.company)
+        .filter(survey=survey, browser_key=browser_key)
+        .first()
+    )
+
+
+def responses_list(
+    *,
+    company: Company,
+    survey: Survey | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    category: str | None = None,
+    updated_since: datetime | None = None,
+) -> QuerySet[Response]:
+    """The company's responses, newest first; ``since`` inclusive, ``until`` exclusive."""
+    qs = Response.objects.for_company(company)
+    if survey is not None:
+        qs = qs.filter(survey=survey)
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    if until is not None:
+        qs = qs.filter(created_at__lt=until)
+    if category:
+        qs = qs.filter(category=category)
+    if updated_since is not None:
+        qs = qs.filter(updated_at__gte=updated_since)
+    return qs.select_related("survey", "invitation", "contact").order_by("-created_at", "-id")
+
+
+def score_counts(
+    *,
+    company: Company,
+    survey: Survey | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[int]:
+    """Answers per score 0..10 in ONE aggregate query (the input of dashboards.metrics)."""
+    qs = Response.objects.for_company(company)
+    if survey is not None:
+        qs = qs.filter(survey=survey)
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    if until is not None:
+        qs = qs.filter(created_at__lt=until)
+    row = qs.aggregate(**{f"s{s}": Count("id", filter=Q(score=s)) for s in SCORES})
+    return [row[f"s{s}"] for s in SCORES]
+
+
+def surveys_with_responses(*, company: Company) -> Sequence[Survey]:
+    """The company's surveys for the list's filter, by name."""
+    return list(Survey.objects.for_company(company).order_by("name", "id"))
