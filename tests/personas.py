@@ -52,12 +52,91 @@ def _member(company: Company) -> str:
     return membership.public_id
 
 
+def _walker_survey(company: Company) -> Any:
+    from surveys.models import Survey, SurveyStatus
+
+    return Survey.objects.create(
+        company=company, name=f"Walker survey {secrets.token_hex(3)}", status=SurveyStatus.ACTIVE
+    )
+
+
+def _campaign(company: Company) -> str:
+    """A finished campaign (reading it changes nothing; nothing is left to send)."""
+    from surveys.models import Campaign, CampaignStatus
+
+    campaign = Campaign.objects.create(
+        company=company,
+        survey=_walker_survey(company),
+        audience={"all": True},
+        status=CampaignStatus.DONE,
+    )
+    return campaign.public_id
+
+
+def _invitation(company: Company) -> str:
+    """A sent invitation to a contact of ``company``."""
+    from django.utils import timezone
+
+    from surveys.models import Contact, Invitation, InvitationStatus
+    from surveys.tokens import new_nonce, token_for, token_hash
+
+    contact = Contact.objects.create(
+        company=company, email=f"walker-{secrets.token_hex(4)}@contacts.test"
+    )
+    nonce = new_nonce()
+    invitation = Invitation.objects.create(
+        company=company,
+        survey=_walker_survey(company),
+        contact=contact,
+        token_nonce=nonce,
+        token_hash=token_hash(token_for(nonce)),
+        status=InvitationStatus.SENT,
+        sent_at=timezone.now(),
+    )
+    return invitation.public_id
+
+
+def _survey(company: Company) -> str:
+    """An active survey of ``company`` (its editor, status, send and trigger routes)."""
+    return str(_walker_survey(company).public_id)
+
+
+def _contact(company: Company) -> str:
+    from surveys.models import Contact
+
+    contact = Contact.objects.create(
+        company=company,
+        email=f"walker-contact-{secrets.token_hex(4)}@contacts.test",
+        properties={"plan": "walker"},
+    )
+    return contact.public_id
+
+
+def _contact_import(company: Company) -> str:
+    """A finished contact import (no stored file: reading it touches no storage)."""
+    from surveys.models import ContactImport, ImportStatus
+
+    contact_import = ContactImport.objects.create(
+        company=company,
+        file_name=f"walker-{secrets.token_hex(3)}.csv",
+        headers=["email", "plan"],
+        mapping={"email": "email", "plan": "property:plan"},
+        status=ImportStatus.DONE,
+    )
+    return contact_import.public_id
+
+
 # A keyword name → a function that makes a real object of ``company`` and returns the value
 # that goes into the URL. A route whose keyword has no entry here fails the persona tests.
 URL_KWARG_FACTORIES: dict[str, Factory] = {
     "invite_id": _pending_invite,
     "key_id": _api_key,
     "member_id": _member,
+    "campaign_id": _campaign,
+    "invitation_id": _invitation,
+    "contact_id": _contact,
+    "survey_id": _survey,
+    "import_id": _contact_import,
 }
 
 # For generic keyword names (``id``, ``pk``) that mean different objects on different routes:

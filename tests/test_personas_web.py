@@ -49,6 +49,10 @@ PUBLIC_ROUTES: dict[str, str] = {
     "invites/*": "teammate invitation links: the token in the URL names its own company",
     "healthz": "health check for load balancers: database/Redis status only",
     "dev/outbox*": "development outbox: its views 404 unless NPS_MODE=embedded",
+    "u/<str:token>/": "unsubscribe (RFC 8058): the signed token names company and address",
+    "anymail/*": "provider webhooks: anymail checks the basic-auth WEBHOOK_SECRET",
+    "r/<str:token>/*": "respondent answer pages: the invitation token names its own company",
+    "l/<str:public_id>/*": "survey web links: the survey's public id names its own company",
 }
 
 ROUTES = walk_routes()
