@@ -149,7 +149,9 @@ def test_sampling_is_deterministic_and_near_the_share(company: Company) -> None:
     campaign = _campaign(company, survey)
     invited = _invitations(company, campaign=campaign).count()
     assert campaign.sampled_out + invited == 400
-    assert 90 <= invited <= 150
+    # Binomial(400, 0.3): mean 120, sd ≈ 9.2. Public ids are random, so allow ±6 sd; the bounds
+    # still fail if sampling is off (400) or inverted (280).
+    assert 65 <= invited <= 175
     # The same (campaign, contact) always gets the same answer.
     for contact in Contact.objects.for_company(company)[:50]:
         answers = {
