@@ -24,22 +24,34 @@ Rules of a row:
   are skipped and reported with line, column and reason: the first ``ERRORS_KEPT`` in
   ``ContactImport.errors``, all of them in ``error_report`` (the original row plus ``error``).
 
-Each chunk costs a constant number of queries (one SELECT by external id, one by email, one
-bulk INSERT, one bulk UPDATE, one progress UPDATE) and is written in one transaction, so no
-row is ever half-written. If a chunk fails for a reason other than a race on the unique keys
-(retried once), the import stops as ``failed``; the chunks before it stay imported, and a
-re-import of the same file updates them instead of duplicating.
+Each chunk costs a constant number of queries (one SELECT by external id or email, the
+writes, one progress UPDATE) and is written in one transaction, so no row is ever
+half-written. If a chunk fails for a reason other than a race on the unique keys (retried
+once), the import stops as ``failed``; the chunks before it stay imported, and a re-import
+of the same file updates them instead of duplicating.
+
+Writing a chunk: the rows are matched in Python (``_match``, the same code for every
+database), then written either with the ORM (``bulk_update`` + ``bulk_create``, chunks of
+``CHUNK_SIZE``; SQLite, the embedded default) or, on PostgreSQL, with COPY of the chunk into
+a session temp table and one ``UPDATE … FROM`` plus one ``INSERT … SELECT`` (chunks of
+``COPY_CHUNK_SIZE``), about ten times faster. Both write the same contacts (tested).
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
+import functools
+import gc
 import io
+import json
 import logging
+import re
 import tempfile
 import zipfile
+import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -47,17 +59,19 @@ from typing import IO, Any
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
-from django.db import DatabaseError, IntegrityError, transaction
+from django.core.validators import EmailValidator
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from companies.models import Company, User
+from companies.models import Company, User, new_public_id
 from surveys.models import Contact, ContactImport, ImportStatus
 from surveys.services import (
     PROPERTY_KEY_MAX_LENGTH,
+    PROPERTY_VALUE_MAX_LENGTH,
     contact_phone_region,
     merge_properties,
-    normalize_email,
     normalize_language,
     normalize_phone,
     normalize_property,
@@ -67,7 +81,10 @@ from surveys.services import (
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1000
+# Rows per chunk on the COPY path: fewer round trips; a chunk is still a few MB at most.
+COPY_CHUNK_SIZE = 10_000
 ERRORS_KEPT = 100
+EMAIL_MAX_LENGTH = 254  # Contact.email
 SNIFF_BYTES = 64 * 1024
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 IGNORE = "ignore"
@@ -139,7 +156,7 @@ def _csv_reader(binary: IO[bytes]) -> Iterator[list[str]]:
 
 def _xlsx_reader(binary: IO[bytes]) -> Iterator[list[Any]]:
     """Rows of the first sheet, streamed (openpyxl read-only mode keeps one row at a time)."""
-    from openpyxl import load_workbook  # type: ignore[import-untyped]
+    from openpyxl import load_workbook
 
     try:
         workbook = load_workbook(binary, read_only=True, data_only=True)
@@ -321,79 +338,240 @@ class ImportCounts:
     invalid: int = 0
 
 
+class _EmailValidator(EmailValidator):
+    """Django's email validator, remembering the domains it has already accepted.
+
+    Checking the domain part (a long regex, IDNA) is most of the cost of validating an
+    address, and an import has few distinct domains. The cache is per import and capped, so
+    memory stays bounded whatever the file.
+    """
+
+    MAX_DOMAINS = 10_000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._domains: set[str] = set()
+        # The class's regexes are lazy objects (a proxy call per use): compile them here.
+        self.user_regex = re.compile(self.user_regex.pattern, self.user_regex.flags)
+
+    def validate_domain_part(self, domain_part: str) -> bool:
+        if domain_part in self._domains:
+            return True
+        valid = bool(super().validate_domain_part(domain_part))
+        if valid and len(self._domains) < self.MAX_DOMAINS:
+            self._domains.add(domain_part)
+        return valid
+
+
+# Kinds of column in a parse plan (compared per cell, so small ints rather than strings).
+_PROPERTY, _EMAIL, _PHONE, _LANGUAGE, _TIME_ZONE, _NAME, _EXTERNAL_ID = range(7)
+_KINDS = {
+    "email": _EMAIL,
+    "phone": _PHONE,
+    "language": _LANGUAGE,
+    "time_zone": _TIME_ZONE,
+    "name": _NAME,
+    "external_id": _EXTERNAL_ID,
+}
+
+
 class _RowParser:
-    """Turns raw cells into validated fields; one per import (the plan is computed once)."""
+    """Turns raw cells into validated fields; one per import (the plan is computed once).
+
+    Same rules as ``surveys.services.normalize_*``; what is cached lives as long as the
+    import (accepted email domains, normalised phone numbers, language codes).
+    """
+
+    MAX_CACHED = 10_000
 
     def __init__(self, headers: list[str], mapping: dict[str, str], region: str | None) -> None:
         self.region = region
         self.headers = headers
-        # (column index, header, target) for every column that is not ignored.
-        self.plan = [
-            (index, header, mapping[header])
-            for index, header in enumerate(headers)
-            if header and mapping.get(header, IGNORE) != IGNORE
-        ]
+        # (column index, header, kind, target) for every column that is not ignored.
+        self.plan: list[tuple[int, str, int, str]] = []
+        for index, header in enumerate(headers):
+            target = mapping.get(header, IGNORE) if header else IGNORE
+            if target == IGNORE:
+                continue
+            if target.startswith(PROPERTY_PREFIX):
+                # The key is the same on every row: checked (and stripped) once, here.
+                key, _value = normalize_property(target[len(PROPERTY_PREFIX) :], None)
+                self.plan.append((index, header, _PROPERTY, key))
+            else:
+                self.plan.append((index, header, _KINDS[target], target))
+        self.email_validator = _EmailValidator()
+        # Text → normalised value (or the error message) for the columns with few distinct
+        # values; bounded so that a file of unique values does not grow them forever.
+        self.languages: dict[str, str | ValidationError] = {}
+        self.time_zones = _valid_time_zones()
 
     def parse(self, line: int, cells: list[Any]) -> tuple[ParsedRow, list[tuple[str, str]]]:
-        row = ParsedRow(line=line, cells=cells)
+        row = ParsedRow(line, cells, {}, {})
+        fields = row.fields
         errors: list[tuple[str, str]] = []
         width = len(cells)
-        for index, header, target in self.plan:
+        for index, header, kind, target in self.plan:
             raw = cells[index] if index < width else None
             try:
-                if target.startswith(PROPERTY_PREFIX):
+                if kind == _PROPERTY:
+                    if type(raw) is str:
+                        # Text (every CSV cell): what normalize_property checks of it.
+                        text = raw.strip()
+                        if text and len(text) <= PROPERTY_VALUE_MAX_LENGTH:
+                            row.properties[target] = text
+                            continue
                     value = _cell_property(raw)
                     if value is not None:
-                        key, value = normalize_property(target[len(PROPERTY_PREFIX) :], value)
+                        key, value = normalize_property(target, value)
                         row.properties[key] = value
                     continue
-                text = _cell_text(raw)
-                if not text:
-                    continue
-                row.fields[target] = self._field(target, text)
+                text = raw.strip() if type(raw) is str else _cell_text(raw)
+                if text:
+                    fields[target] = self._field(kind, text)
             except ValidationError as exc:
                 errors.append((header, " ".join(exc.messages)))
         return row, errors
 
-    def _field(self, target: str, text: str) -> str:
-        if target == "email":
-            return normalize_email(text)
-        if target == "phone":
+    def _field(self, kind: int, text: str) -> str:
+        if kind == _EMAIL:
+            # normalize_email, with the domain cache.
+            email = text.lower()
+            self.email_validator(email)
+            if len(email) > EMAIL_MAX_LENGTH:  # valid (up to 320) but longer than the column
+                raise ValidationError(_("At most 254 characters."))
+            return email
+        if kind == _PHONE:
             return normalize_phone(text, region=self.region)
-        if target == "language":
-            return normalize_language(text)
-        if target == "time_zone":
-            return normalize_time_zone(text)
-        if target == "name" and len(text) > 200:
+        if kind == _LANGUAGE:
+            known = self.languages.get(text)
+            if known is None:
+                try:
+                    known = normalize_language(text)
+                except ValidationError as exc:
+                    known = exc
+                if len(self.languages) < self.MAX_CACHED:
+                    self.languages[text] = known
+            if isinstance(known, ValidationError):
+                raise known
+            return known
+        if kind == _TIME_ZONE:
+            if text in self.time_zones:
+                return text
+            return normalize_time_zone(text)  # raises the usual message
+        if kind == _NAME and len(text) > 200:
             raise ValidationError(_("At most 200 characters."))
-        if target == "external_id" and len(text) > 128:
+        if kind == _EXTERNAL_ID and len(text) > 128:
             raise ValidationError(_("At most 128 characters."))
         return text
 
 
-def _write_chunk(  # noqa: PLR0912 (the matching rules, kept together to read as one)
-    *, company: Company, rows: list[ParsedRow]
-) -> tuple[int, int, list[tuple[ParsedRow, str, str]]]:
-    """Match and write one chunk in one transaction; returns (created, updated, rejected).
+@functools.cache
+def _valid_time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
-    Called inside ``transaction.atomic``. Rejected rows (conflicts with other contacts) are
-    returned, not reported, so that a retried chunk does not report them twice.
+
+class _Target:
+    """A contact as the matching sees it: an existing one (``pk``) or one to create."""
+
+    __slots__ = (
+        "email",
+        "external_id",
+        "language",
+        "name",
+        "phone",
+        "pk",
+        "properties",
+        "public_id",
+        "time_zone",
+    )
+
+    def __init__(  # noqa: PLR0917 (built from a values_list tuple: id, *FIELDS, properties)
+        self,
+        pk: int | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        name: str = "",
+        language: str = "",
+        time_zone: str = "",
+        external_id: str | None = None,
+        properties: dict[str, Any] | None = None,
+    ) -> None:
+        self.pk = pk
+        self.public_id = "" if pk is not None else new_public_id()
+        self.email = email
+        self.phone = phone
+        self.name = name
+        self.language = language
+        self.time_zone = time_zone
+        self.external_id = external_id
+        self.properties = properties or {}
+
+
+_TARGET_COLUMNS = ("id", *FIELDS, "properties")
+
+
+def _array_literal(values: list[str]) -> str:
+    """A PostgreSQL array literal of text values: ``{"a","b \\"quoted\\""}``."""
+    return (
+        "{"
+        + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+        + "}"
+    )
+
+
+def _keys(rows: list[ParsedRow]) -> tuple[set[str], set[str]]:
+    """The external ids and the emails of a chunk's rows."""
+    external_ids: set[str] = set()
+    emails: set[str] = set()
+    for row in rows:
+        fields = row.fields
+        if "external_id" in fields:
+            external_ids.add(fields["external_id"])
+        if "email" in fields:
+            emails.add(fields["email"])
+    return external_ids, emails
+
+
+def _existing(
+    company: Company, external_ids: set[str], emails: set[str], *, raw: bool = False
+) -> list[_Target]:
+    """The contacts with one of these external ids or emails, in one tenant-scoped query.
+
+    ``raw`` (PostgreSQL) passes the keys as two arrays instead of thousands of parameters.
     """
-    contacts = Contact.objects.for_company(company)
-    external_ids = {r.fields["external_id"] for r in rows if "external_id" in r.fields}
-    emails = {r.fields["email"] for r in rows if "email" in r.fields}
-    by_external: dict[str, Contact] = (
-        {c.external_id: c for c in contacts.filter(external_id__in=external_ids) if c.external_id}
-        if external_ids
-        else {}
-    )
-    by_email: dict[str, Contact] = (
-        {c.email: c for c in contacts.filter(email__in=emails) if c.email} if emails else {}
-    )
-    new: dict[int, Contact] = {}
-    changed: dict[int, Contact] = {}
+    if not external_ids and not emails:
+        return []
+    if raw:
+        with connection.cursor() as cursor:
+            # One array literal per key list: parsed by the server as one value, where a
+            # list parameter would become thousands of ARRAY[...] elements to parse and plan.
+            keys = [_array_literal(list(external_ids)), _array_literal(list(emails))]
+            cursor.execute(_copy_sql()["select"], [company.pk, *keys])
+            found = [(*values[:-1], json.loads(values[-1])) for values in cursor.fetchall()]
+        return [_Target(*values) for values in found]
+    match = Q()
+    if external_ids:
+        match |= Q(external_id__in=external_ids)
+    if emails:
+        match |= Q(email__in=emails)
+    contacts = Contact.objects.for_company(company).filter(match)
+    return [_Target(*values) for values in contacts.values_list(*_TARGET_COLUMNS)]
+
+
+def _match(
+    rows: list[ParsedRow], existing: list[_Target], external_ids: set[str], emails: set[str]
+) -> tuple[list[_Target], list[_Target], list[tuple[ParsedRow, str, str]]]:
+    """Apply the chunk's rows to the contacts they match; returns (new, changed, rejected).
+
+    A row matches by external id, else by email; an email owned by a contact with another
+    external id is refused, as is an email another contact already has. A later row for the
+    same person updates what the earlier one wrote (one target per contact).
+    """
+    by_external = {c.external_id: c for c in existing if c.external_id in external_ids}
+    by_email = {c.email: c for c in existing if c.email in emails}
+    new: dict[int, _Target] = {}
+    changed: dict[int, _Target] = {}
     rejected: list[tuple[ParsedRow, str, str]] = []
-    now = timezone.now()
     for row in rows:
         fields = row.fields
         external_id, email = fields.get("external_id"), fields.get("email")
@@ -420,7 +598,7 @@ def _write_chunk(  # noqa: PLR0912 (the matching rules, kept together to read as
                     (row, "email", _("A new contact needs an email address or a phone number."))
                 )
                 continue
-            contact = Contact(company=company, created_at=now, updated_at=now)
+            contact = _Target()
             new[id(contact)] = contact
         elif contact.pk is not None:
             changed[id(contact)] = contact
@@ -429,19 +607,166 @@ def _write_chunk(  # noqa: PLR0912 (the matching rules, kept together to read as
             setattr(contact, name, value)
         if row.properties:
             contact.properties = merge_properties(contact.properties, row.properties)
-        contact.updated_at = now
         if old_email and old_email != contact.email:
             by_email.pop(old_email, None)
         if contact.email:
             by_email[contact.email] = contact
         if contact.external_id:
             by_external[contact.external_id] = contact
-    if new:
-        Contact.objects.bulk_create(list(new.values()))
-    if changed:
-        contacts.bulk_update(list(changed.values()), _UPDATE_FIELDS)
+    return list(new.values()), list(changed.values()), rejected
+
+
+def _write_chunk(
+    *, company: Company, rows: list[ParsedRow], copy: bool = False
+) -> tuple[int, int, list[tuple[ParsedRow, str, str]]]:
+    """Match and write one chunk in one transaction; returns (created, updated, rejected).
+
+    Called inside ``transaction.atomic``. Rejected rows (conflicts with other contacts) are
+    returned, not reported, so that a retried chunk does not report them twice. Updates are
+    written before inserts: an email an updated contact gives up may go to a new contact of
+    the same chunk. ``copy`` writes with PostgreSQL COPY, else with the ORM (any database).
+    """
+    external_ids, emails = _keys(rows)
+    existing = _existing(company, external_ids, emails, raw=copy)
+    new, changed, rejected = _match(rows, existing, external_ids, emails)
+    now = timezone.now()
+    if copy:
+        _write_copy(company=company, new=new, changed=changed, now=now)
+    else:
+        _write_orm(company=company, new=new, changed=changed, now=now)
     created = len(new)
     return created, len(rows) - len(rejected) - created, rejected
+
+
+def _write_orm(
+    *, company: Company, new: list[_Target], changed: list[_Target], now: dt.datetime
+) -> None:
+    def contact(target: _Target) -> Contact:
+        return Contact(
+            id=target.pk,
+            company=company,
+            public_id=target.public_id,
+            **{name: getattr(target, name) for name in FIELDS},
+            properties=target.properties,
+            created_at=now,
+            updated_at=now,
+        )
+
+    if changed:
+        Contact.objects.for_company(company).bulk_update(
+            [contact(t) for t in changed], _UPDATE_FIELDS
+        )
+    if new:
+        Contact.objects.bulk_create([contact(t) for t in new])
+
+
+# PostgreSQL fast path: the chunk is COPied into a session temp table, then one UPDATE … FROM
+# and one INSERT … SELECT write it. ``id`` is NULL for contacts to create; ``n`` keeps the
+# file's order (ids grow in file order, as with bulk_create).
+_CHUNK_TABLE = "surveys_contact_import_chunk"
+_COPY_COLUMNS = ("n", "id", "public_id", *FIELDS, "properties")
+
+
+class _CopyNull(float):
+    """NULL in the COPY CSV. The csv module (before Python 3.12's ``QUOTE_NOTNULL``) writes
+    ``None`` like ``""`` when quoting strings; a number is left unquoted, so this "number"
+    prints as an unquoted empty field, which is COPY's NULL, while every text value,
+    ``""`` included, is quoted and stays text."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return ""
+
+    __repr__ = __str__
+
+
+_NULL = _CopyNull()
+
+
+@functools.cache
+def _copy_sql() -> dict[str, str]:
+    """The fast path's statements. Only identifiers (quoted, from the model) are formatted
+    in; every value is a query parameter or comes through COPY."""
+    meta = Contact._meta
+    quote = connection.ops.quote_name
+    table, temp = quote(meta.db_table), _CHUNK_TABLE
+    column = {f.name: quote(f.column) for f in meta.concrete_fields}
+    fields = [*FIELDS, "properties"]
+    assignments = ", ".join(f"{column[name]} = t.{name}" for name in fields)
+    targets = ", ".join(column[name] for name in fields)
+    sources = ", ".join(fields)
+    pk, company, public = column["id"], column["company"], column["public_id"]
+    created, updated = column["created_at"], column["updated_at"]
+    selected = ", ".join(column[name] for name in _TARGET_COLUMNS[:-1])
+    return {
+        # Always by company_id; properties as text (psycopg2 would parse jsonb itself).
+        "select": (
+            f"SELECT {selected}, {column['properties']}::text FROM {table} "  # noqa: S608
+            f"WHERE {company} = %s AND ({column['external_id']} = ANY(%s::varchar[]) "
+            f"OR {column['email']} = ANY(%s::varchar[]))"
+        ),
+        "prepare": (
+            f"CREATE TEMP TABLE IF NOT EXISTS {temp} (n integer, id bigint, "
+            "public_id varchar(32), email varchar(254), phone varchar(20), name varchar(200), "
+            "language varchar(8), time_zone varchar(64), external_id varchar(128), "
+            # Emptied at each commit too: no chunk's rows linger in the session.
+            f"properties jsonb) ON COMMIT DELETE ROWS; TRUNCATE {temp}"
+        ),
+        "copy": f"COPY {temp} ({', '.join(_COPY_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
+        # company_id in the WHERE: the ids came from a scoped query; this keeps it so.
+        "update": (
+            f"UPDATE {table} AS c SET {assignments}, {updated} = %s FROM {temp} AS t "  # noqa: S608
+            f"WHERE t.id IS NOT NULL AND c.{pk} = t.id AND c.{company} = %s"
+        ),
+        "insert": (
+            f"INSERT INTO {table} ({company}, {public}, {targets}, {created}, {updated}) "  # noqa: S608
+            f"SELECT %s, public_id, {sources}, %s, %s FROM {temp} "
+            "WHERE id IS NULL ORDER BY n"
+        ),
+    }
+
+
+def _write_copy(
+    *, company: Company, new: list[_Target], changed: list[_Target], now: dt.datetime
+) -> None:
+    if not (new or changed):
+        return
+    buffer = io.StringIO()
+    dumps = json.dumps
+    csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(
+        (
+            n,
+            _NULL if t.pk is None else t.pk,
+            t.public_id,
+            _NULL if t.email is None else t.email,
+            _NULL if t.phone is None else t.phone,
+            t.name,
+            t.language,
+            t.time_zone,
+            _NULL if t.external_id is None else t.external_id,
+            dumps(t.properties),
+        )
+        for n, t in enumerate((*changed, *new))
+    )
+    buffer.seek(0)
+    sql = _copy_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql["prepare"])
+        with connection.wrap_database_errors:
+            cursor.cursor.copy_expert(sql["copy"], buffer)
+        if changed:
+            cursor.execute(sql["update"], [now, company.pk])
+        if new:
+            cursor.execute(sql["insert"], [company.pk, now, now])
+
+
+def copy_available() -> bool:
+    """Whether the COPY fast path can run: PostgreSQL through psycopg2 (``copy_expert``)."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        return hasattr(cursor.cursor, "copy_expert")
 
 
 class _ErrorReport:
@@ -490,13 +815,20 @@ def import_rows(
     rows: Iterable[list[Any]],
     report: _ErrorReport,
     first_line: int = 2,
-    chunk_size: int = CHUNK_SIZE,
+    chunk_size: int | None = None,
     on_chunk: Any = None,
+    copy: bool | None = None,
 ) -> ImportCounts:
     """Validate and write ``rows`` (cells in header order) chunk by chunk.
 
-    ``rows`` may be any iterator: it is consumed lazily, one chunk at a time.
+    ``rows`` may be any iterator: it is consumed lazily, one chunk at a time. ``copy``
+    (default: when available) writes chunks with PostgreSQL COPY instead of the ORM; both
+    give the same contacts. ``chunk_size`` defaults to ``COPY_CHUNK_SIZE`` or ``CHUNK_SIZE``.
     """
+    if copy is None:
+        copy = copy_available()
+    if chunk_size is None:
+        chunk_size = COPY_CHUNK_SIZE if copy else CHUNK_SIZE
     parser = _RowParser(headers, mapping, contact_phone_region(company=company))
     counts = ImportCounts()
     chunk: list[ParsedRow] = []
@@ -505,7 +837,9 @@ def import_rows(
         for attempt in (1, 2):
             try:
                 with transaction.atomic():
-                    created, updated, rejected = _write_chunk(company=company, rows=chunk)
+                    created, updated, rejected = _write_chunk(
+                        company=company, rows=chunk, copy=copy
+                    )
                     if on_chunk is not None:
                         on_chunk(counts, created, updated, len(rejected))
                 break
@@ -521,27 +855,58 @@ def import_rows(
             report.add(row, [(column, reason)])
         chunk.clear()
 
+    with _gc_frozen():
+        for row, problems in _parse_rows(parser, rows, first_line):
+            counts.rows += 1
+            if problems:
+                counts.invalid += 1
+                report.add(row, problems)
+                continue
+            if not row.fields and not row.properties:
+                counts.invalid += 1
+                report.add(row, [("", _("Nothing to import in this row."))])
+                continue
+            chunk.append(row)
+            if len(chunk) >= chunk_size:
+                flush()
+        if chunk:
+            flush()
+    return counts
+
+
+@contextlib.contextmanager
+def _gc_frozen() -> Iterator[None]:
+    """Keep the objects that exist before the import out of the garbage collector's passes.
+
+    An import allocates millions of short-lived rows; each full collection would otherwise
+    walk the whole process heap (Django, the app) as well, about a tenth of the import's
+    time. Collection itself stays on (cycles made during the import are still freed, memory
+    stays bounded); ``gc.unfreeze`` puts the older objects back afterwards.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _parse_rows(
+    parser: _RowParser, rows: Iterable[list[Any]], first_line: int
+) -> Iterator[tuple[ParsedRow, list[tuple[str, str]]]]:
+    """The non-blank rows, parsed: (row, problems)."""
     line = first_line - 1
     for cells in rows:
         line += 1
-        if not any(c is not None and str(c).strip() for c in cells):
+        if _blank(cells):
             continue
-        counts.rows += 1
-        row, problems = parser.parse(line, cells)
-        if problems:
-            counts.invalid += 1
-            report.add(row, problems)
-            continue
-        if not row.fields and not row.properties:
-            counts.invalid += 1
-            report.add(row, [("", _("Nothing to import in this row."))])
-            continue
-        chunk.append(row)
-        if len(chunk) >= chunk_size:
-            flush()
-    if chunk:
-        flush()
-    return counts
+        yield parser.parse(line, cells)
+
+
+def _blank(cells: list[Any]) -> bool:
+    try:
+        return not any(map(str.strip, cells))  # CSV: every cell is text
+    except TypeError:  # XLSX: numbers, dates, None
+        return not any(c is not None and str(c).strip() for c in cells)
 
 
 # --- The import as a whole ---------------------------------------------------------------------

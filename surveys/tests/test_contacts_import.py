@@ -13,10 +13,9 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
-from openpyxl import Workbook  # type: ignore[import-untyped]
+from openpyxl import Workbook
 
 from companies.models import Company
-from companies.tenancy import TenantQuerySet
 from surveys import imports
 from surveys.imports import (
     _ErrorReport,
@@ -246,7 +245,9 @@ HEADERS = ["email", "name", "plan"]
 MAPPING = {"email": "email", "name": "name", "plan": "property:plan"}
 
 
-def _import(company: Company, rows: Any, chunk_size: int = 1000) -> imports.ImportCounts:
+def _import(
+    company: Company, rows: Any, chunk_size: int = 1000, copy: bool | None = None
+) -> imports.ImportCounts:
     return import_rows(
         company=company,
         headers=HEADERS,
@@ -254,42 +255,62 @@ def _import(company: Company, rows: Any, chunk_size: int = 1000) -> imports.Impo
         rows=rows,
         report=_ErrorReport(HEADERS),
         chunk_size=chunk_size,
+        copy=copy,
     )
 
 
-def _queries(company: Company, count: int, start: int = 0) -> int:
+def _queries(company: Company, count: int, start: int = 0, copy: bool = False) -> int:
     with CaptureQueriesContext(connection) as captured:
-        _import(company, _rows(count, start))
+        _import(company, _rows(count, start), copy=copy)
     return len(captured)
 
 
-def test_queries_grow_only_with_the_number_of_chunks(company: Company) -> None:
-    small = _queries(company, 1000)
-    large = _queries(company, 3000, start=1000)
+# Both ways of writing a chunk: the ORM (any database) and COPY (PostgreSQL only).
+WRITERS = [
+    pytest.param(False, id="orm"),
+    pytest.param(
+        True,
+        id="copy",
+        marks=pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY needs PostgreSQL"),
+    ),
+]
+
+
+@pytest.mark.parametrize("copy", WRITERS)
+def test_queries_grow_only_with_the_number_of_chunks(company: Company, copy: bool) -> None:
+    """Per chunk: savepoint, one SELECT, writes, release (COPY itself is not logged by
+    Django: one more round trip per chunk on that path)."""
+    small = _queries(company, 1000, copy=copy)
+    large = _queries(company, 3000, start=1000, copy=copy)
     per_chunk = small  # one chunk
     assert per_chunk <= 6
     assert large == 3 * per_chunk
     # Updating (all rows exist now) costs the same per chunk as creating.
-    assert _queries(company, 3000, start=1000) <= 3 * per_chunk + 3
+    assert _queries(company, 3000, start=1000, copy=copy) <= 3 * per_chunk + 3
     assert Contact.objects.for_company(company).count() == 4000
 
 
-def test_a_failing_chunk_leaves_no_half_written_rows(company: Company) -> None:
+@pytest.mark.parametrize("copy", WRITERS)
+def test_a_failing_chunk_leaves_no_half_written_rows(company: Company, copy: bool) -> None:
     Contact.objects.create(company=company, email="user1500@example.com", name="Before")
     calls = {"n": 0}
+    writer_name = "_write_copy" if copy else "_write_orm"
+    write = getattr(imports, writer_name)
 
-    def bulk_update(self: Any, objs: Any, fields: Any, **kwargs: Any) -> int:
+    def write_then_fail(**kwargs: Any) -> None:
+        write(**kwargs)  # every statement of the chunk ran...
         calls["n"] += 1
-        raise DatabaseError("disk full")
+        if calls["n"] == 2:
+            raise DatabaseError("disk full")  # ...and then the chunk fails
 
     with (
-        mock.patch.object(TenantQuerySet, "bulk_update", bulk_update),
+        mock.patch.object(imports, writer_name, write_then_fail),
         pytest.raises(DatabaseError),
     ):
-        # Chunk 1 (rows 0-999) only creates; chunk 2 inserts 999 new rows, then its update
-        # of user1500 fails mid-way.
-        _import(company, _rows(3000))
-    assert calls["n"] == 1  # not retried: only unique-key races are
+        # Chunk 1 (rows 0-999) only creates; chunk 2 updates user1500 and inserts 999 new
+        # rows, then fails.
+        _import(company, _rows(3000), copy=copy)
+    assert calls["n"] == 2  # not retried: only unique-key races are
     emails = set(Contact.objects.for_company(company).values_list("email", flat=True))
     assert "user999@example.com" in emails  # chunk 1 committed
     assert "user1000@example.com" not in emails  # chunk 2's inserts rolled back with it
@@ -298,8 +319,10 @@ def test_a_failing_chunk_leaves_no_half_written_rows(company: Company) -> None:
 
 
 def test_a_failing_chunk_marks_the_import_failed(
-    company: Company, django_capture_on_commit_callbacks: Any
+    company: Company, django_capture_on_commit_callbacks: Any, monkeypatch: Any
 ) -> None:
+    monkeypatch.setattr(imports, "CHUNK_SIZE", 1000)
+    monkeypatch.setattr(imports, "COPY_CHUNK_SIZE", 1000)
     content = _csv([HEADERS, *_rows(2500)])
     with mock.patch.object(
         imports, "_write_chunk", side_effect=[(1000, 0, []), DatabaseError("boom")]
@@ -338,3 +361,115 @@ def test_csv_reader_streams_from_the_file_object(company: Company) -> None:
     assert next(rows) == ["user0@example.com", "User 0", "free"]
     # Only the sniffing sample and the wrapper's first block have been read.
     assert binary.tell() < len(content) / 4
+
+
+EQUIVALENCE_HEADERS = ["external_id", "email", "phone", "name", "language", "tz", "plan", "note"]
+EQUIVALENCE_MAPPING = {
+    "external_id": "external_id",
+    "email": "email",
+    "phone": "phone",
+    "name": "name",
+    "language": "language",
+    "tz": "time_zone",
+    "plan": "property:plan",
+    "note": "property:note",
+}
+EQUIVALENCE_ROWS = [
+    # Existing k-1 (old@…): matched by external id, gives up its email…
+    ["k-1", "new@example.com", "", "Kay", "", "", "pro", ""],
+    # …which a new contact of the same chunk takes (updates are written before inserts).
+    ["", "OLD@example.com", "", "Old Owner", "en", "", "", ""],
+    # Existing by email (no external id): gets one; properties merge with what it has.
+    ["z-9", "zed@example.com", "", "", "kk", "Asia/Almaty", "", "note\twith tab"],
+    # Conflict: this email belongs to k-2.
+    ["k-3", "kim@example.com", "", "Kim", "", "", "", ""],
+    # Phone-only contacts are always new (phones are not keys).
+    ["", "", "+7 701 123 4567", "Phone Only", "ru", "", "", ""],
+    ["", "", "+7 701 123 4567", "Phone Twin", "", "", "", ""],
+    # Text COPY must carry as is: quotes, backslashes, newlines, the NULL marker, Unicode.
+    ["q-1", "q@example.com", "", 'Quote " \\ back\\slash', "", "", "\\N", 'a "b"\nc,d'],
+    ["q-2", "", "+7 701 765 4321", "\\N", "", "UTC", "", "Ünïcödé Привет"],
+    # Duplicates: the later row wins and blank cells keep what the earlier one wrote.
+    ["d-1", "dup@example.com", "", "First", "en", "", "free", "one"],
+    ["d-1", "", "", "Second", "", "", "pro", ""],
+    ["", "DUP@example.com", "", "", "ru", "", "", "three"],
+    # Bad rows (reported, not written).
+    ["", "not-an-email", "", "Bad", "", "", "", ""],
+    ["", "", "", "Nobody", "", "", "", ""],
+    ["x-1", "x@example.com", "", "", "xx", "Mars/Base", "", ""],
+    # Matched by external id and by email to the same existing contact.
+    ["k-2", "kim@example.com", "", "Kim Two", "", "", "vip", ""],
+    # A valid address (up to 320 characters) too long for the column: a bad row, not a crash.
+    ["", "a" * 250 + "@example.com", "", "Long", "", "", "", ""],
+]
+
+
+def _seed(company: Company) -> None:
+    contacts = Contact.objects.for_company(company)
+    contacts.create(company=company, email="old@example.com", external_id="k-1", name="K")
+    contacts.create(company=company, email="kim@example.com", external_id="k-2")
+    contacts.create(
+        company=company, email="zed@example.com", properties={"plan": "free", "seats": 3}
+    )
+
+
+def _snapshot(company: Company) -> list[tuple[Any, ...]]:
+    return sorted(
+        (
+            (c.email, c.phone, c.name, c.language, c.time_zone, c.external_id, c.properties)
+            for c in Contact.objects.for_company(company)
+        ),
+        key=repr,
+    )
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY needs PostgreSQL")
+@pytest.mark.parametrize("chunk_size", [1, 4, 1000])
+def test_copy_and_orm_paths_write_the_same_contacts(
+    company: Company, other_company: Company, chunk_size: int
+) -> None:
+    """The same file through both writers, into two companies seeded alike."""
+    assert imports.copy_available()  # the default on PostgreSQL
+    results = []
+    for target, copy in ((company, False), (other_company, True)):
+        _seed(target)
+        report = _ErrorReport(EQUIVALENCE_HEADERS)
+        with mock.patch.object(
+            imports, "_write_orm" if copy else "_write_copy", side_effect=AssertionError
+        ):
+            counts = import_rows(
+                company=target,
+                headers=EQUIVALENCE_HEADERS,
+                mapping=EQUIVALENCE_MAPPING,
+                rows=iter(EQUIVALENCE_ROWS),
+                report=report,
+                chunk_size=chunk_size,
+                copy=copy,
+            )
+        results.append((counts, report.kept, _snapshot(target)))
+    assert results[0] == results[1]
+    counts, errors, contacts = results[1]
+    assert (counts.created, counts.updated, counts.invalid) == (6, 5, 5)
+    assert {(e["line"], e["column"]) for e in errors} == {
+        (5, "external_id"),
+        (13, "email"),
+        (14, "email"),
+        (15, "language"),
+        (15, "tz"),
+        (17, "email"),
+    }
+    by_email = {c[0]: c for c in contacts}
+    assert by_email["new@example.com"][5] == "k-1"
+    assert by_email["old@example.com"][2] == "Old Owner"
+    assert by_email["zed@example.com"][5:] == (
+        "z-9",
+        {"plan": "free", "seats": 3, "note": "note\twith tab"},
+    )
+    assert by_email["q@example.com"][2] == 'Quote " \\ back\\slash'
+    assert by_email["q@example.com"][6] == {"plan": "\\N", "note": 'a "b"\nc,d'}
+    assert by_email["dup@example.com"][2:4] == ("Second", "ru")
+    assert by_email["dup@example.com"][6] == {"plan": "pro", "note": "three"}
+    assert by_email["kim@example.com"][2] == "Kim Two"
+    q2 = next(c for c in contacts if c[5] == "q-2")
+    assert (q2[0], q2[2], q2[4], q2[6]) == (None, "\\N", "UTC", {"note": "Ünïcödé Привет"})
+    assert sum(1 for c in contacts if c[1] == "+77011234567") == 2
