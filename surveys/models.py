@@ -68,6 +68,9 @@ class Survey(TenantModel):
         validators=[MaxValueValidator(3650)],
     )
     sample_percent = models.PositiveSmallIntegerField(
+        # The "%" is literal: without this, xgettext flags python-format and
+        # msgfmt rejects translations that put other text after the "%".
+        # xgettext:no-python-format
         _("sample (% of the audience)"),
         default=100,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
