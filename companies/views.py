@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -24,7 +25,11 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "companies/overview.html",
-        {"member_count": members_list(company=company).count()},
+        {
+            "member_count": members_list(company=company).count(),
+            # The embedded default keeps mail in /dev/outbox/: say where sent surveys go.
+            "dev_outbox": settings.DEV_OUTBOX_ENABLED,
+        },
     )
 
 

@@ -10,11 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 from csp.decorators import csp_update
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -74,6 +76,13 @@ def _status_actions(survey: Survey) -> list[dict[str, str]]:
     return [
         {"status": status, "label": label} for status, label in labels.items() if status in allowed
     ]
+
+
+def _web_link(survey: Survey | None) -> str:
+    """The survey's open web link (website, QR code, chat), absolute; only while it is active."""
+    if survey is None or survey.status != SurveyStatus.ACTIVE:
+        return ""
+    return settings.SITE_URL + reverse("link", kwargs={"public_id": survey.public_id})
 
 
 @company_view(Role.VIEWER)
@@ -177,6 +186,7 @@ def _editor(request: HttpRequest, survey: Survey | None) -> HttpResponse:
         "survey": survey,
         "can_edit": can_manage,
         "status_actions": _status_actions(survey) if survey and can_manage else [],
+        "web_link": _web_link(survey),
         **_preview_context(request, preview_survey, preview_survey.default_language, "promoter"),
     }
     return render(request, "surveys/survey_form.html", context)

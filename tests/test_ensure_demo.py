@@ -136,3 +136,29 @@ def test_refuses_to_run_in_production(
         ensure_demo(monkeypatch)
     assert demo_companies() == []
     assert not (var_dir / "demo-credentials.json").exists()
+
+
+def test_the_demo_company_has_an_active_survey_and_contacts_to_try_the_loop(
+    var_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from notifications.models import OutboxMessage
+    from surveys.models import Contact, Invitation, Survey, SurveyStatus
+
+    output = ensure_demo(monkeypatch)
+    [company] = demo_companies()
+    [survey] = Survey.objects.for_company(company)
+    assert survey.status == SurveyStatus.ACTIVE
+    contacts = Contact.objects.for_company(company)
+    assert sorted(contacts.values_list("language", flat=True)) == ["en", "kk", "ru"]
+    assert all(str(c.email).endswith("@example.com") for c in contacts)
+    assert f"/c/{company.slug}/surveys/" in output
+    # Nothing is sent by the command itself.
+    assert not Invitation.objects.for_company(company).exists()
+    assert not OutboxMessage.objects.exists()
+
+    # Later starts add nothing, and what the developer removed stays removed.
+    survey.delete()
+    contacts.first().delete()  # type: ignore[union-attr]
+    ensure_demo(monkeypatch)
+    assert not Survey.objects.for_company(company).exists()
+    assert Contact.objects.for_company(company).count() == 2

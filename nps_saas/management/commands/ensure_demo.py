@@ -2,9 +2,12 @@
 
 On the first start it creates "Demo Coffee Co." with an owner (``demo@nps.local``) and a
 teammate with the viewer role (``viewer@nps.local``), each with a random password generated
-once and kept in ``var/demo-credentials.json``. On every start it prints the address and the
-logins. Running it again changes nothing. It refuses to run when ``NPS_MODE=production``:
-a login whose password sits in a file has no place there.
+once and kept in ``var/demo-credentials.json``. With the company it creates an active demo
+survey and a few demo contacts (``@example.com``, one per survey language), so that the loop
+can be tried at once: press Send, open the outbox, answer (nothing is sent by this command).
+On every start it prints the address and the logins. Running it again changes nothing. It
+refuses to run when ``NPS_MODE=production``: a login whose password sits in a file has no
+place there.
 """
 
 from __future__ import annotations
@@ -24,10 +27,19 @@ from django.db import transaction
 from companies.models import Company, Industry, Membership, Role, User
 from companies.selectors import membership_for, memberships_of_user
 from companies.services import company_create, user_create, user_mark_email_verified
+from surveys.models import SurveyStatus
+from surveys.services import contact_upsert, survey_create, survey_set_status
 
 DEMO_COMPANY_NAME = "Demo Coffee Co."
 DEMO_TIME_ZONE = "Europe/Amsterdam"
 DEMO_COUNTRY = "NL"
+DEMO_SURVEY_NAME = "After your visit"
+# (email, name, language): example.com never receives mail; one person per survey language.
+DEMO_CONTACTS = (
+    ("anna@example.com", "Anna de Vries", "en"),
+    ("ivan@example.com", "Иван Петров", "ru"),
+    ("aigerim@example.com", "Айгерим Серікқызы", "kk"),
+)
 OWNER_EMAIL = "demo@nps.local"
 VIEWER_EMAIL = "viewer@nps.local"
 
@@ -105,6 +117,8 @@ class Command(BaseCommand):
                     credentials.viewer_email, credentials.viewer_password, reset=fresh_file
                 )
                 self._ensure_member(company, viewer, Role.VIEWER)
+                if created:
+                    self._seed(company, owner)
         except ValidationError as exc:
             raise CommandError(f"could not create the demo company: {exc}") from exc
         if credentials.company_slug != company.slug:
@@ -142,6 +156,15 @@ class Command(BaseCommand):
         return company, True
 
     @staticmethod
+    def _seed(company: Company, owner: User) -> None:
+        """An active survey and some contacts in the new demo company; only at its creation,
+        so that what the developer deletes or changes later stays that way."""
+        survey = survey_create(company=company, name=DEMO_SURVEY_NAME, created_by=owner)
+        survey_set_status(company=company, survey=survey, status=SurveyStatus.ACTIVE)
+        for email, name, language in DEMO_CONTACTS:
+            contact_upsert(company=company, email=email, name=name, language=language)
+
+    @staticmethod
     def _ensure_member(company: Company, user: User, role: str) -> None:
         if membership_for(user=user, company_slug=company.slug) is not None:
             return
@@ -161,6 +184,7 @@ class Command(BaseCommand):
             f"Password:      {credentials.viewer_password}",
             "",
             f"Demo company:  {company.name} -> {address}/c/{company.slug}/",
+            f"Surveys:       {address}/c/{company.slug}/surveys/  (open one, press Send)",
             f"Dev outbox:    {address}/dev/outbox/  (mail and SMS land here)",
             f"API docs:      {address}/api/docs/",
             f"Logins saved in {credentials_path()}",
