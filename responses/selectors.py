@@ -13,7 +13,7 @@ from django.db.models import Count, Q, QuerySet
 
 from companies.models import Company
 from responses.models import Response
-from surveys.models import Invitation, Survey
+from surveys.models import Contact, Invitation, Survey
 from surveys.tokens import looks_like_token, token_hash
 
 SCORES = range(11)
@@ -113,3 +113,21 @@ def score_counts(
 def surveys_with_responses(*, company: Company) -> Sequence[Survey]:
     """The company's surveys for the list's filter, by name."""
     return list(Survey.objects.for_company(company).order_by("name", "id"))
+
+
+# Responses listed on a contact's page: the newest, enough for any real history.
+CONTACT_RESPONSES_LIMIT = 100
+
+
+def contact_responses(*, company: Company, contact: Contact) -> list[Response]:
+    """The contact's responses, newest first (one query, at most CONTACT_RESPONSES_LIMIT).
+
+    Responses to anonymous (eNPS) surveys are left out: tying them to a person is what
+    anonymity forbids, even for the company's admins.
+    """
+    return list(
+        Response.objects.for_company(company)
+        .filter(contact=contact, survey__anonymous=False)
+        .select_related("survey")
+        .order_by("-created_at", "-pk")[:CONTACT_RESPONSES_LIMIT]
+    )

@@ -262,6 +262,13 @@ class Invitation(TenantModel):
                 name="invitation_due",
                 condition=models.Q(status="scheduled"),
             ),
+            # The stale sweep: rows in flight, by when they last moved (services:
+            # invitations_sweep_stale).
+            models.Index(
+                fields=["updated_at"],
+                name="invitation_in_flight",
+                condition=models.Q(status__in=["queued", "sending"]),
+            ),
             # Throttle window: when was this contact last surveyed?
             models.Index(fields=["company", "contact", "sent_at"], name="invitation_contact_sent"),
             models.Index(fields=["company", "survey", "created_at"], name="invitation_survey"),

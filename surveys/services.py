@@ -780,6 +780,18 @@ THROTTLE_STATUSES = (
     InvitationStatus.SENT,
 )
 SURVEY_LANGUAGE_CODES = frozenset(code for code, _label in LANGUAGE_CHOICES)
+# The stale sweep (invitations_sweep_stale). A send message is normally taken within seconds
+# and a retried one waits at most 10 minutes (tasks.SEND_BACKOFF_MAX): a row queued for
+# longer lost its message (broker restart, purge). Enqueuing it again is safe, the send task
+# claims before sending; during a long backlog the extra message just finds nothing to claim.
+STALE_QUEUED_AFTER = timedelta(minutes=15)
+# A send task is killed at the hard time limit (5 min) and an unacknowledged message comes
+# back after the broker's visibility timeout (20 min): a row still "sending" after 30 minutes
+# belongs to a worker that died during the provider call. Its outcome is read from the
+# delivery ledger; it is never sent again (the provider may already have taken it).
+STALE_SENDING_AFTER = timedelta(minutes=30)
+# Rows of each kind resolved per sweep run (every dispatcher run, 15 s): bounded work.
+STALE_SWEEP_BATCH_SIZE = 1000
 _SENT_DELIVERY_STATUSES = frozenset({"sent", "delivered", "opened", "clicked"})
 
 
@@ -1099,9 +1111,11 @@ def invitations_dispatch_due(
             )
             if not rows:
                 break
+            # updated_at is stamped by hand: update() skips auto_now, and the stale sweep
+            # measures how long a row has been queued from it.
             Invitation.objects.unscoped(reason="rows locked just above").filter(
                 pk__in=[pk for pk, _company in rows], status=InvitationStatus.SCHEDULED
-            ).update(status=InvitationStatus.QUEUED)
+            ).update(status=InvitationStatus.QUEUED, updated_at=timezone.now())
             by_company: dict[int, list[int]] = {}
             for pk, company_id in rows:
                 by_company.setdefault(company_id, []).append(pk)
@@ -1177,8 +1191,9 @@ def _claim(*, company: Company, invitation_ids: Sequence[int], reminder: bool) -
         if reminder:
             rows.filter(reminder_sent_at__isnull=True).update(reminder_sent_at=now)
         else:
+            # updated_at by hand (update() skips auto_now): the stale sweep times the claim.
             rows.filter(status=InvitationStatus.QUEUED).update(
-                status=InvitationStatus.SENDING, attempts=F("attempts") + 1
+                status=InvitationStatus.SENDING, attempts=F("attempts") + 1, updated_at=now
             )
     return claimed
 
@@ -1413,12 +1428,14 @@ def _send_interrupted(
             pk__in=[i.pk for i, _delivery in undecided]
         ).update(reminder_sent_at=None)
         return
+    requeued_at = timezone.now()
     for invitation, delivery in undecided:
         invitation.status = InvitationStatus.QUEUED
         invitation.delivery = delivery
+        invitation.updated_at = requeued_at  # the stale sweep times "queued" from here
     if undecided:
         Invitation.objects.for_company(company).bulk_update(
-            [i for i, _delivery in undecided], ["status", "delivery"]
+            [i for i, _delivery in undecided], ["status", "delivery", "updated_at"]
         )
     events = [
         InvitationEvent(company=company, invitation=i, event="retry", detail="transient error")
@@ -1478,6 +1495,153 @@ def invitations_retry_later(
     rows.exclude(pk__in=spent).update(
         status=InvitationStatus.SCHEDULED, scheduled_for=timezone.now() + after
     )
+
+
+@dataclass
+class SweepOutcome:
+    """What one ``invitations_sweep_stale`` run did."""
+
+    requeued: int = 0
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+
+
+def invitations_sweep_stale(
+    *, now: datetime | None = None, batch_size: int = STALE_SWEEP_BATCH_SIZE
+) -> SweepOutcome:
+    """Pick up invitations stuck between the dispatcher and the provider (a system job
+    across companies, run with the dispatcher).
+
+    - ``queued`` for longer than ``STALE_QUEUED_AFTER``: the send message was lost; a send
+      task is enqueued again (the claim makes a duplicate message harmless).
+    - ``sending`` for longer than ``STALE_SENDING_AFTER``: the worker died during the provider
+      call. The delivery ledger decides: a sent (delivered, opened…) delivery makes the
+      invitation sent, a suppressed or failed one gives that result; without a decided
+      delivery it fails as "interrupted: outcome unknown" and is never sent again.
+
+    At most ``batch_size`` rows of each kind per run, oldest first, locked with SKIP LOCKED.
+    """
+    from surveys.tasks import send_invitations
+
+    now = now or timezone.now()
+    outcome = SweepOutcome()
+    with transaction.atomic():
+        rows = list(
+            Invitation.objects.unscoped(reason="the stale sweep serves every company")
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(status=InvitationStatus.QUEUED, updated_at__lt=now - STALE_QUEUED_AFTER)
+            .order_by("updated_at", "pk")
+            .values_list("pk", "company_id")[:batch_size]
+        )
+        if rows:
+            # A fresh stamp: the row is enqueued again at most once per STALE_QUEUED_AFTER.
+            Invitation.objects.unscoped(reason="rows locked just above").filter(
+                pk__in=[pk for pk, _company in rows], status=InvitationStatus.QUEUED
+            ).update(updated_at=now)
+            by_company: dict[int, list[int]] = {}
+            for pk, company_id in rows:
+                by_company.setdefault(company_id, []).append(pk)
+            for company_id, ids in by_company.items():
+                for start in range(0, len(ids), SEND_BATCH_SIZE):
+                    send_invitations.delay_on_commit(
+                        company_id, ids[start : start + SEND_BATCH_SIZE]
+                    )
+            InvitationEvent.objects.bulk_create(
+                InvitationEvent(
+                    company_id=company_id,
+                    invitation_id=pk,
+                    event="requeued",
+                    detail="send message lost: enqueued again",
+                )
+                for pk, company_id in rows
+            )
+            outcome.requeued = len(rows)
+    with transaction.atomic():
+        stuck = list(
+            Invitation.objects.unscoped(reason="the stale sweep serves every company")
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(status=InvitationStatus.SENDING, updated_at__lt=now - STALE_SENDING_AFTER)
+            .select_related("survey", "company")
+            .order_by("updated_at", "pk")[:batch_size]
+        )
+        if stuck:
+            _sweep_resolve_sending(stuck, now=now, outcome=outcome)
+    if outcome.requeued or outcome.sent or outcome.failed or outcome.suppressed:
+        logger.warning("stale invitations swept: %s", outcome)
+    return outcome
+
+
+def _sweep_resolve_sending(
+    stuck: Sequence[Invitation], *, now: datetime, outcome: SweepOutcome
+) -> None:
+    """Settle invitations whose send task died mid-call from the delivery ledger (rows locked
+    by the caller). Two reads of the ledger, then one write set per company."""
+    from notifications.models import Delivery
+
+    linked = {i.delivery_id for i in stuck if i.delivery_id is not None}
+    by_pk = (
+        Delivery.objects.unscoped(reason="the stale sweep serves every company").in_bulk(
+            list(linked)
+        )
+        if linked
+        else {}
+    )
+    # A first attempt links its Delivery only after the provider call: find it by the
+    # metadata the send wrote (invitation public id, unique per company). Rare (a worker
+    # died), and limited to the stuck rows' companies.
+    unlinked = [i for i in stuck if i.delivery_id is None]
+    by_metadata: dict[tuple[int, str], Any] = {}
+    if unlinked:
+        found = (
+            Delivery.objects.unscoped(reason="the stale sweep serves every company")
+            .filter(
+                company_id__in={i.company_id for i in unlinked},
+                metadata__message="invitation",
+                metadata__invitation__in=[i.public_id for i in unlinked],
+            )
+            .order_by("created_at", "pk")
+        )
+        for delivery in found:
+            key = (delivery.company_id, str(delivery.metadata.get("invitation")))
+            best = by_metadata.get(key)
+            # A decided row wins over an undecided one; among equals the latest.
+            if best is None or not _delivery_undecided(delivery) or _delivery_undecided(best):
+                by_metadata[key] = delivery
+    by_company: dict[int, list[tuple[Invitation, Any]]] = {}
+    for invitation in stuck:
+        if invitation.delivery_id is not None:
+            ledger_row = by_pk.get(invitation.delivery_id)
+        else:
+            ledger_row = by_metadata.get((invitation.company_id, invitation.public_id))
+        by_company.setdefault(invitation.company_id, []).append((invitation, ledger_row))
+    reason = "interrupted: outcome unknown"
+    for pairs in by_company.values():
+        company = pairs[0][0].company
+        decided = [(i, d) for i, d in pairs if d is not None and not _delivery_undecided(d)]
+        unknown = [i for i, d in pairs if d is None or _delivery_undecided(d)]
+        result = SendOutcome()
+        _record_results(company=company, results=decided, reminder=False, now=now, outcome=result)
+        outcome.sent += result.sent
+        outcome.failed += result.failed
+        outcome.suppressed += result.suppressed
+        if unknown:
+            Invitation.objects.for_company(company).filter(
+                pk__in=[i.pk for i in unknown], status=InvitationStatus.SENDING
+            ).update(status=InvitationStatus.FAILED, failed_reason=reason, updated_at=now)
+            InvitationEvent.objects.bulk_create(
+                InvitationEvent(company=company, invitation=i, event="failed", detail=reason)
+                for i in unknown
+            )
+            outcome.failed += len(unknown)
+        campaigns_mark_done(
+            company=company,
+            campaign_ids={i.campaign_id for i, _d in pairs if i.campaign_id is not None},
+        )
+
+
+def _delivery_undecided(delivery: Any) -> bool:
+    return delivery.status in ("queued", "sending")
 
 
 def reminders_dispatch_due(*, now: datetime | None = None) -> int:

@@ -39,9 +39,11 @@ SEND_BACKOFF_MAX = 600
 
 @shared_task(name="surveys.dispatch_due", base=DjangoTask)
 def dispatch_due() -> int:
-    """Beat, every 15 s: start due campaigns, hand due invitations to send tasks."""
-    from surveys.services import invitations_dispatch_due
+    """Beat, every 15 s: start due campaigns, hand due invitations to send tasks, and pick
+    up invitations stuck in queued/sending (lost message, killed worker)."""
+    from surveys.services import invitations_dispatch_due, invitations_sweep_stale
 
+    invitations_sweep_stale()
     return invitations_dispatch_due()
 
 
