@@ -284,6 +284,8 @@ ANYMAIL = {
     # values into inline content, so campaigns go out 500 per call; without it Postmark gets
     # one call per message (notifications/email.py).
     "POSTMARK_USE_BULK_API": env.bool("POSTMARK_USE_BULK_API", default=False),
+    # Only changed to point at a local fake provider (bench/send.py).
+    "POSTMARK_API_URL": env.str("POSTMARK_API_URL", default="https://api.postmarkapp.com/"),
     # HTTP basic auth "user:password" that the providers' tracking webhooks must send
     # (/anymail/<provider>/tracking/). While it is empty those URLs answer 404, so they are
     # never open to unauthenticated posts (notifications/urls.py). Outside production a fixed
