@@ -52,3 +52,20 @@ def test_deleting_a_company_cascades(company):
     api_key_create(company=company, name="a")
     company.delete()
     assert ApiKey.objects.unscoped(reason="test").count() == 0
+
+
+def test_update_per_row_sets_each_value_and_never_crosses_companies(company, other_company):
+    from companies.tenancy import tenant_update_per_row
+
+    ours = [api_key_create(company=company, name=f"k{i}").api_key for i in range(3)]
+    theirs = api_key_create(company=other_company, name="theirs").api_key
+    tenant_update_per_row(
+        ApiKey,
+        company=company,
+        field_name="name",
+        values=[(key.pk, f"renamed {i}") for i, key in enumerate(ours)] + [(theirs.pk, "stolen")],
+    )
+    names = sorted(ApiKey.objects.for_company(company).values_list("name", flat=True))
+    assert names == ["renamed 0", "renamed 1", "renamed 2"]
+    theirs.refresh_from_db()
+    assert theirs.name == "theirs"
