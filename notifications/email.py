@@ -297,7 +297,7 @@ def _batches(items: list[_Item], profile: ProviderProfile) -> list[list[_Item]]:
     An address appears at most once per batch (merge data is keyed by address), so a second
     email to the same address opens another batch.
     """
-    groups: dict[tuple[str, ...], list[list[_Item]]] = {}
+    groups: dict[tuple[str, ...], list[tuple[list[_Item], set[str]]]] = {}
     order: list[list[_Item]] = []
     for item in items:
         item.merged = _can_merge(item.email, profile)
@@ -307,15 +307,14 @@ def _batches(items: list[_Item], profile: ProviderProfile) -> list[list[_Item]]:
             continue
         key = (form.subject, form.text, form.html, form.from_name, form.reply_to or "")
         address = item.email.to.strip().lower()
-        for batch in groups.setdefault(key, []):
-            if len(batch) < profile.cap and all(
-                other.email.to.strip().lower() != address for other in batch
-            ):
+        for batch, addresses in groups.setdefault(key, []):
+            if len(batch) < profile.cap and address not in addresses:
                 batch.append(item)
+                addresses.add(address)
                 break
         else:
             batch = [item]
-            groups[key].append(batch)
+            groups[key].append((batch, {address}))
             order.append(batch)
     return order
 

@@ -10,7 +10,7 @@ import math
 import re
 import secrets
 import zoneinfo
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +19,7 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -801,12 +801,24 @@ def answer_url(invitation: Invitation, score: int | None = None) -> str:
 
     The token is derived again from the stored nonce; only its hash is in the database.
     """
-    token = token_for(invitation.token_nonce)
-    if score is None:
-        path = reverse("answer", kwargs={"token": token})
-    else:
-        path = reverse("answer-score", kwargs={"token": token, "score": score})
-    return settings.SITE_URL + path
+    url = _answer_url_maker()(token_for(invitation.token_nonce))
+    return url if score is None else score_link(url, score)
+
+
+def score_link(answer_link: str, score: int) -> str:
+    """The link of one score button: the answer link with the score appended (the
+    ``answer-score`` route is the ``answer`` route plus ``<score>/``; a test holds them
+    together). Also used on a merge placeholder, so one per-recipient value serves all eleven
+    buttons."""
+    return f"{answer_link}{score}/"
+
+
+def _answer_url_maker() -> Callable[[str], str]:
+    """token → absolute answer link, with one ``reverse()`` per maker instead of one per
+    link (a send builds thousands)."""
+    before, after = reverse("answer", kwargs={"token": "TOKEN"}).split("TOKEN")
+    prefix = settings.SITE_URL + before
+    return lambda token: f"{prefix}{token}{after}"
 
 
 def _invitation_new(
@@ -1042,11 +1054,46 @@ def _expand_contacts(
                 )
             )
     created = Invitation.objects.bulk_create(invitations)
-    InvitationEvent.objects.bulk_create(
-        InvitationEvent(company=company, invitation=invitation, event="scheduled")
-        for invitation in created
-    )
+    _events_add(company, [(invitation.pk, "scheduled", "") for invitation in created])
     return counts
+
+
+def _events_add(company: Company, events: Sequence[tuple[int, str, str]]) -> None:
+    """Add timeline events ``(invitation id, event, detail)``, all occurring now.
+
+    On PostgreSQL one ``INSERT … SELECT … FROM unnest(ids)`` per distinct (event, detail),
+    usually one: ``bulk_create`` spends ~0.1 ms of Python per row, which was a third of a
+    campaign's expansion. Elsewhere ``bulk_create``.
+    """
+    if not events:
+        return
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        InvitationEvent.objects.bulk_create(
+            InvitationEvent(
+                company=company, invitation_id=pk, event=event, detail=detail, occurred_at=now
+            )
+            for pk, event, detail in events
+        )
+        return
+    groups: dict[tuple[str, str], list[int]] = {}
+    for pk, event, detail in events:
+        groups.setdefault((event, detail), []).append(pk)
+    meta = InvitationEvent._meta
+    quote = connection.ops.quote_name
+    fields = [
+        meta.get_field(n) for n in ("company", "invitation", "event", "detail", "occurred_at")
+    ]
+    columns = ", ".join(quote(f.column) for f in fields if isinstance(f, models.Field))
+    assert columns.count(",") == len(fields) - 1
+    # Only quoted model metadata is formatted in: every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns})"  # noqa: S608
+        " SELECT %s, id, %s, %s, %s FROM unnest(%s::bigint[]) AS id"
+    )
+    with connection.cursor() as cursor:
+        for (event, detail), ids in groups.items():
+            cursor.execute(sql, [company.pk, event, detail, now, ids])
 
 
 def campaigns_mark_done(*, company: Company, campaign_ids: Iterable[int]) -> int:
@@ -1202,11 +1249,15 @@ def _claim(*, company: Company, invitation_ids: Sequence[int], reminder: bool) -
 def _score_placeholder(score: int) -> str:
     from notifications.email import merge_field
 
-    return merge_field(f"score_{score}")
+    return score_link(merge_field("answer_url"), score)
 
 
 def _invitation_merge(
-    invitation: Invitation, *, company: Company, with_name: bool
+    invitation: Invitation,
+    *,
+    company: Company,
+    with_name: bool,
+    answer_url_for: Callable[[str], str],
 ) -> dict[str, str]:
     """The per-recipient values of one invitation email (see ``merge_field``)."""
     from notifications.unsubscribe import unsubscribe_url
@@ -1214,14 +1265,13 @@ def _invitation_merge(
     contact = invitation.contact
     assert contact.email
     values = {
-        "answer_url": answer_url(invitation),
+        "answer_url": answer_url_for(token_for(invitation.token_nonce)),
         "unsubscribe_url": unsubscribe_url(
             company=company,
             channel=Channel.EMAIL,
             address=contact.email,
             language=invitation.language,
         ),
-        **{f"score_{score}": answer_url(invitation, score) for score in range(11)},
     }
     if with_name:
         values["name"] = contact.name.strip()
@@ -1262,6 +1312,7 @@ def invitations_send(
     )
     now = timezone.now()
     message_kind = "reminder" if reminder else "invitation"
+    answer_url_for = _answer_url_maker()
     rendered_by_form: dict[tuple[int, str, bool], RenderedEmail] = {}
     to_send: list[Invitation] = []
     emails: list[OutgoingEmail] = []
@@ -1298,7 +1349,12 @@ def invitations_send(
                 reply_to=company.reply_to or None,
                 from_name=company.sender_name or company.name,
                 metadata={"invitation": invitation.public_id, "message": message_kind},
-                merge=_invitation_merge(invitation, company=company, with_name=with_name),
+                merge=_invitation_merge(
+                    invitation,
+                    company=company,
+                    with_name=with_name,
+                    answer_url_for=answer_url_for,
+                ),
                 # A retry after a transient error reuses the row the first attempt wrote.
                 delivery_id=None if reminder else invitation.delivery_id,
             )
@@ -1339,15 +1395,8 @@ def _record_unreachable(
         Invitation.objects.for_company(company).filter(pk__in=[i.pk for i in invitations]).update(
             status=InvitationStatus.FAILED, failed_reason=reason
         )
-    InvitationEvent.objects.bulk_create(
-        InvitationEvent(
-            company=company,
-            invitation=i,
-            event="reminder_failed" if reminder else "failed",
-            detail=reason,
-        )
-        for i in invitations
-    )
+    event = "reminder_failed" if reminder else "failed"
+    _events_add(company, [(i.pk, event, reason) for i in invitations])
     return len(invitations)
 
 
@@ -1364,7 +1413,7 @@ def _record_results(
     A delivery still ``queued``/``sending`` here was left by a killed worker (the post office
     returns such a row untouched): its outcome is unknown, and it is not sent again.
     """
-    events = []
+    events: list[tuple[int, str, str]] = []
     changed = []
     for invitation, delivery in results:
         status = delivery.status
@@ -1393,12 +1442,10 @@ def _record_results(
         if not reminder:
             invitation.delivery = delivery
             changed.append(invitation)
-        events.append(
-            InvitationEvent(company=company, invitation=invitation, event=event, detail=detail)
-        )
+        events.append((invitation.pk, event, detail))
     if changed:
         _save_results(company, changed)
-    InvitationEvent.objects.bulk_create(events)
+    _events_add(company, events)
 
 
 _RESULT_FIELDS = ["status", "sent_at", "expires_at", "failed_reason", "delivery"]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import resolve
 from django.utils import timezone
 
 from companies.models import Company
@@ -243,6 +245,10 @@ def test_send_through_postmark_records_sent_and_links(company: Company) -> None:
     # The link resolves to this invitation.
     token = answer_url(invitation).rstrip("/").rsplit("/", 1)[1]
     assert token_hash(token) == invitation.token_hash
+    # The buttons append the score to the one merged link: each lands on its score's route.
+    for score in range(11):
+        match = resolve(urlsplit(answer_url(invitation, score)).path)
+        assert (match.url_name, match.kwargs) == ("answer-score", {"token": token, "score": score})
 
 
 def test_a_second_send_call_sends_nothing(company: Company) -> None:
