@@ -53,7 +53,8 @@ import tempfile
 import zipfile
 import zoneinfo
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from django.core.exceptions import ValidationError
@@ -545,15 +546,17 @@ def _existing(
         with connection.cursor() as cursor:
             # One array literal per key list: parsed by the server as one value, where a
             # list parameter would become thousands of ARRAY[...] elements to parse and plan.
+            sql = _copy_sql()
             keys = [_array_literal(list(external_ids)), _array_literal(list(emails))]
-            cursor.execute(_copy_sql()["select"], [company.pk, *keys])
+            cursor.execute(sql["select"], [keys[0], company.pk, keys[1], company.pk])
             found = [(*values[:-1], json.loads(values[-1])) for values in cursor.fetchall()]
+            cursor.execute(sql["planner_reset"])
         return [_Target(*values) for values in found]
     match = Q()
     if external_ids:
-        match |= Q(external_id__in=external_ids)
+        match |= Q(external_id__isnull=False, external_id__in=external_ids)
     if emails:
-        match |= Q(email__in=emails)
+        match |= Q(email__isnull=False, email__in=emails)
     contacts = Contact.objects.for_company(company).filter(match)
     return [_Target(*values) for values in contacts.values_list(*_TARGET_COLUMNS)]
 
@@ -698,14 +701,24 @@ def _copy_sql() -> dict[str, str]:
     sources = ", ".join(fields)
     pk, company, public = column["id"], column["company"], column["public_id"]
     created, updated = column["created_at"], column["updated_at"]
-    selected = ", ".join(column[name] for name in _TARGET_COLUMNS[:-1])
+    returned = ", ".join(column[n] for n in _TARGET_COLUMNS[:-1])
+    lookups = [
+        f"SELECT c.* FROM unnest(%s::varchar[]) AS k(v) CROSS JOIN LATERAL (SELECT {returned}, "  # noqa: S608
+        f"{column['properties']}::text FROM {table} WHERE {company} = %s "
+        f"AND {column[key]} = k.v AND {column[key]} IS NOT NULL LIMIT 1) AS c"
+        for key in ("external_id", "email")
+    ]
     return {
         # Always by company_id; properties as text (psycopg2 would parse jsonb itself).
-        "select": (
-            f"SELECT {selected}, {column['properties']}::text FROM {table} "  # noqa: S608
-            f"WHERE {company} = %s AND ({column['external_id']} = ANY(%s::varchar[]) "
-            f"OR {column['email']} = ANY(%s::varchar[]))"
-        ),
+        # One probe of a unique index per key, whatever the table's statistics say: a
+        # LATERAL subquery per key (LIMIT 1 keeps the planner from turning it back into a
+        # join it may run the other way round), with sequential scans and JIT off for this
+        # statement ("planner_reset" follows it). Planned freely, an OR of two
+        # "= ANY(array)" used neither partial index and the join forms scanned every
+        # contact of the company: 110 ms per chunk at 800k contacts against 35 ms of probes,
+        # and growing with the table.
+        "select": "SET LOCAL enable_seqscan = off; SET LOCAL jit = off; " + " UNION ".join(lookups),
+        "planner_reset": "RESET enable_seqscan; RESET jit",
         "prepare": (
             f"CREATE TEMP TABLE IF NOT EXISTS {temp} (n integer, id bigint, "
             "public_id varchar(32), email varchar(254), phone varchar(20), name varchar(200), "
@@ -831,47 +844,113 @@ def import_rows(
         chunk_size = COPY_CHUNK_SIZE if copy else CHUNK_SIZE
     parser = _RowParser(headers, mapping, contact_phone_region(company=company))
     counts = ImportCounts()
-    chunk: list[ParsedRow] = []
 
-    def flush() -> None:
+    def write(rows: list[ParsedRow], before: ImportCounts) -> _Written:
         for attempt in (1, 2):
             try:
                 with transaction.atomic():
-                    created, updated, rejected = _write_chunk(
-                        company=company, rows=chunk, copy=copy
-                    )
+                    created, updated, rejected = _write_chunk(company=company, rows=rows, copy=copy)
                     if on_chunk is not None:
-                        on_chunk(counts, created, updated, len(rejected))
-                break
+                        on_chunk(before, created, updated, len(rejected))
+                return created, updated, rejected
             except IntegrityError:
                 # Another writer took an email / external id of this chunk meanwhile: the
                 # chunk rolled back whole; match again against what is there now.
                 if attempt == 2:
                     raise
+        raise AssertionError("unreachable")
+
+    def settle(written: _Written, problems: list[tuple[ParsedRow, list[tuple[str, str]]]]) -> None:
+        created, updated, rejected = written
         counts.created += created
         counts.updated += updated
-        for row, column, reason in rejected:
-            counts.invalid += 1
-            report.add(row, [(column, reason)])
-        chunk.clear()
+        counts.invalid += len(rejected)
+        problems += [(row, [(column, reason)]) for row, column, reason in rejected]
+        for row, row_problems in sorted(problems, key=lambda item: item[0].line):
+            report.add(row, row_problems)
 
-    with _gc_frozen():
-        for row, problems in _parse_rows(parser, rows, first_line):
+    with _gc_frozen(), _ChunkWriter(overlap=copy and not connection.in_atomic_block) as writer:
+        chunk: list[ParsedRow] = []
+        problems: list[tuple[ParsedRow, list[tuple[str, str]]]] = []
+        for row, found in _parse_rows(parser, rows, first_line):
             counts.rows += 1
-            if problems:
+            row_problems = found
+            if not found and not row.fields and not row.properties:
+                row_problems = [("", _("Nothing to import in this row."))]
+            if row_problems:
                 counts.invalid += 1
-                report.add(row, problems)
-                continue
-            if not row.fields and not row.properties:
-                counts.invalid += 1
-                report.add(row, [("", _("Nothing to import in this row."))])
+                problems.append((row, row_problems))
                 continue
             chunk.append(row)
             if len(chunk) >= chunk_size:
-                flush()
-        if chunk:
-            flush()
+                writer.submit(write, chunk, settle, problems, counts)
+                chunk, problems = [], []
+        writer.submit(write, chunk, settle, problems, counts)
     return counts
+
+
+def _close_connection() -> None:
+    """Close this thread's database connection (``connection`` is per thread: the writer
+    thread's own goes with it)."""
+    connection.close()
+
+
+# created, updated, rejected (row, column, reason)
+_Written = tuple[int, int, list[tuple[ParsedRow, str, str]]]
+
+
+class _ChunkWriter:
+    """Writes chunks in order, each after the one before it has settled.
+
+    With ``overlap`` (PostgreSQL in autocommit: a worker's import) a chunk is written on a
+    second thread, with its own connection, while the next one is parsed: the database's
+    half of the work (index upkeep, COPY, commit) no longer waits for the parser's, which
+    makes a large import about half again as fast. Without it (SQLite, or inside a
+    transaction such as a test's) each chunk is written where it is submitted. Either way
+    a chunk's results are settled (counted, reported) before the next chunk is written, so
+    a failed chunk stops the import with every chunk before it complete.
+    """
+
+    def __init__(self, *, overlap: bool) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=1) if overlap else None
+        self.pending: tuple[Future[_Written], Any, Any] | None = None
+
+    def __enter__(self) -> _ChunkWriter:
+        return self
+
+    def submit(
+        self,
+        write: Any,
+        rows: list[ParsedRow],
+        settle: Any,
+        problems: list[Any],
+        counts: ImportCounts,
+    ) -> None:
+        self.wait()  # the chunk before settles first: its rows count for this one's progress
+        if not rows:
+            settle((0, 0, []), problems)
+            return
+        before = replace(counts)
+        if self.pool is None:
+            settle(write(rows, before), problems)
+        else:
+            self.pending = (self.pool.submit(write, rows, before), settle, problems)
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            future, settle, problems = self.pending
+            self.pending = None
+            settle(future.result(), problems)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.pool is None:
+            return
+        try:
+            if exc_info[0] is None:
+                self.wait()
+        finally:
+            self.pool.submit(_close_connection).result()
+            self.pool.shutdown()
 
 
 @contextlib.contextmanager

@@ -105,6 +105,11 @@ class Survey(TenantModel):
 class Contact(TenantModel):
     """A person a company can survey. ``properties`` feed audience filters and segments."""
 
+    # Without the foreign key's own index: every index below starts with company, and each
+    # index costs a bulk import (1M rows) about a tenth of its time.
+    company = models.ForeignKey(
+        "companies.Company", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
     email = models.EmailField(_("email"), null=True, blank=True)  # noqa: DJ001 (NULL = none; unique when set)
     phone = models.CharField(_("phone"), max_length=20, null=True, blank=True)  # noqa: DJ001 (NULL = none; unique when set)
@@ -136,7 +141,12 @@ class Contact(TenantModel):
             ),
         ]
         indexes = [
-            models.Index(fields=["company", "phone"], name="contact_phone"),
+            # Phone lookups are always by value: contacts without one need no entry.
+            models.Index(
+                fields=["company", "phone"],
+                name="contact_phone",
+                condition=models.Q(phone__isnull=False),
+            ),
             models.Index(fields=["company", "created_at", "id"], name="contact_by_age"),
         ]
 

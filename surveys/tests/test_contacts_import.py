@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import threading
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -11,7 +13,7 @@ from unittest import mock
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from openpyxl import Workbook
 
@@ -413,6 +415,20 @@ def _seed(company: Company) -> None:
     )
 
 
+def _import_equivalence_rows(
+    company: Company, report: _ErrorReport, *, chunk_size: int, copy: bool
+) -> imports.ImportCounts:
+    return import_rows(
+        company=company,
+        headers=EQUIVALENCE_HEADERS,
+        mapping=EQUIVALENCE_MAPPING,
+        rows=iter(EQUIVALENCE_ROWS),
+        report=report,
+        chunk_size=chunk_size,
+        copy=copy,
+    )
+
+
 def _snapshot(company: Company) -> list[tuple[Any, ...]]:
     return sorted(
         (
@@ -437,15 +453,7 @@ def test_copy_and_orm_paths_write_the_same_contacts(
         with mock.patch.object(
             imports, "_write_orm" if copy else "_write_copy", side_effect=AssertionError
         ):
-            counts = import_rows(
-                company=target,
-                headers=EQUIVALENCE_HEADERS,
-                mapping=EQUIVALENCE_MAPPING,
-                rows=iter(EQUIVALENCE_ROWS),
-                report=report,
-                chunk_size=chunk_size,
-                copy=copy,
-            )
+            counts = _import_equivalence_rows(target, report, chunk_size=chunk_size, copy=copy)
         results.append((counts, report.kept, _snapshot(target)))
     assert results[0] == results[1]
     counts, errors, contacts = results[1]
@@ -473,3 +481,63 @@ def test_copy_and_orm_paths_write_the_same_contacts(
     q2 = next(c for c in contacts if c[5] == "q-2")
     assert (q2[0], q2[2], q2[4], q2[6]) == (None, "\\N", "UTC", {"note": "Ünïcödé Привет"})
     assert sum(1 for c in contacts if c[1] == "+77011234567") == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY needs PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("chunk_size", [1, 4])
+def test_a_worker_import_writes_on_a_second_thread_with_the_same_result(
+    company: Company, other_company: Company, chunk_size: int
+) -> None:
+    """Outside a transaction (a worker) chunks are written on a writer thread while the next
+    is parsed; contacts, counts and the report (in line order) equal the one-thread run."""
+    write_chunk = imports._write_chunk
+    threads: set[int] = set()
+
+    def spy(**kwargs: Any) -> Any:
+        threads.add(threading.get_ident())
+        return write_chunk(**kwargs)
+
+    results = []
+    for target, overlap in ((company, False), (other_company, True)):
+        _seed(target)
+        report = _ErrorReport(EQUIVALENCE_HEADERS)
+        threads.clear()
+        # A test's transaction around the call turns the writer thread off.
+        around = contextlib.nullcontext() if overlap else transaction.atomic()
+        with mock.patch.object(imports, "_write_chunk", spy), around:
+            assert connection.in_atomic_block is not overlap
+            counts = _import_equivalence_rows(target, report, chunk_size=chunk_size, copy=True)
+        if overlap:
+            assert threads
+            assert threading.get_ident() not in threads
+        else:
+            assert threads == {threading.get_ident()}
+        results.append((counts, report.kept, _snapshot(target)))
+    assert results[0] == results[1]
+    lines = [error["line"] for error in results[1][1]]
+    assert lines == sorted(lines)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY needs PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_chunk_on_the_writer_thread_stops_the_import(company: Company) -> None:
+    write = imports._write_copy
+    calls = {"n": 0}
+
+    def write_then_fail(**kwargs: Any) -> None:
+        write(**kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise DatabaseError("disk full")
+
+    with (
+        mock.patch.object(imports, "_write_copy", write_then_fail),
+        pytest.raises(DatabaseError),
+    ):
+        _import(company, _rows(5000), copy=True)
+    assert calls["n"] == 2  # the third chunk was never written
+    emails = set(Contact.objects.for_company(company).values_list("email", flat=True))
+    assert len(emails) == 1000
+    assert "user999@example.com" in emails
+    assert "user1000@example.com" not in emails
