@@ -226,7 +226,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT 
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = [
     Queue(name, Exchange(name), routing_key=name)
-    for name in ("default", "sends", "alerts", "rollups")
+    # "tests" (test mode only): for workers a test starts for itself (no task is routed there
+    # and the shared test worker does not consume it).
+    for name in ("default", "sends", "alerts", "rollups", *(["tests"] if NPS_MODE == TEST else []))
 ]
 # A route to an undeclared queue is a typo that no worker would ever consume: fail instead.
 CELERY_TASK_CREATE_MISSING_QUEUES = False

@@ -74,8 +74,12 @@ def database_url(settings_dict: dict[str, Any]) -> str:
     return f"postgres://{credentials}{host}:{port}/{settings_dict['NAME']}"
 
 
+# The queue of workers a test starts for itself (test mode declares it; see settings).
+TEST_QUEUE = "tests"
+
+
 def worker_queues() -> list[str]:
-    return [queue.name for queue in settings.CELERY_TASK_QUEUES]
+    return [queue.name for queue in settings.CELERY_TASK_QUEUES if queue.name != TEST_QUEUE]
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -89,15 +93,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=WORKER_STOP_TIMEOUT)
 
 
-@pytest.fixture(scope="session")
-def _celery_worker_session(
-    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[CeleryWorker]:
-    if connection.vendor != "postgresql":
-        pytest.skip("the real Celery worker needs the PostgreSQL test database")
+def start_celery_worker(
+    *, log_path: Path, queues: list[str] | None = None, env: dict[str, str] | None = None
+) -> CeleryWorker:
+    """A worker subprocess on the test database and Redis, answering pings; stop it with
+    ``stop_celery_worker``. ``queues`` defaults to every queue; ``env`` adds settings."""
     nodename = f"pytest-{uuid.uuid4().hex[:8]}@%h"
-    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
-    env = {
+    full_env = {
         **os.environ,
         "NPS_MODE": "test",
         "DATABASE_URL": database_url(connection.settings_dict),
@@ -105,9 +107,8 @@ def _celery_worker_session(
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
-    # Messages a crashed earlier run left behind must not run against this run's rows.
-    app.control.purge()
     command = [
         sys.executable,
         "-m",
@@ -116,7 +117,7 @@ def _celery_worker_session(
         "nps_saas",
         "worker",
         "-Q",
-        ",".join(worker_queues()),
+        ",".join(queues or worker_queues()),
         "--pool=solo",
         "--concurrency=1",
         "--without-gossip",
@@ -129,7 +130,7 @@ def _celery_worker_session(
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-            command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
+            command, cwd=settings.BASE_DIR, env=full_env, stdout=log, stderr=subprocess.STDOUT
         )
     worker = CeleryWorker(process=process, nodename=nodename, log_path=log_path)
     try:
@@ -139,9 +140,29 @@ def _celery_worker_session(
             what="the Celery worker to answer a ping",
             timeout=WORKER_START_TIMEOUT,
         )
+    except BaseException:
+        stop_celery_worker(worker)
+        raise
+    return worker
+
+
+def stop_celery_worker(worker: CeleryWorker) -> None:
+    _stop(worker.process)
+
+
+@pytest.fixture(scope="session")
+def _celery_worker_session(
+    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CeleryWorker]:
+    if connection.vendor != "postgresql":
+        pytest.skip("the real Celery worker needs the PostgreSQL test database")
+    # Messages a crashed earlier run left behind must not run against this run's rows.
+    app.control.purge()
+    worker = start_celery_worker(log_path=tmp_path_factory.mktemp("celery") / "worker.log")
+    try:
         yield worker
     finally:
-        _stop(process)
+        stop_celery_worker(worker)
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 import yaml
-from django.conf import settings
 from django.core.management import get_commands
 
+from tests.conftest import worker_queues
 from tests.envvars import ROOT, settings_variables
 
 APP_SERVICES = ("web", "worker", "beat")
@@ -177,7 +177,7 @@ def test_celery_services_use_the_project_app(name: str) -> None:
 def test_the_worker_consumes_every_declared_queue() -> None:
     [run] = commands_of("worker")
     queues = run[run.index("-Q") + 1].split(",")
-    assert set(queues) == {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    assert set(queues) == set(worker_queues())
 
 
 def test_the_dockerfile_builds_from_the_lock_as_a_non_root_user() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -12,20 +13,27 @@ from django.utils import timezone
 
 from companies.models import Company
 from notifications.models import Delivery, OutboxMessage
+from nps_saas.celery import app
 from surveys.models import Campaign, CampaignStatus, Invitation, InvitationStatus
 from surveys.services import campaign_create, campaign_expand, invitations_send
+from surveys.tasks import send_invitations
 from surveys.tests.sending_factories import active_survey, contacts
 from tests.conftest import (  # noqa: F401 (the worker fixtures live there)
+    TEST_QUEUE,
     CeleryWorker,
     _celery_worker_session,
     celery_worker_process,
+    start_celery_worker,
+    stop_celery_worker,
 )
+from tests.fake_provider import LoopbackPostmark
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_senders_racing_send_each_invitation_once(company: Company) -> None:
+def _queued_campaign(company: Company, size: int) -> list[int]:
+    """A campaign expanded into ``size`` invitations, all moved to queued as the dispatcher
+    does (without enqueuing: the test hands them to its senders itself)."""
     survey = active_survey(company)
-    contacts(company, 60)
+    contacts(company, size)
     campaign = campaign_create(
         company=company,
         survey=survey,
@@ -33,10 +41,69 @@ def test_two_senders_racing_send_each_invitation_once(company: Company) -> None:
         scheduled_for=timezone.now() + timedelta(hours=1),
     )
     campaign_expand(company=company, campaign_id=campaign.pk)
-    # What the dispatcher does, without enqueuing (eager tasks would send them inline).
     rows = Invitation.objects.for_company(company)
     rows.update(status=InvitationStatus.QUEUED)
-    ids = list(rows.order_by("pk").values_list("pk", flat=True))
+    return list(rows.order_by("pk").values_list("pk", flat=True))
+
+
+def _succeeded(worker: CeleryWorker) -> int:
+    """Tasks the worker has finished (its INFO log says "… succeeded in …s")."""
+    return worker.log_path.read_bytes().count(b" succeeded in ")
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_two_worker_processes_racing_send_each_invitation_once(
+    company: Company, tmp_path: Any
+) -> None:
+    """Two real worker processes take overlapping send tasks for the same 300 invitations
+    (all of them, reversed, odd, even) from one queue, sending through anymail's Postmark
+    backend to a fake Postmark on loopback: every address reaches the provider once."""
+    ids = _queued_campaign(company, 300)
+    queue = TEST_QUEUE
+    with LoopbackPostmark(delay=0.2) as provider:
+        env = {
+            "EMAIL_PROVIDER": "postmark",
+            "POSTMARK_SERVER_TOKEN": "test",
+            "POSTMARK_USE_BULK_API": "true",
+            "POSTMARK_API_URL": provider.url,
+            "EMAIL_RATE_PER_SECOND": "100000",
+            "EMAIL_RATE_BURST": "100000",
+        }
+        workers = [
+            start_celery_worker(log_path=tmp_path / f"worker{n}.log", queues=[queue], env=env)
+            for n in range(2)
+        ]
+        eager, app.conf.task_always_eager = app.conf.task_always_eager, False
+        try:
+            orders = [ids, ids[::-1], ids[1::2], ids[::2], ids[::-1], ids]
+            for order in orders:
+                send_invitations.apply_async(args=(company.pk, order), queue=queue)
+            pending = Invitation.objects.for_company(company).filter(
+                status__in=[InvitationStatus.QUEUED, InvitationStatus.SENDING]
+            )
+            workers[0].wait_for(lambda: not pending.exists(), what="every invitation sent")
+            # The tasks still in the queue find nothing left to claim; let them finish.
+            workers[0].wait_for(
+                lambda: sum(_succeeded(w) for w in workers) == len(orders),
+                what="every send task to finish",
+            )
+            # Both processes took tasks.
+            assert all(_succeeded(w) for w in workers)
+        finally:
+            app.conf.task_always_eager = eager
+            for worker in workers:
+                stop_celery_worker(worker)
+    # Together they sent each address exactly once.
+    assert sorted(provider.recipients) == sorted(f"person{n}@example.com" for n in range(300))
+    assert Delivery.objects.for_company(company).count() == 300
+    statuses = set(Invitation.objects.for_company(company).values_list("status", flat=True))
+    assert statuses == {InvitationStatus.SENT}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_senders_racing_send_each_invitation_once(company: Company) -> None:
+    ids = _queued_campaign(company, 60)
     assert len(ids) == 60
     barrier = threading.Barrier(2)
     claimed: list[int] = []
