@@ -18,8 +18,8 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY . .
 
 RUN useradd --create-home --uid 10001 nps \
-    && mkdir -p /app/staticfiles /app/var \
-    && chown -R nps:nps /app/staticfiles /app/var
+    && mkdir -p /app/staticfiles /app/var /data/media \
+    && chown -R nps:nps /app/staticfiles /app/var /data/media
 USER nps
 
 # Static files with production's hashed-name manifest. Settings need production values to load;

@@ -83,6 +83,14 @@ def on_tracking(sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwarg
     occurred_at = event.timestamp or timezone.now()
     detail = str(event.description or event.mta_response or event.reject_reason or "")
     with transaction.atomic():
+        Delivery.objects.for_company(company).select_for_update().filter(pk=delivery.pk).first()
+        # Providers post an event again when our answer was slow or lost: the same event of
+        # the same message at the same moment is that repeat, and changes nothing.
+        repeat = DeliveryEvent.objects.for_company(company).filter(
+            delivery=delivery, event=str(event.event_type)[:32], occurred_at=occurred_at
+        )
+        if repeat.exists():
+            return
         DeliveryEvent.objects.create(
             company=company,
             delivery=delivery,

@@ -290,10 +290,15 @@ ANYMAIL = {
     "POSTMARK_API_URL": env.str("POSTMARK_API_URL", default="https://api.postmarkapp.com/"),
     # HTTP basic auth "user:password" that the providers' tracking webhooks must send
     # (/anymail/<provider>/tracking/). While it is empty those URLs answer 404, so they are
-    # never open to unauthenticated posts (notifications/urls.py). Outside production a fixed
-    # development value is the default.
-    "WEBHOOK_SECRET": env.str(
-        "ANYMAIL_WEBHOOK_SECRET", default="" if IS_PRODUCTION else "nps-dev:nps-dev-webhook"
+    # never open to unauthenticated posts (notifications/urls.py). Required in production with
+    # an API provider: without the webhooks, bounces and complaints would never become
+    # suppressions. Outside production a fixed development value is the default.
+    "WEBHOOK_SECRET": (
+        required("ANYMAIL_WEBHOOK_SECRET")
+        if IS_PRODUCTION and EMAIL_PROVIDER != "smtp"
+        else env.str(
+            "ANYMAIL_WEBHOOK_SECRET", default="" if IS_PRODUCTION else "nps-dev:nps-dev-webhook"
+        )
     ),
 }
 EMAIL_HOST: str = env.str("EMAIL_HOST", default="localhost")
@@ -377,6 +382,10 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["companies.api_auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env.str("API_RATE", default="600/min")},
+    # Proxies in front of the app that append to X-Forwarded-For (a load balancer: 1). The
+    # client address for rate limits (API keys, the survey web link) is read that many hops
+    # from the right; 0 (the default) trusts only REMOTE_ADDR, as when clients connect directly.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "nps_saas API",

@@ -23,6 +23,7 @@ from surveys.selectors import (
     campaigns_list,
     property_value_candidates,
     survey_get,
+    surveys_list,
 )
 from surveys.services import campaign_create
 
@@ -168,9 +169,17 @@ def survey_send(request: HttpRequest, survey_id: str) -> HttpResponse:
 
 @company_view(Role.VIEWER)
 def campaign_list(request: HttpRequest) -> HttpResponse:
+    """The company's campaigns, newest first; ``?survey=<id>`` keeps one survey's."""
     company: Company = request.company  # type: ignore[attr-defined]
-    campaigns = list(campaigns_list(company=company)[:CAMPAIGNS_SHOWN])
-    return render(request, "surveys/campaign_list.html", {"campaigns": campaigns})
+    survey_id = request.GET.get("survey", "")
+    survey = _survey_or_404(company, survey_id) if survey_id else None
+    campaigns = list(campaigns_list(company=company, survey=survey)[:CAMPAIGNS_SHOWN])
+    context = {
+        "campaigns": campaigns,
+        "survey": survey,
+        "surveys": surveys_list(company=company).only("public_id", "name"),
+    }
+    return render(request, "surveys/campaign_list.html", context)
 
 
 @company_view(Role.VIEWER)

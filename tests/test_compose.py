@@ -98,6 +98,16 @@ def test_app_services_share_one_production_configuration() -> None:
     assert env["CELERY_BROKER_URL"].startswith("redis://redis:6379/")
 
 
+def test_web_and_worker_share_the_uploads() -> None:
+    """An import is uploaded through web and read by the worker: MEDIA_ROOT is one volume."""
+    media_root = services()["web"]["environment"]["MEDIA_ROOT"]
+    for name in ("web", "worker"):
+        assert f"media:{media_root}" in services()[name]["volumes"]
+    assert "media" in compose()["volumes"]
+    # The image creates the mount point for its non-root user (a new volume copies it).
+    assert media_root in (ROOT / "Dockerfile").read_text()
+
+
 def test_the_secret_key_must_come_from_the_operator() -> None:
     value = services()["web"]["environment"]["SECRET_KEY"]
     assert INTERPOLATION.fullmatch(value), "SECRET_KEY must be ${SECRET_KEY:?...}, not a literal"

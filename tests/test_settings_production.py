@@ -31,6 +31,7 @@ PRODUCTION_ENV = {
     "REDIS_URL": "redis://redis.internal:6379/0",
     "CELERY_BROKER_URL": "redis://redis.internal:6379/1",
     "EMAIL_PROVIDER": "postmark",
+    "ANYMAIL_WEBHOOK_SECRET": "hook-user:" + secrets.token_urlsafe(24),
 }
 REQUIRED = [name for name in PRODUCTION_ENV if name != "NPS_MODE"]
 
@@ -93,6 +94,11 @@ SCENARIOS: dict[str, tuple[list[str], dict[str, str]]] = {
     "check": (CHECK, PRODUCTION_ENV),
     "production probe": (["-c", PROBE], {**PRODUCTION_ENV, "CELERY_TASK_ALWAYS_EAGER": "true"}),
     **{f"{name}={value}": (CHECK, {**PRODUCTION_ENV, name: value}) for name, value, _ in STAND_INS},
+    # SMTP has no tracking webhooks: no secret to ask for.
+    "smtp without a webhook secret": (
+        CHECK,
+        {**without("ANYMAIL_WEBHOOK_SECRET"), "EMAIL_PROVIDER": "smtp"},
+    ),
     "unset probe": (["-c", PROBE], {}),
     "embedded probe": (["-c", PROBE], {"NPS_MODE": "embedded"}),
     "test probe": (["-c", PROBE], {"NPS_MODE": "test"}),
@@ -130,6 +136,11 @@ def test_production_refuses_to_start_without(name: str, outcomes: Outcome) -> No
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert f"{name} must be set when NPS_MODE=production" in result.stderr
+
+
+def test_smtp_needs_no_webhook_secret(outcomes: Outcome) -> None:
+    result = outcomes("smtp without a webhook secret")
+    assert result.returncode == 0, result.stderr
 
 
 def test_an_empty_value_counts_as_missing(outcomes: Outcome) -> None:

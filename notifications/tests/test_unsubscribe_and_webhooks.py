@@ -233,6 +233,22 @@ def test_status_only_moves_forward(company: Company) -> None:
 
 
 @override_settings(ANYMAIL=ANYMAIL, EMAIL_PROVIDER="postmark")
+def test_a_repeated_webhook_is_recorded_once(company: Company) -> None:
+    """Providers post again when an answer was slow: the same event counts once; a later
+    event of the same kind (another open) is still recorded."""
+    delivery = sent_delivery(company)
+    first_open = event("Open", "2025-05-01T10:05:00Z", FirstOpen=True, ReadSeconds=5)
+    for _ in range(3):
+        assert post_webhook(first_open).status_code == 200
+    assert post_webhook(event("Open", "2025-05-02T08:00:00Z", ReadSeconds=9)).status_code == 200
+    events = DeliveryEvent.objects.for_company(company).filter(delivery=delivery)
+    assert sorted(e.occurred_at.isoformat()[:19] for e in events) == [
+        "2025-05-01T10:05:00",
+        "2025-05-02T08:00:00",
+    ]
+
+
+@override_settings(ANYMAIL=ANYMAIL, EMAIL_PROVIDER="postmark")
 def test_wrong_secret_is_refused(company: Company) -> None:
     sent_delivery(company)
     assert post_webhook(bounce(), secret="hook:wrong").status_code == 400

@@ -12,7 +12,7 @@ from conftest import KeyPersona, Persona
 from notifications.models import Channel, SuppressionReason
 from notifications.services import suppression_add
 from surveys.models import Campaign, Contact, Invitation
-from surveys.services import survey_create
+from surveys.services import campaign_create, survey_create
 from surveys.tests.sending_factories import active_survey, contacts
 
 pytestmark = pytest.mark.django_db
@@ -216,3 +216,38 @@ def test_send_page_creates_a_campaign_and_refuses_a_draft(
     later = personas["manager"].client.post(url, {"when": "later", "audience": "all"})
     assert later.status_code == 200  # no date given: a field error
     assert Campaign.objects.for_company(company).count() == 1
+
+
+def test_campaign_list_filters_by_survey_and_links_back(
+    personas: dict[str, Persona], outsider: Persona, company: Company, other_company: Company
+) -> None:
+    first, second = active_survey(company, name="First"), active_survey(company, name="Second")
+    ours = [
+        campaign_create(company=company, survey=survey, audience={"all": True}, name=name)
+        for survey, name in ((first, "Spring send"), (second, "Autumn send"))
+    ]
+    foreign = active_survey(other_company, name="Theirs")
+    listing = reverse("surveys:campaigns", kwargs={"company_slug": company.slug})
+    viewer = personas["viewer"].client
+    page = viewer.get(listing, {"survey": first.public_id}).content.decode()
+    assert ours[0].public_id in page
+    assert ours[1].public_id not in page
+    edit = reverse(
+        "surveys:edit", kwargs={"company_slug": company.slug, "survey_id": first.public_id}
+    )
+    assert f'href="{edit}"' in page  # back to the survey
+    everything = viewer.get(listing).content.decode()
+    assert ours[0].public_id in everything
+    assert ours[1].public_id in everything
+    # Another company's survey id, or an unknown one, is not a filter: 404.
+    assert viewer.get(listing, {"survey": foreign.public_id}).status_code == 404
+    assert viewer.get(listing, {"survey": "nope"}).status_code == 404
+    assert outsider.client.get(listing, {"survey": first.public_id}).status_code == 404
+    detail = viewer.get(
+        reverse(
+            "surveys:campaign",
+            kwargs={"company_slug": company.slug, "campaign_id": ours[0].public_id},
+        )
+    ).content.decode()
+    assert f'href="{edit}"' in detail
+    assert f"?survey={first.public_id}" in detail
