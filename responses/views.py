@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import base64
+import zoneinfo
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_safe
 
-from companies.models import Role
+from companies.models import Company, Role
 from companies.permissions import company_view
 
 # dashboards.metrics is pure arithmetic with no project imports: the one place the NPS
 # formula lives, used here for the list's summary (no import cycle).
 from dashboards.metrics import nps_summary
+from responses.exports import csv_stream, export_rows, xlsx_file
 from responses.models import Category, Response
 from responses.selectors import responses_list, score_counts, surveys_with_responses
+from surveys.models import Survey
 
 PAGE_SIZE = 50
 
@@ -43,12 +57,7 @@ def response_list(request: HttpRequest) -> HttpResponse:
     Respondents of anonymous surveys are never shown.
     """
     company = request.company  # type: ignore[attr-defined]
-    surveys = surveys_with_responses(company=company)
-    by_id = {s.public_id: s for s in surveys}
-    survey = by_id.get(request.GET.get("survey", ""))
-    category = request.GET.get("category", "")
-    if category not in Category.values:
-        category = ""
+    surveys, survey, category = _filters(request, company)
     rows = responses_list(company=company, survey=survey, category=category or None)
     after = _parse_cursor(request.GET.get("after", ""))
     if after is not None:
@@ -72,5 +81,55 @@ def response_list(request: HttpRequest) -> HttpResponse:
         "next_query": next_query,
         "is_first_page": after is None,
         "summary": summary,
+        "export_query": _filter_query(request),
     }
     return render(request, "responses/list.html", context)
+
+
+def _filters(request: HttpRequest, company: Company) -> tuple[Sequence[Survey], Survey | None, str]:
+    """The list's filters from the query string: (the surveys, the chosen one, category)."""
+    surveys = surveys_with_responses(company=company)
+    by_id = {s.public_id: s for s in surveys}
+    survey = by_id.get(request.GET.get("survey", ""))
+    category = request.GET.get("category", "")
+    if category not in Category.values:
+        category = ""
+    return surveys, survey, category
+
+
+def _filter_query(request: HttpRequest) -> str:
+    """The query string of the filters alone (no page cursor), for the export links."""
+    query = QueryDict(mutable=True)
+    for name in ("survey", "category"):
+        if request.GET.get(name):
+            query[name] = request.GET[name]
+    return query.urlencode()
+
+
+EXPORT_FORMATS = {"csv", "xlsx"}
+
+
+@require_safe
+@company_view(Role.VIEWER)
+def response_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    """The filtered responses as CSV or XLSX, streamed (see responses/exports.py)."""
+    if fmt not in EXPORT_FORMATS:
+        raise Http404
+    company = request.company  # type: ignore[attr-defined]
+    _surveys, survey, category = _filters(request, company)
+    rows = export_rows(
+        company=company,
+        responses=responses_list(company=company, survey=survey, category=category or None),
+    )
+    stamp = timezone.localtime(timezone=zoneinfo.ZoneInfo(company.time_zone or "UTC"))
+    name = f"responses-{company.slug}-{stamp:%Y%m%d-%H%M}.{fmt}"
+    if fmt == "csv":
+        response = StreamingHttpResponse(csv_stream(rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    return FileResponse(
+        xlsx_file(rows),
+        as_attachment=True,
+        filename=name,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
