@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -142,23 +143,66 @@ def test_the_demo_company_has_an_active_survey_and_contacts_to_try_the_loop(
     var_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from notifications.models import OutboxMessage
-    from surveys.models import Contact, Invitation, Survey, SurveyStatus
+    from surveys.models import Contact, Invitation, InvitationStatus, Survey, SurveyStatus
 
     output = ensure_demo(monkeypatch)
     [company] = demo_companies()
-    [survey] = Survey.objects.for_company(company)
+    survey = Survey.objects.for_company(company).get(name="After your visit")
     assert survey.status == SurveyStatus.ACTIVE
     contacts = Contact.objects.for_company(company)
-    assert sorted(contacts.values_list("language", flat=True)) == ["en", "kk", "ru"]
-    assert all(str(c.email).endswith("@example.com") for c in contacts)
+    people = contacts.filter(
+        email__in=["anna@example.com", "ivan@example.com", "aigerim@example.com"]
+    )
+    assert sorted(people.values_list("language", flat=True)) == ["en", "kk", "ru"]
+    assert not contacts.exclude(email__endswith="@example.com").exists()
     assert f"/c/{company.slug}/surveys/" in output
-    # Nothing is sent by the command itself.
-    assert not Invitation.objects.for_company(company).exists()
+    # Nothing is sent by the command itself: the history's invitations all went out before.
+    waiting = Invitation.objects.for_company(company).exclude(status=InvitationStatus.SENT)
+    assert not waiting.exists()
     assert not OutboxMessage.objects.exists()
 
     # Later starts add nothing, and what the developer removed stays removed.
-    survey.delete()
-    contacts.first().delete()  # type: ignore[union-attr]
+    counts = (Survey.objects.for_company(company).count(), contacts.count())
     ensure_demo(monkeypatch)
-    assert not Survey.objects.for_company(company).exists()
-    assert Contact.objects.for_company(company).count() == 2
+    assert (Survey.objects.for_company(company).count(), contacts.count()) == counts
+    survey.delete()
+    people.first().delete()  # type: ignore[union-attr]
+    ensure_demo(monkeypatch)
+    assert not Survey.objects.for_company(company).filter(name="After your visit").exists()
+    assert contacts.count() == counts[1] - 1
+
+
+def test_the_demo_company_has_a_year_of_answers_for_its_dashboards(
+    var_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboards.metrics import nps_summary
+    from responses.models import Response
+    from responses.selectors import score_counts
+    from surveys.models import Survey, SurveyKind
+
+    ensure_demo(monkeypatch)
+    [company] = demo_companies()
+    answers = Response.objects.for_company(company)
+    assert answers.count() > 1500
+    first, last = (answers.order_by(field).first() for field in ("created_at", "-created_at"))
+    assert first is not None
+    assert last is not None
+    assert (last.created_at - first.created_at).days >= 330
+    surveys = Survey.objects.for_company(company)
+    assert surveys.count() == 3
+    assert surveys.filter(kind=SurveyKind.ENPS, anonymous=True).exists()
+    assert set(answers.values_list("channel", flat=True)) == {"email", "sms", "link"}
+    # Anonymous answers name nobody; the others segment by the contact's city.
+    assert not answers.filter(survey__anonymous=True, contact__isnull=False).exists()
+    cities = set(answers.values_list("contact_properties__city", flat=True)) - {None}
+    assert len(cities) >= 5
+    comments = " ".join(answers.exclude(comment="").values_list("comment", flat=True)[:2000])
+    assert "coffee" in comments.lower()
+    assert "кофе" in comments  # Russian
+    assert any(letter in comments for letter in "әғқңөұүі")  # Kazakh
+    # The NPS climbs through the year: the last quarter beats the first.
+    early = nps_summary(score_counts(company=company, until=first.created_at + timedelta(days=90)))
+    late = nps_summary(score_counts(company=company, since=last.created_at - timedelta(days=90)))
+    assert early["nps"] is not None
+    assert late["nps"] is not None
+    assert late["nps"] > early["nps"] + 10

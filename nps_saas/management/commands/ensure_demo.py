@@ -4,7 +4,9 @@ On the first start it creates "Demo Coffee Co." with an owner (``demo@nps.local`
 teammate with the viewer role (``viewer@nps.local``), each with a random password generated
 once and kept in ``var/demo-credentials.json``. With the company it creates an active demo
 survey and a few demo contacts (``@example.com``, one per survey language), so that the loop
-can be tried at once: press Send, open the outbox, answer (nothing is sent by this command).
+can be tried at once: press Send, open the outbox, answer (nothing is sent by this command);
+and a year of made-up history (``nps_saas/demo.py``: more surveys, contacts, invitations and
+answers) so that the dashboards have something to show.
 On every start it prints the address and the logins. Running it again changes nothing. It
 refuses to run when ``NPS_MODE=production``: a login whose password sits in a file has no
 place there.
@@ -27,6 +29,7 @@ from django.db import transaction
 from companies.models import Company, Industry, Membership, Role, User
 from companies.selectors import membership_for, memberships_of_user
 from companies.services import company_create, user_create, user_mark_email_verified
+from nps_saas.demo import demo_history_create
 from surveys.models import SurveyStatus
 from surveys.services import contact_upsert, survey_create, survey_set_status
 
@@ -163,6 +166,8 @@ class Command(BaseCommand):
         survey_set_status(company=company, survey=survey, status=SurveyStatus.ACTIVE)
         for email, name, language in DEMO_CONTACTS:
             contact_upsert(company=company, email=email, name=name, language=language)
+        # A year of answers, so that the first dashboard a newcomer opens is alive.
+        demo_history_create(company=company, owner=owner, visit_survey=survey)
 
     @staticmethod
     def _ensure_member(company: Company, user: User, role: str) -> None:
