@@ -9,7 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorExact
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.lookups import Exact
 
 from companies.models import Company
 from responses.models import Response
@@ -75,8 +79,19 @@ def responses_list(
     until: datetime | None = None,
     category: str | None = None,
     updated_since: datetime | None = None,
+    score: int | None = None,
+    search: str = "",
+    property_name: str = "",
+    property_value: str = "",
+    with_comment: bool = False,
 ) -> QuerySet[Response]:
-    """The company's responses, newest first; ``since`` inclusive, ``until`` exclusive."""
+    """The company's responses, newest first; ``since`` inclusive, ``until`` exclusive.
+
+    ``search`` looks for words in the comment: PostgreSQL full-text search with the
+    ``simple`` configuration (no stemming, so it treats English, Russian and Kazakh alike;
+    every word must appear), a case-insensitive substring elsewhere. ``property_name`` /
+    ``property_value``: the contact property snapshot taken with the answer, compared as text.
+    """
     qs = Response.objects.for_company(company)
     if survey is not None:
         qs = qs.filter(survey=survey)
@@ -88,6 +103,18 @@ def responses_list(
         qs = qs.filter(category=category)
     if updated_since is not None:
         qs = qs.filter(updated_at__gte=updated_since)
+    if score is not None:
+        qs = qs.filter(score=score)
+    if with_comment:
+        qs = qs.exclude(comment="")
+    if property_name:
+        qs = qs.filter(Exact(KeyTextTransform(property_name, "contact_properties"), property_value))
+    if search.strip():
+        if connection.vendor == "postgresql":
+            query = SearchQuery(search, config="simple", search_type="websearch")
+            qs = qs.filter(SearchVectorExact(SearchVector("comment", config="simple"), query))
+        else:
+            qs = qs.filter(comment__icontains=search.strip())
     return qs.select_related("survey", "invitation", "contact").order_by("-created_at", "-id")
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import zoneinfo
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import (
     FileResponse,
     Http404,
@@ -57,8 +59,9 @@ def response_list(request: HttpRequest) -> HttpResponse:
     Respondents of anonymous surveys are never shown.
     """
     company = request.company  # type: ignore[attr-defined]
-    surveys, survey, category = _filters(request, company)
-    rows = responses_list(company=company, survey=survey, category=category or None)
+    filters = _ListFilters.parse(request, company)
+    survey = filters.survey
+    rows = filters.responses(company)
     after = _parse_cursor(request.GET.get("after", ""))
     if after is not None:
         stamp, pk = after
@@ -73,9 +76,11 @@ def response_list(request: HttpRequest) -> HttpResponse:
         next_query = query.urlencode()
     summary = nps_summary(score_counts(company=company, survey=survey))
     context: dict[str, Any] = {
-        "surveys": surveys,
+        "filters": filters,
+        "score_choices": range(11),
+        "surveys": filters.surveys,
         "survey": survey,
-        "category": category,
+        "category": filters.category,
         "categories": Category.choices,
         "responses": page,
         "next_query": next_query,
@@ -86,21 +91,73 @@ def response_list(request: HttpRequest) -> HttpResponse:
     return render(request, "responses/list.html", context)
 
 
-def _filters(request: HttpRequest, company: Company) -> tuple[Sequence[Survey], Survey | None, str]:
-    """The list's filters from the query string: (the surveys, the chosen one, category)."""
-    surveys = surveys_with_responses(company=company)
-    by_id = {s.public_id: s for s in surveys}
-    survey = by_id.get(request.GET.get("survey", ""))
-    category = request.GET.get("category", "")
-    if category not in Category.values:
-        category = ""
-    return surveys, survey, category
+@dataclass
+class _ListFilters:
+    """The list's filters from the query string; anything malformed is simply not applied."""
+
+    surveys: Sequence[Survey]
+    survey: Survey | None = None
+    category: str = ""
+    score: int | None = None
+    since: date | None = None
+    until: date | None = None
+    search: str = ""
+    property_name: str = ""
+    property_value: str = ""
+    with_comment: bool = False
+
+    @classmethod
+    def parse(cls, request: HttpRequest, company: Company) -> _ListFilters:
+        get = request.GET
+        surveys = surveys_with_responses(company=company)
+        by_id = {s.public_id: s for s in surveys}
+        category = get.get("category", "")
+        score = get.get("score", "")
+        return cls(
+            surveys=surveys,
+            survey=by_id.get(get.get("survey", "")),
+            category=category if category in Category.values else "",
+            score=int(score) if score.isdigit() and int(score) <= 10 else None,
+            since=_day(get.get("since", "")),
+            until=_day(get.get("until", "")),
+            search=get.get("q", "").strip()[:200],
+            property_name=get.get("property", "").strip()[:64],
+            property_value=get.get("value", "").strip()[:200],
+            with_comment=get.get("with_comment") == "1",
+        )
+
+    def responses(self, company: Company) -> QuerySet[Response]:
+        zone = zoneinfo.ZoneInfo(company.time_zone or "UTC")
+        return responses_list(
+            company=company,
+            survey=self.survey,
+            category=self.category or None,
+            score=self.score,
+            since=None if self.since is None else datetime.combine(self.since, time.min, zone),
+            until=None
+            if self.until is None
+            else datetime.combine(self.until + timedelta(days=1), time.min, zone),
+            search=self.search,
+            property_name=self.property_name,
+            property_value=self.property_value if self.property_name else "",
+            with_comment=self.with_comment,
+        )
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+FILTER_NAMES = ("survey", "category", "score", "since", "until", "q", "property", "value")
 
 
 def _filter_query(request: HttpRequest) -> str:
     """The query string of the filters alone (no page cursor), for the export links."""
     query = QueryDict(mutable=True)
-    for name in ("survey", "category"):
+    for name in (*FILTER_NAMES, "with_comment"):
         if request.GET.get(name):
             query[name] = request.GET[name]
     return query.urlencode()
@@ -116,10 +173,8 @@ def response_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     if fmt not in EXPORT_FORMATS:
         raise Http404
     company = request.company  # type: ignore[attr-defined]
-    _surveys, survey, category = _filters(request, company)
     rows = export_rows(
-        company=company,
-        responses=responses_list(company=company, survey=survey, category=category or None),
+        company=company, responses=_ListFilters.parse(request, company).responses(company)
     )
     stamp = timezone.localtime(timezone=zoneinfo.ZoneInfo(company.time_zone or "UTC"))
     name = f"responses-{company.slug}-{stamp:%Y%m%d-%H%M}.{fmt}"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from companies.models import Role
 from responses import views
@@ -117,3 +120,43 @@ def test_mainnav_links_to_responses(viewer, company):
         reverse("companies:overview", kwargs={"company_slug": company.slug})
     ).content.decode()
     assert _url(company) in html
+
+
+def test_verbatim_filters_search_score_property_and_period(viewer, company):
+    shop = make_survey(company, name="Shop")
+    for email, score, comment, city in (
+        ("ann@c.test", 3, "The coffee was cold and the queue long", "Almaty"),
+        ("bob@c.test", 9, "Лучший кофе в городе", "Almaty"),
+        ("cat@c.test", 4, "Кофе холодный, очередь длинная", "Astana"),
+        ("dan@c.test", 10, "", "Astana"),
+    ):
+        response = _answer(shop, email, score, comment)
+        response.contact_properties = {"city": city, "visits": 3}
+        response.save(update_fields=["contact_properties"])
+
+    def comments(**query) -> set[str]:
+        page = viewer.client.get(_url(company, **query))
+        assert page.status_code == 200
+        return {r.comment for r in page.context["responses"]}
+
+    # Every word must appear, in any language; case does not matter.
+    assert comments(q="COFFEE cold") == {"The coffee was cold and the queue long"}
+    assert comments(q="кофе") == {"Лучший кофе в городе", "Кофе холодный, очередь длинная"}
+    assert comments(q="кофе холодный") == {"Кофе холодный, очередь длинная"}
+    assert comments(score="9") == {"Лучший кофе в городе"}
+    assert comments(property="city", value="Astana") == {"Кофе холодный, очередь длинная", ""}
+    assert comments(property="visits", value="3", with_comment="1") == {
+        "The coffee was cold and the queue long",
+        "Лучший кофе в городе",
+        "Кофе холодный, очередь длинная",
+    }
+    today = timezone.localdate()
+    assert len(comments(since=str(today - timedelta(days=1)), until=str(today))) == 4
+    assert comments(since=str(today + timedelta(days=1))) == set()
+    # Malformed values are ignored, never an error.
+    assert len(comments(score="eleven", since="yesterday")) == 4
+    # The export takes the same filters.
+    export = viewer.client.get(
+        reverse("responses:export-csv", kwargs={"company_slug": company.slug}), {"q": "кофе"}
+    )
+    assert b"".join(export.streaming_content).decode("utf-8-sig").count("\n") == 3
