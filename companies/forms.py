@@ -6,6 +6,7 @@ from typing import Any
 
 from allauth.account.forms import LoginForm, SignupForm
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -137,3 +138,86 @@ class CompanySettingsForm(forms.ModelForm):
             return country_code_clean(self.cleaned_data["country"])
         except ValidationError as exc:
             raise ValidationError(exc.message_dict["country"]) from exc
+
+
+class CompanySmsSettingsForm(forms.ModelForm):
+    """SMS and WhatsApp sender, throughput and quiet hours. Saved through
+    ``company_sms_update``, which checks the sender against its kind."""
+
+    class Meta:
+        model = Company
+        fields = [
+            "sms_sender_kind",
+            "sms_sender",
+            "sms_rate_per_second",
+            "whatsapp_sender",
+            "quiet_hours_start",
+            "quiet_hours_end",
+        ]
+        widgets = {
+            "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "quiet_hours_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        }
+        help_texts = {
+            "sms_sender": _(
+                "A Twilio Messaging Service SID (MG…), a phone number in international "
+                "format (+1…), or a short code."
+            ),
+            "sms_rate_per_second": _(
+                "Leave empty for Twilio's default for the sender type: 1 per second for a "
+                "phone number, 3 toll-free, 100 for a short code."
+            ),
+            "whatsapp_sender": _("Your WhatsApp-enabled Twilio number, e.g. +14155238886."),
+            "quiet_hours_start": _("In the recipient's local time."),
+            "quiet_hours_end": _("Messages due outside this window wait for the next one."),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        templates = self.instance.whatsapp_templates or {}
+        for code, label in settings.SURVEY_LANGUAGES:
+            self.fields[f"whatsapp_template_{code}"] = forms.CharField(
+                label=_("WhatsApp template (%(language)s)") % {"language": label},
+                max_length=34,
+                required=False,
+                initial=templates.get(code, ""),
+                help_text=_(
+                    "Content SID (HX…) of an approved template; variables: {{1}} name, "
+                    "{{2}} company, {{3}} answer link."
+                ),
+            )
+
+    @property
+    def template_fields(self) -> list[forms.BoundField]:
+        return [self[f"whatsapp_template_{code}"] for code, _label in settings.SURVEY_LANGUAGES]
+
+    def changes(self) -> dict[str, Any]:
+        """The changed model fields, with the per-language templates as one mapping."""
+        changed = {
+            name: self.cleaned_data[name] for name in self.changed_data if name in self.Meta.fields
+        }
+        templates = {
+            code: self.cleaned_data.get(f"whatsapp_template_{code}", "")
+            for code, _label in settings.SURVEY_LANGUAGES
+        }
+        if {k: v for k, v in templates.items() if v} != (self.instance.whatsapp_templates or {}):
+            changed["whatsapp_templates"] = templates
+        return changed
+
+
+class CompanyTwilioAccountForm(forms.Form):
+    """The company's own Twilio account. The auth token is write-only: never rendered back."""
+
+    twilio_account_sid = forms.CharField(
+        label=_("Account SID"),
+        max_length=34,
+        required=False,
+        help_text=_("Leave empty to send through our Twilio account."),
+    )
+    twilio_auth_token = forms.CharField(
+        label=_("Auth token"),
+        max_length=64,
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=_("Stored encrypted and never shown again. Leave empty to keep the saved one."),
+    )

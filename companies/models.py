@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import datetime
 import secrets
 import zoneinfo
 from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -81,6 +83,33 @@ class Industry(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+class SmsSenderKind(models.TextChoices):
+    """What a company sends SMS from; it sets the default messages per second (Twilio's)."""
+
+    MESSAGING_SERVICE = "messaging_service", _("Twilio Messaging Service")
+    LONG_CODE = "long_code", _("Phone number (long code)")
+    TOLL_FREE = "toll_free", _("Toll-free number")
+    SHORT_CODE = "short_code", _("Short code")
+
+
+# Messages per second Twilio allows per sender, by kind (a Messaging Service: its numbers'
+# sum, so the company says; 1 until it does).
+SMS_DEFAULT_RATES: dict[str, float] = {
+    SmsSenderKind.MESSAGING_SERVICE: 1.0,
+    SmsSenderKind.LONG_CODE: 1.0,
+    SmsSenderKind.TOLL_FREE: 3.0,
+    SmsSenderKind.SHORT_CODE: 100.0,
+}
+
+
+def _default_quiet_start() -> datetime.time:
+    return datetime.time(9, 0)
+
+
+def _default_quiet_end() -> datetime.time:
+    return datetime.time(20, 0)
+
+
 class Company(models.Model):
     """A tenant. Everything a customer owns hangs off one of these."""
 
@@ -101,13 +130,58 @@ class Company(models.Model):
     )
     sender_name = models.CharField(_("sender name"), max_length=120, blank=True)
     reply_to = models.EmailField(_("reply-to address"), blank=True)
+    # SMS and WhatsApp (notifications/sms.py). The sender is a Messaging Service SID (MG…)
+    # or a phone number in E.164; inbound replies are matched to the company by it.
+    sms_sender = models.CharField(_("SMS sender"), max_length=64, blank=True)
+    sms_sender_kind = models.CharField(
+        _("sender type"),
+        max_length=20,
+        choices=SmsSenderKind.choices,
+        default=SmsSenderKind.LONG_CODE,
+    )
+    sms_rate_per_second = models.FloatField(
+        _("messages per second"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.1), MaxValueValidator(1000)],
+    )
+    # WhatsApp sender (E.164, without the "whatsapp:" prefix); empty: no WhatsApp.
+    whatsapp_sender = models.CharField(_("WhatsApp sender"), max_length=20, blank=True)
+    # WhatsApp business-initiated messages need an approved content template: its content
+    # SID per language ({"en": "HX…", "ru": "HX…"}); variables 1 = name, 2 = company,
+    # 3 = answer link (notifications/sms.py, surveys/sms.py).
+    whatsapp_templates = models.JSONField(_("WhatsApp templates"), default=dict, blank=True)
+    # A company's own Twilio account instead of the platform's. The auth token is stored
+    # encrypted (companies/credentials.py) and never shown again after saving.
+    twilio_account_sid = models.CharField(_("Twilio account SID"), max_length=34, blank=True)
+    twilio_auth_token_encrypted = models.TextField(blank=True, editable=False)
+    # The recipient's local hours in which SMS may go out (a message due outside waits).
+    quiet_hours_start = models.TimeField(_("send SMS from"), default=_default_quiet_start)
+    quiet_hours_end = models.TimeField(_("send SMS until"), default=_default_quiet_end)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         verbose_name_plural = "companies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sms_sender"],
+                name="company_unique_sms_sender",
+                condition=~models.Q(sms_sender=""),
+            ),
+            models.UniqueConstraint(
+                fields=["whatsapp_sender"],
+                name="company_unique_whatsapp_sender",
+                condition=~models.Q(whatsapp_sender=""),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def sms_rate(self) -> float:
+        """Messages per second for the company's sender (its own setting, else by kind)."""
+        return self.sms_rate_per_second or SMS_DEFAULT_RATES.get(self.sms_sender_kind, 1.0)
 
 
 class Role(models.TextChoices):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +24,7 @@ from companies.models import (
     Industry,
     Membership,
     Role,
+    SmsSenderKind,
     TeamInvite,
     User,
 )
@@ -355,6 +357,147 @@ def api_key_touch(*, api_key: ApiKey) -> None:
 COMPANY_EDITABLE_FIELDS = frozenset(
     {"name", "industry", "country", "time_zone", "default_language", "sender_name", "reply_to"}
 )
+# The SMS and WhatsApp settings page (company_sms_update).
+COMPANY_SMS_FIELDS = frozenset(
+    {
+        "sms_sender",
+        "sms_sender_kind",
+        "sms_rate_per_second",
+        "whatsapp_sender",
+        "quiet_hours_start",
+        "quiet_hours_end",
+        "whatsapp_templates",
+    }
+)
+_MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+_CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+
+
+def whatsapp_templates_clean(value: object) -> dict[str, str]:
+    """``{language: content SID}``; blank entries dropped."""
+    if not isinstance(value, dict):
+        raise ValidationError({"whatsapp_templates": _("A content SID per language.")})
+    cleaned: dict[str, str] = {}
+    languages = {code for code, _label in settings.SURVEY_LANGUAGES}
+    for language, given in value.items():
+        sid = str(given or "").strip()
+        if not sid:
+            continue
+        if language not in languages or not _CONTENT_SID.match(sid):
+            raise ValidationError(
+                {"whatsapp_templates": _("A content SID starts with HX and has 34 characters.")}
+            )
+        cleaned[str(language)] = sid
+    return cleaned
+
+
+def company_twilio_account_set(*, company: Company, account_sid: str, auth_token: str) -> Company:
+    """Send through the company's own Twilio account. The auth token is stored encrypted and
+    never shown again; an empty ``account_sid`` goes back to the platform's account."""
+    from companies.credentials import secret_encrypt
+
+    account_sid = account_sid.strip()
+    if not account_sid:
+        company.twilio_account_sid, company.twilio_auth_token_encrypted = "", ""
+    else:
+        if not _ACCOUNT_SID.match(account_sid):
+            raise ValidationError(
+                {"twilio_account_sid": _("An account SID starts with AC and has 34 characters.")}
+            )
+        auth_token = auth_token.strip()
+        if not auth_token and account_sid != company.twilio_account_sid:
+            raise ValidationError({"twilio_auth_token": _("Enter the account's auth token.")})
+        company.twilio_account_sid = account_sid
+        if auth_token:
+            company.twilio_auth_token_encrypted = secret_encrypt(auth_token)
+    company.save(update_fields=["twilio_account_sid", "twilio_auth_token_encrypted"])
+    return company
+
+
+def _e164_clean(value: str, field: str) -> str:
+    import phonenumbers
+
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        raise ValidationError(
+            {field: _("Use a phone number in international format, e.g. +77001234567.")}
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def sms_sender_clean(*, value: str, kind: str) -> str:
+    """A Messaging Service SID (``MG`` + 32 hex) for that kind, else an E.164 number (a
+    short code: its digits)."""
+    value = value.strip()
+    if not value:
+        return ""
+    if kind == SmsSenderKind.MESSAGING_SERVICE:
+        if not _MESSAGING_SERVICE_SID.match(value):
+            raise ValidationError(
+                {"sms_sender": _("A Messaging Service SID starts with MG and has 34 characters.")}
+            )
+        return value
+    if kind == SmsSenderKind.SHORT_CODE:
+        if not value.isdigit() or not 3 <= len(value) <= 8:
+            raise ValidationError({"sms_sender": _("A short code is 3 to 8 digits.")})
+        return value
+    return _e164_clean(value, "sms_sender")
+
+
+def company_sms_update(*, company: Company, **fields: object) -> Company:
+    """Change the company's SMS/WhatsApp sender, throughput and quiet hours (admins).
+
+    The sender is checked against its kind; a sender another company uses is refused
+    (replies are matched to the company by it).
+    """
+    unknown = set(fields) - COMPANY_SMS_FIELDS
+    if unknown:
+        raise TypeError(f"company_sms_update() cannot change {', '.join(sorted(unknown))}")
+    kind = str(fields.get("sms_sender_kind", company.sms_sender_kind))
+    sender = str(fields.get("sms_sender", company.sms_sender) or "")
+    if "sms_sender" in fields or "sms_sender_kind" in fields:
+        fields["sms_sender"] = sms_sender_clean(value=sender, kind=kind)
+    if "whatsapp_sender" in fields:
+        fields["whatsapp_sender"] = _e164_clean(
+            str(fields["whatsapp_sender"] or ""), "whatsapp_sender"
+        )
+    if "whatsapp_templates" in fields:
+        fields["whatsapp_templates"] = whatsapp_templates_clean(fields["whatsapp_templates"])
+    start = fields.get("quiet_hours_start", company.quiet_hours_start)
+    end = fields.get("quiet_hours_end", company.quiet_hours_end)
+    if start == end:
+        raise ValidationError(
+            {"quiet_hours_end": _("The sending window needs a start and an end that differ.")}
+        )
+    for field, taken in (
+        ("sms_sender", fields.get("sms_sender")),
+        ("whatsapp_sender", fields.get("whatsapp_sender")),
+    ):
+        if taken and Company.objects.filter(**{field: taken}).exclude(pk=company.pk).exists():
+            raise ValidationError({field: _("Another company already sends from this sender.")})
+    import copy
+
+    candidate = copy.copy(company)
+    for name, value in fields.items():
+        setattr(candidate, name, value)
+    candidate.full_clean(validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            candidate.save(update_fields=sorted(fields))
+    except IntegrityError as exc:  # a concurrent save took the sender
+        raise ValidationError(
+            {"sms_sender": _("Another company already sends from this sender.")}
+        ) from exc
+    for name in fields:
+        setattr(company, name, getattr(candidate, name))
+    return company
 
 
 def country_code_clean(value: str) -> str:

@@ -9,5 +9,6 @@ app_name = "companies"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("settings/", views.company_settings, name="settings"),
+    path("settings/sms/", views.company_sms_settings, name="sms-settings"),
     path("", include("companies.urls_team")),
 ]

@@ -11,11 +11,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
-from companies.forms import CompanySettingsForm
+from companies.forms import (
+    CompanySettingsForm,
+    CompanySmsSettingsForm,
+    CompanyTwilioAccountForm,
+)
 from companies.models import Role
 from companies.permissions import company_view
 from companies.selectors import members_list
-from companies.services import company_update
+from companies.services import company_sms_update, company_twilio_account_set, company_update
 
 
 @company_view(Role.VIEWER)
@@ -50,3 +54,49 @@ def company_settings(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Company settings saved."))
             return redirect("companies:settings", company_slug=company.slug)
     return render(request, "companies/settings.html", {"form": form})
+
+
+@company_view(Role.ADMIN)
+def company_sms_settings(request: HttpRequest) -> HttpResponse:
+    """SMS and WhatsApp: the sender, its throughput, quiet hours, WhatsApp templates and an
+    optional own Twilio account (admins). Two forms, told apart by the submit button."""
+    company = request.company  # type: ignore[attr-defined]
+    posted = request.POST if request.method == "POST" else None
+    saving_account = posted is not None and "save_account" in posted
+    form = CompanySmsSettingsForm(None if saving_account else posted, instance=copy.copy(company))
+    account_form = CompanyTwilioAccountForm(
+        posted if saving_account else None,
+        initial={"twilio_account_sid": company.twilio_account_sid},
+    )
+    if posted is not None and not saving_account and form.is_valid():
+        try:
+            company_sms_update(company=company, **form.changes())
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, _("SMS settings saved."))
+            return redirect("companies:sms-settings", company_slug=company.slug)
+    if saving_account and account_form.is_valid():
+        try:
+            company_twilio_account_set(
+                company=company,
+                account_sid=account_form.cleaned_data["twilio_account_sid"],
+                auth_token=account_form.cleaned_data["twilio_auth_token"],
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                account_form.add_error(field if field in account_form.fields else None, errors)
+        else:
+            messages.success(request, _("Twilio account saved."))
+            return redirect("companies:sms-settings", company_slug=company.slug)
+    return render(
+        request,
+        "companies/sms_settings.html",
+        {
+            "form": form,
+            "account_form": account_form,
+            "has_own_account": bool(company.twilio_account_sid),
+            "dev_outbox": settings.DEV_OUTBOX_ENABLED,
+        },
+    )

@@ -117,3 +117,18 @@ def suppression_remove(*, company: Company, channel: str, address: str) -> None:
     Suppression.objects.for_company(company).filter(
         channel=channel, address=normalize_address(channel, address)
     ).delete()
+
+
+def suppression_lift_stop(*, company: Company, channel: str, address: str) -> bool:
+    """The number texted START: lift its STOP for the company (other suppressions, e.g. one
+    an admin added, stay). Returns whether one was lifted."""
+    deleted, _by_model = (
+        Suppression.objects.for_company(company)
+        .filter(
+            channel=channel,
+            address=normalize_address(channel, address),
+            reason__in=[SuppressionReason.STOPPED, SuppressionReason.UNSUBSCRIBED],
+        )
+        .delete()
+    )
+    return bool(deleted)

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, include, path
 
-from notifications import views
+from notifications import twilio_webhooks, views
 
 app_name = "notifications"
 
@@ -36,12 +36,15 @@ def _tracking_webhook(
     return wrapped
 
 
-# /anymail/<provider>/tracking/ (anymail's own routes and views; no inbound mail).
+# /anymail/<provider>/tracking/ and /anymail/<provider>/inbound/ (anymail's own routes and
+# views; inbound mail carries customers' answers to follow-up replies, see
+# responses/followups_replies.py), behind the same guard.
 anymail_patterns = [
     URLPattern(p.pattern, _tracking_webhook(provider, p.callback), p.default_args, p.name)
     for p in anymail_urls.urlpatterns
     for provider in TRACKED_PROVIDERS
-    if isinstance(p, URLPattern) and p.name == f"{provider}_tracking_webhook"
+    for kind in ("tracking", "inbound")
+    if isinstance(p, URLPattern) and p.name == f"{provider}_{kind}_webhook"
 ]
 
 urlpatterns = [
@@ -50,7 +53,10 @@ urlpatterns = [
     path("dev/outbox.json", views.outbox_json, name="outbox-json"),
     path("dev/outbox/clear", views.outbox_clear_view, name="outbox-clear"),
     path("dev/outbox/<str:message_id>/html", views.outbox_html, name="outbox-html"),
+    path("dev/outbox/<str:message_id>/reply", views.outbox_reply, name="outbox-reply"),
     # One-click unsubscribe (RFC 8058): the signed token names company, channel and address.
     path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    # Twilio's per-message status callback (signed by Twilio; ?d=<delivery public id>).
+    path("twilio/status/", twilio_webhooks.twilio_status, name="twilio-status"),
     path("anymail/", include((anymail_patterns, "anymail"))),
 ]

@@ -25,10 +25,10 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from companies.models import Company
-from notifications.models import OutboxMessage, SuppressionReason
+from companies.models import Company, new_public_id
+from notifications.models import OutboxChannel, OutboxMessage, SuppressionReason
 from notifications.selectors import outbox_message_get, outbox_messages
-from notifications.services import outbox_clear, suppression_add
+from notifications.services import outbox_clear, outbox_record, suppression_add
 from notifications.unsubscribe import PAGE_LANGUAGES, unsubscribe_read
 
 P = ParamSpec("P")
@@ -173,3 +173,70 @@ def _no_response(request: HttpRequest) -> HttpResponse:
 def _csrf_rejection(request: HttpRequest) -> HttpResponseBase | None:
     """The 403 response Django's CSRF check gives this request, or None when it passes."""
     return CsrfViewMiddleware(_no_response).process_view(request, _no_response, (), {})
+
+
+# --- Replying as the customer (development outbox) --------------------------------------------
+
+INBOUND_DIRECTION = "inbound (typed in the development outbox)"
+
+
+@dev_outbox_only
+@require_POST
+def outbox_reply(request: HttpRequest, message_id: str) -> HttpResponse:
+    """Answer an SMS/WhatsApp in the outbox as its recipient would.
+
+    The text is posted to Twilio's inbound webhook path exactly as Twilio would post it,
+    signed with the development auth token (``TWILIO_AUTH_TOKEN``'s default outside
+    production), so the signature check, the matching of the number and the conversation all
+    run as in production. The webhook's TwiML answer is what Twilio would text back: each
+    ``<Message>`` is stored in the outbox as a message to the customer.
+    """
+    from xml.etree import ElementTree
+
+    from django.test import Client
+    from django.urls import reverse
+
+    from notifications.twilio_webhooks import twilio_signature
+
+    message = outbox_message_get(message_id=message_id)
+    if message is None or message.channel == OutboxChannel.EMAIL or not isinstance(message.to, str):
+        raise Http404
+    body = request.POST.get("body", "").strip()
+    if not body:
+        messages.error(request, _("Type a reply first."))
+        return redirect("notifications:outbox")
+    customer, sender = message.to, str(message.headers.get("From", ""))
+    params = {
+        "MessageSid": f"SMdev{new_public_id()}",
+        "AccountSid": settings.TWILIO_ACCOUNT_SID,
+        "From": customer,
+        "To": sender,
+        "Body": body,
+        "NumMedia": "0",
+    }
+    outbox_record(
+        channel=message.channel,
+        to=sender,
+        text=body,
+        headers={"From": customer, "Direction": INBOUND_DIRECTION},
+    )
+    path = reverse("twilio-inbound")
+    signature = twilio_signature(settings.SITE_URL.rstrip("/") + path, params)
+    # The test client runs the request through the whole stack in this process (middleware,
+    # URL resolution, the webhook's signature check) without needing the server to be
+    # reachable at SITE_URL.
+    answer = Client().post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
+    if answer.status_code != 200:
+        messages.error(
+            request, _("The webhook answered %(status)d.") % {"status": answer.status_code}
+        )
+        return redirect("notifications:outbox")
+    # Our own webhook's answer, built by twilio's TwiML writer: not untrusted input.
+    for element in ElementTree.fromstring(answer.content).iter("Message"):  # noqa: S314
+        outbox_record(
+            channel=message.channel,
+            to=customer,
+            text=element.text or "",
+            headers={"From": sender, "Direction": "reply (TwiML)"},
+        )
+    return redirect("notifications:outbox")

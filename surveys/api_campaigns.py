@@ -24,7 +24,7 @@ from companies.api_views import CompanyAPIView
 from companies.models import Role
 from companies.schema import error_responses
 from notifications.models import Channel
-from surveys.models import Campaign, Invitation, InvitationStatus, Survey
+from surveys.models import Campaign, CampaignChannel, Invitation, InvitationStatus, Survey
 from surveys.selectors import (
     campaign_get,
     campaigns_list,
@@ -53,7 +53,11 @@ class InvitationOutput(serializers.ModelSerializer[Invitation]):
     )
     contact = inline_serializer(
         name="SurveyInvitationContact",
-        fields={"id": serializers.CharField(), "email": serializers.EmailField(allow_null=True)},
+        fields={
+            "id": serializers.CharField(),
+            "email": serializers.EmailField(allow_null=True),
+            "phone": serializers.CharField(allow_null=True),
+        },
     )
 
     class Meta:
@@ -81,7 +85,11 @@ class InvitationOutput(serializers.ModelSerializer[Invitation]):
 
     def to_representation(self, instance: Invitation) -> dict[str, Any]:
         data = super().to_representation(instance)
-        data["contact"] = {"id": instance.contact.public_id, "email": instance.contact.email}
+        data["contact"] = {
+            "id": instance.contact.public_id,
+            "email": instance.contact.email,
+            "phone": instance.contact.phone,
+        }
         return data
 
 
@@ -104,17 +112,15 @@ class InvitationTriggerApi(CompanyAPIView):
         language = serializers.ChoiceField(choices=LANGUAGE_CODES, required=False)
         force = serializers.BooleanField(default=False)
 
-        def validate_channel(self, value: str) -> str:
-            if value != Channel.EMAIL:
-                raise serializers.ValidationError(
-                    _("The %(channel)s channel is not available yet.") % {"channel": value}
-                )
-            return value
-
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            if not attrs.get("email"):
+            channel = attrs.get("channel", Channel.EMAIL)
+            if channel == Channel.EMAIL and not attrs.get("email"):
                 raise serializers.ValidationError(
                     {"email": [_("An email address is needed for the email channel.")]}
+                )
+            if channel != Channel.EMAIL and not attrs.get("phone"):
+                raise serializers.ValidationError(
+                    {"phone": [_("A phone number is needed for the sms and whatsapp channels.")]}
                 )
             return attrs
 
@@ -125,7 +131,9 @@ class InvitationTriggerApi(CompanyAPIView):
             "now (at most 90 days). Answers 201 with the invitation, or 200 with "
             '`{"status": "throttled"}` (surveyed within the throttle window; `force` ignores '
             'it) or `{"status": "suppressed"}` (unsubscribed, bounced or complained) and '
-            "sends nothing. Only the `email` channel is available now."
+            "sends nothing. `channel` is `email` (needs `email`), `sms` or `whatsapp` (need "
+            "`phone`, in international format); a text message waits for the recipient's "
+            "local daytime (the company's quiet hours)."
         ),
         operation_id="survey_invitations_create",
         tags=["invitations"],
@@ -264,6 +272,13 @@ class CampaignListCreateApi(CompanyAPIView):
             required=False, allow_null=True, help_text="Empty: now."
         )
         name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+        channel = serializers.ChoiceField(
+            choices=CampaignChannel.choices,
+            default=CampaignChannel.EMAIL,
+            help_text="email, sms or whatsapp: contacts without that address are skipped; "
+            "preferred: each contact's preferred_channel property (email, sms, whatsapp) when "
+            "it has that address, else email when it has one, else sms.",
+        )
 
     @extend_schema(
         summary="Campaigns",
@@ -301,6 +316,7 @@ class CampaignListCreateApi(CompanyAPIView):
             scheduled_for=data.get("scheduled_for"),
             created_by=None,
             name=data.get("name") or "",
+            channel=data["channel"],
         )
         # Read back with its counts (zero now, but the same shape as the list).
         created = campaign_get(company=self.company, public_id=campaign.public_id)

@@ -238,3 +238,90 @@ def default_text(*, kind: str, language: str, key: str) -> str:
     """The default wording (placeholders not filled in); unknown kind/language → nps/en."""
     texts = DEFAULT_TEXTS.get(kind, DEFAULT_TEXTS["nps"])
     return texts.get(language, texts["en"])[key]
+
+
+# --- SMS and WhatsApp -------------------------------------------------------------------------
+#
+# The texts of the SMS conversation, per respondent language. ``{company}``, ``{name}``,
+# ``{question}`` (the survey's question) and ``{link}`` (the answer page, a fallback) are
+# filled in by ``surveys.sms``. The English ones keep to the GSM-7 alphabet (plain quotes and
+# hyphens), so that an English invitation is not silently sent as UCS-2 (70 characters per
+# segment instead of 160); Russian and Kazakh are UCS-2 in any case.
+
+SMS_TEXTS: Final[dict[str, dict[str, str]]] = {
+    "en": {
+        "invitation": (
+            "{company}: Hi {name}! {question} Reply with a number from 0 to 10. "
+            "Or answer here: {link} Reply STOP to opt out."
+        ),
+        "invitation_anonymous": (
+            "{company}: {question} Reply with a number from 0 to 10. "
+            "Or answer here: {link} Reply STOP to opt out."
+        ),
+        "help_score": "Please reply with a number from 0 to 10. Reply STOP to opt out.",
+        "no_invitation": (
+            "{company}: thank you for your message. There is no open survey to answer."
+        ),
+        "stopped": (
+            "{company}: you will receive no more messages from us. Reply START to opt back in."
+        ),
+        "started": "{company}: you will receive our messages again. Reply STOP to opt out.",
+        "help": (
+            "{company} surveys: reply with a number from 0 to 10 to answer. Reply STOP to opt out."
+        ),
+    },
+    "ru": {
+        "invitation": (
+            "{company}: Здравствуйте, {name}! {question} Ответьте числом от 0 до 10. "
+            "Или ответьте здесь: {link} Чтобы отписаться, ответьте СТОП."
+        ),
+        "invitation_anonymous": (
+            "{company}: {question} Ответьте числом от 0 до 10. "
+            "Или ответьте здесь: {link} Чтобы отписаться, ответьте СТОП."
+        ),
+        "help_score": "Пожалуйста, ответьте числом от 0 до 10. Чтобы отписаться, ответьте СТОП.",
+        "no_invitation": "{company}: спасибо за сообщение. Открытых опросов для ответа нет.",
+        "stopped": (
+            "{company}: вы больше не будете получать от нас сообщения. "
+            "Чтобы снова подписаться, ответьте START."
+        ),
+        "started": "{company}: вы снова подписаны. Чтобы отписаться, ответьте СТОП.",
+        "help": (
+            "Опросы компании {company}: ответьте числом от 0 до 10. "
+            "Чтобы отписаться, ответьте СТОП."
+        ),
+    },
+    "kk": {
+        "invitation": (
+            "{company}: Сәлеметсіз бе, {name}! {question} 0-ден 10-ға дейінгі санмен "
+            "жауап беріңіз. Немесе осында жауап беріңіз: {link} Жазылымнан бас тарту үшін "
+            "STOP деп жауап беріңіз."
+        ),
+        "invitation_anonymous": (
+            "{company}: {question} 0-ден 10-ға дейінгі санмен жауап беріңіз. "
+            "Немесе осында жауап беріңіз: {link} Жазылымнан бас тарту үшін STOP деп "
+            "жауап беріңіз."
+        ),
+        "help_score": (
+            "0-ден 10-ға дейінгі санмен жауап беріңіз. Жазылымнан бас тарту үшін STOP деп "
+            "жауап беріңіз."
+        ),
+        "no_invitation": "{company}: хабарламаңызға рахмет. Жауап беретін ашық сауалнама жоқ.",
+        "stopped": (
+            "{company}: сіз бізден бұдан былай хабарлама алмайсыз. Қайта жазылу үшін START "
+            "деп жауап беріңіз."
+        ),
+        "started": (
+            "{company}: сіз қайта жазылдыңыз. Жазылымнан бас тарту үшін STOP деп жауап беріңіз."
+        ),
+        "help": (
+            "{company} сауалнамалары: 0-ден 10-ға дейінгі санмен жауап беріңіз. Жазылымнан "
+            "бас тарту үшін STOP деп жауап беріңіз."
+        ),
+    },
+}
+
+
+def sms_text(*, language: str, key: str) -> str:
+    """One SMS conversation text (placeholders not filled in); unknown language → en."""
+    return SMS_TEXTS.get(language, SMS_TEXTS["en"])[key]

@@ -162,6 +162,17 @@ class CampaignStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
+class CampaignChannel(models.TextChoices):
+    """A campaign's channel: one for everyone, or each contact's preferred one."""
+
+    EMAIL = Channel.EMAIL.value, Channel.EMAIL.label
+    SMS = Channel.SMS.value, Channel.SMS.label
+    WHATSAPP = Channel.WHATSAPP.value, Channel.WHATSAPP.label
+    # The contact's ``preferred_channel`` property (email, sms or whatsapp) when the contact
+    # has that address, else email when it has one, else SMS.
+    PREFERRED = "preferred", _("Each contact's preferred channel")
+
+
 class Campaign(TenantModel):
     """A send of a survey to an audience, now or at a time.
 
@@ -174,7 +185,9 @@ class Campaign(TenantModel):
     public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="campaigns")
     name = models.CharField(_("name"), max_length=120, blank=True)
-    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    channel = models.CharField(
+        max_length=16, choices=CampaignChannel.choices, default=CampaignChannel.EMAIL
+    )
     audience = models.JSONField(default=dict)
     scheduled_for = models.DateTimeField(default=timezone.now)
     status = models.CharField(

@@ -37,6 +37,7 @@ from surveys.defaults import (
 from surveys.models import (
     LANGUAGE_CHOICES,
     Campaign,
+    CampaignChannel,
     CampaignStatus,
     Contact,
     Invitation,
@@ -764,6 +765,9 @@ EXPAND_CHUNK_SIZE = 1000
 # 500 is the largest cap among the supported providers (Postmark), so one task is at most one
 # provider call for most of them.
 SEND_BATCH_SIZE = 500
+# SMS/WhatsApp invitations per send task: one message per provider call at the sender's rate
+# (1/s for a long code), so a task stays well inside the time limit.
+SMS_SEND_BATCH_SIZE = 20
 # Due invitations moved to queued per dispatcher transaction; a run repeats until drained.
 DISPATCH_BATCH_SIZE = 5000
 DISPATCH_MAX_BATCHES = 100
@@ -805,6 +809,11 @@ def answer_url(invitation: Invitation, score: int | None = None) -> str:
     return url if score is None else score_link(url, score)
 
 
+def answer_link_for_token(token: str) -> str:
+    """The absolute answer link of a token (previews use a sample token)."""
+    return _answer_url_maker()(token)
+
+
 def score_link(answer_link: str, score: int) -> str:
     """The link of one score button: the answer link with the score appended (the
     ``answer-score`` route is the ``answer`` route plus ``<score>/``; a test holds them
@@ -830,15 +839,16 @@ def _invitation_new(
     campaign: Campaign | None = None,
     language: str | None = None,
     properties: dict[str, Any] | None = None,
+    channel: str = Channel.EMAIL,
 ) -> Invitation:
-    """An unsaved scheduled email invitation with a fresh answer-link token."""
+    """An unsaved scheduled invitation with a fresh answer-link token."""
     nonce = new_nonce()
     return Invitation(
         company=company,
         survey=survey,
         contact=contact,
         campaign=campaign,
-        channel=Channel.EMAIL,
+        channel=channel,
         language=language or contact.language or survey.default_language,
         token_nonce=nonce,
         token_hash=token_hash(token_for(nonce)),
@@ -879,17 +889,49 @@ def _throttled_contact_ids(
     )
 
 
-def _suppressed_emails(*, company: Company, emails: Iterable[str]) -> set[str]:
-    """The normalised addresses among ``emails`` that the company must not write to."""
-    from notifications.selectors import suppressed_addresses
+# Channels and the Contact field each one sends to.
+CHANNEL_ADDRESS_FIELD: dict[str, str] = {
+    Channel.EMAIL: "email",
+    Channel.SMS: "phone",
+    Channel.WHATSAPP: "phone",
+}
+SMS_CHANNELS: frozenset[str] = frozenset({Channel.SMS, Channel.WHATSAPP})
 
-    return set(suppressed_addresses(company=company, channel=Channel.EMAIL, addresses=list(emails)))
+
+# A contact property naming the channel a contact prefers (campaigns on "preferred").
+PREFERRED_CHANNEL_PROPERTY = "preferred_channel"
 
 
-def _normalized_email(address: str) -> str:
+def channel_clean(channel: object, *, preferred: bool = False) -> str:
+    """A known channel ("preferred" too, for campaigns), else a ValidationError."""
+    if channel in CHANNEL_ADDRESS_FIELD or (preferred and channel == CampaignChannel.PREFERRED):
+        return str(channel)
+    raise ValidationError({"channel": [_("Use email, sms, whatsapp or preferred.")]})
+
+
+def contact_channel(contact: Contact) -> str:
+    """The channel a "preferred" campaign uses for ``contact``: its ``preferred_channel``
+    property when it has that address, else email when it has one, else SMS."""
+    wanted = (contact.properties or {}).get(PREFERRED_CHANNEL_PROPERTY)
+    if isinstance(wanted, str):
+        wanted = wanted.strip().lower()
+        if wanted in CHANNEL_ADDRESS_FIELD and getattr(contact, CHANNEL_ADDRESS_FIELD[wanted]):
+            return wanted
+    return Channel.EMAIL if contact.email else Channel.SMS
+
+
+def _contact_address(contact: Contact, channel: str) -> str | None:
+    """The contact's normalised address on ``channel`` (None: the contact has none)."""
     from notifications.services import normalize_address
 
-    return normalize_address(Channel.EMAIL, address)
+    value = getattr(contact, CHANNEL_ADDRESS_FIELD[channel])
+    return normalize_address(channel, value) if value else None
+
+
+def _suppressed_on(*, company: Company, channel: str, addresses: Iterable[str]) -> set[str]:
+    from notifications.selectors import suppressed_addresses
+
+    return set(suppressed_addresses(company=company, channel=channel, addresses=list(addresses)))
 
 
 def audience_clean(audience: object) -> dict[str, Any]:
@@ -918,8 +960,10 @@ def campaign_create(
     scheduled_for: datetime | None = None,
     created_by: User | None = None,
     name: str = "",
+    channel: str = Channel.EMAIL,
 ) -> Campaign:
-    """Schedule a send of ``survey`` to ``audience`` now (``scheduled_for`` None) or later.
+    """Schedule a send of ``survey`` to ``audience`` now (``scheduled_for`` None) or later,
+    on ``channel`` (email, sms, whatsapp: contacts without that address are left out).
 
     A campaign due now starts expanding straight away (after commit); a later one is started
     by the dispatcher when due. Refuses a survey that cannot be sent (draft, paused,
@@ -928,6 +972,7 @@ def campaign_create(
     if survey.company_id != company.pk:
         raise ValueError("survey belongs to another company")
     _survey_check_sendable(survey)
+    channel = channel_clean(channel, preferred=True)
     cleaned_audience = audience_clean(audience)
     now = timezone.now()
     when = scheduled_for or now
@@ -941,7 +986,7 @@ def campaign_create(
             company=company,
             survey=survey,
             name=name.strip(),
-            channel=Channel.EMAIL,
+            channel=channel,
             audience=cleaned_audience,
             scheduled_for=max(when, now) if due else when,
             status=CampaignStatus.EXPANDING if due else CampaignStatus.SCHEDULED,
@@ -988,7 +1033,7 @@ def _campaign_expand_chunk(*, company: Company, campaign_id: int) -> tuple[Campa
             contacts_matching(company=company, audience=campaign.audience)
             .filter(pk__gt=campaign.expanded_through)
             .order_by("pk")
-            .only("pk", "public_id", "email", "language")[:EXPAND_CHUNK_SIZE]
+            .only("pk", "public_id", "email", "phone", "language", "properties")[:EXPAND_CHUNK_SIZE]
         )
         if contacts:
             counts = _expand_contacts(
@@ -1022,18 +1067,41 @@ def _expand_contacts(
     *, company: Company, campaign: Campaign, survey: Survey, contacts: Sequence[Contact]
 ) -> dict[str, int]:
     """Invite one chunk of contacts; returns the counts of those left out, by reason."""
-    emails = {c.pk: _normalized_email(c.email) for c in contacts if c.email}
-    suppressed = _suppressed_emails(company=company, emails=emails.values())
+    channels = {
+        contact.pk: contact_channel(contact)
+        if campaign.channel == CampaignChannel.PREFERRED
+        else campaign.channel
+        for contact in contacts
+    }
+    addresses: dict[int, str] = {}
+    for contact in contacts:
+        address = _contact_address(contact, channels[contact.pk])
+        if address:
+            addresses[contact.pk] = address
+    # Suppressed: (channel, address) pairs, one query per channel in use.
+    suppressed: set[tuple[str, str]] = set()
+    for channel in set(channels.values()):
+        suppressed.update(
+            (channel, address)
+            for address in _suppressed_on(
+                company=company,
+                channel=channel,
+                addresses=[a for pk, a in addresses.items() if channels[pk] == channel],
+            )
+        )
     throttled = _throttled_contact_ids(
         company=company,
         survey=survey,
-        contact_ids=[c.pk for c in contacts if c.pk in emails],
+        contact_ids=[c.pk for c in contacts if c.pk in addresses],
         at=campaign.scheduled_for,
     )
     counts = {"suppressed": 0, "throttled": 0, "sampled_out": 0}
     invitations = []
     for contact in contacts:
-        if contact.pk not in emails or emails[contact.pk] in suppressed:
+        if (
+            contact.pk not in addresses
+            or (channels[contact.pk], addresses[contact.pk]) in suppressed
+        ):
             counts["suppressed"] += 1
         elif contact.pk in throttled:
             counts["throttled"] += 1
@@ -1051,6 +1119,7 @@ def _expand_contacts(
                     contact=contact,
                     scheduled_for=campaign.scheduled_for,
                     campaign=campaign,
+                    channel=channels[contact.pk],
                 )
             )
     created = Invitation.objects.bulk_create(invitations)
@@ -1155,23 +1224,23 @@ def invitations_dispatch_due(
                     survey__status=SurveyStatus.ACTIVE,
                 )
                 .order_by("scheduled_for", "pk")
-                .values_list("pk", "company_id")[:batch_size]
+                .values_list("pk", "company_id", "channel")[:batch_size]
             )
             if not rows:
                 break
             # updated_at is stamped by hand: update() skips auto_now, and the stale sweep
             # measures how long a row has been queued from it.
             Invitation.objects.unscoped(reason="rows locked just above").filter(
-                pk__in=[pk for pk, _company in rows], status=InvitationStatus.SCHEDULED
+                pk__in=[pk for pk, _company, _channel in rows], status=InvitationStatus.SCHEDULED
             ).update(status=InvitationStatus.QUEUED, updated_at=timezone.now())
-            by_company: dict[int, list[int]] = {}
-            for pk, company_id in rows:
-                by_company.setdefault(company_id, []).append(pk)
-            for company_id, ids in by_company.items():
-                for start in range(0, len(ids), SEND_BATCH_SIZE):
-                    send_invitations.delay_on_commit(
-                        company_id, ids[start : start + SEND_BATCH_SIZE]
-                    )
+            # Email and text messages go in separate tasks of their own sizes.
+            by_company: dict[tuple[int, bool], list[int]] = {}
+            for pk, company_id, channel in rows:
+                by_company.setdefault((company_id, channel in SMS_CHANNELS), []).append(pk)
+            for (company_id, texts), ids in by_company.items():
+                size = SMS_SEND_BATCH_SIZE if texts else SEND_BATCH_SIZE
+                for start in range(0, len(ids), size):
+                    send_invitations.delay_on_commit(company_id, ids[start : start + size])
             total += len(rows)
         if len(rows) < batch_size:
             break
@@ -1297,8 +1366,7 @@ def invitations_send(
     Must not run inside a transaction: the ledger rows are committed before the provider
     call.
     """
-    from notifications.email import OutgoingEmail, TransientSendError, email_send, merge_field
-    from surveys.emails import RenderedEmail, build_invitation_email
+    from notifications.email import TransientSendError
 
     claimed = _claim(company=company, invitation_ids=invitation_ids, reminder=reminder)
     outcome = SendOutcome(claimed=len(claimed))
@@ -1311,6 +1379,47 @@ def invitations_send(
         .order_by("pk")
     )
     now = timezone.now()
+    texts = [i for i in invitations if i.channel in SMS_CHANNELS]
+    emails = [i for i in invitations if i.channel not in SMS_CHANNELS]
+    interrupted: TransientSendError | None = None
+    # Each channel's transient error is kept until the other channel went out: the retry
+    # claims only what is back in queued, so nothing is sent twice.
+    if texts:
+        try:
+            _send_texts(
+                company=company, invitations=texts, reminder=reminder, now=now, outcome=outcome
+            )
+        except TransientSendError as err:
+            interrupted = err
+    if emails:
+        try:
+            _send_emails(
+                company=company, invitations=emails, reminder=reminder, now=now, outcome=outcome
+            )
+        except TransientSendError as err:
+            interrupted = interrupted or err
+    if not reminder:
+        campaigns_mark_done(
+            company=company,
+            campaign_ids={i.campaign_id for i in invitations if i.campaign_id is not None},
+        )
+    if interrupted is not None:
+        raise interrupted
+    return outcome
+
+
+def _send_emails(
+    *,
+    company: Company,
+    invitations: Sequence[Invitation],
+    reminder: bool,
+    now: datetime,
+    outcome: SendOutcome,
+) -> None:
+    """The email part of ``invitations_send`` (claimed rows)."""
+    from notifications.email import OutgoingEmail, TransientSendError, email_send, merge_field
+    from surveys.emails import RenderedEmail, build_invitation_email
+
     message_kind = "reminder" if reminder else "invitation"
     answer_url_for = _answer_url_maker()
     rendered_by_form: dict[tuple[int, str, bool], RenderedEmail] = {}
@@ -1376,21 +1485,133 @@ def invitations_send(
         raise
     results = list(zip(to_send, deliveries, strict=True))
     _record_results(company=company, results=results, reminder=reminder, now=now, outcome=outcome)
-    if not reminder:
-        campaigns_mark_done(
+
+
+def _send_texts(
+    *,
+    company: Company,
+    invitations: Sequence[Invitation],
+    reminder: bool,
+    now: datetime,
+    outcome: SendOutcome,
+) -> None:
+    """The SMS/WhatsApp part of ``invitations_send`` (claimed rows).
+
+    A recipient inside quiet hours (their local time) is not sent to: the row goes back to
+    ``scheduled`` for the moment the window opens (the dispatcher picks it up then; no
+    Celery ETA), its claim's attempt given back. One message per invitation, each with its
+    own answer link; the post office's ledger and retry rules are those of email.
+    """
+    from notifications.email import TransientSendError
+    from notifications.sms import OutgoingSms, sms_send
+    from surveys.sms import quiet_hours_until, sms_invitation_text, whatsapp_template
+
+    answer_url_for = _answer_url_maker()
+    to_send: list[Invitation] = []
+    messages: list[OutgoingSms] = []
+    unreachable: list[Invitation] = []
+    waiting: list[tuple[Invitation, datetime]] = []
+    for invitation in invitations:
+        contact = invitation.contact
+        if not contact.phone:
+            unreachable.append(invitation)
+            continue
+        opens = quiet_hours_until(contact=contact, company=company, now=now)
+        if opens is not None:
+            waiting.append((invitation, opens))
+            continue
+        link = answer_url_for(token_for(invitation.token_nonce))
+        body = sms_invitation_text(
+            survey=invitation.survey,
             company=company,
-            campaign_ids={i.campaign_id for i in invitations if i.campaign_id is not None},
+            language=invitation.language,
+            name=contact.name,
+            link=link,
         )
-    return outcome
+        template = whatsapp_template(
+            company=company, survey=invitation.survey, language=invitation.language
+        )
+        messages.append(
+            OutgoingSms(
+                to=contact.phone,
+                body=body,
+                channel=invitation.channel,
+                # WhatsApp: a business-initiated message must be an approved template.
+                content_sid=template if invitation.channel == Channel.WHATSAPP else "",
+                content_variables=(
+                    {
+                        "1": "" if invitation.survey.anonymous else contact.name.strip(),
+                        "2": company.name,
+                        "3": link,
+                    }
+                    if template and invitation.channel == Channel.WHATSAPP
+                    else {}
+                ),
+                metadata={
+                    "invitation": invitation.public_id,
+                    "message": "reminder" if reminder else "invitation",
+                },
+                delivery_id=None if reminder else invitation.delivery_id,
+            )
+        )
+        to_send.append(invitation)
+    _wait_for_window(company=company, waiting=waiting, reminder=reminder)
+    outcome.failed += _record_unreachable(
+        company=company, invitations=unreachable, reminder=reminder
+    )
+    try:
+        deliveries = sms_send(company=company, messages=messages) if messages else []
+    except TransientSendError as err:
+        _send_interrupted(
+            company=company,
+            invitations=to_send,
+            deliveries=err.deliveries,
+            reminder=reminder,
+            now=now,
+        )
+        raise
+    results = list(zip(to_send, deliveries, strict=True))
+    _record_results(company=company, results=results, reminder=reminder, now=now, outcome=outcome)
+
+
+def _wait_for_window(
+    *, company: Company, waiting: Sequence[tuple[Invitation, datetime]], reminder: bool
+) -> None:
+    """Claimed SMS invitations inside quiet hours wait in the database for their window."""
+    if not waiting:
+        return
+    rows = Invitation.objects.for_company(company)
+    for invitation, opens in waiting:
+        if reminder:
+            # The reminder dispatcher finds it again once the claim is undone.
+            rows.filter(pk=invitation.pk).update(reminder_sent_at=None)
+        else:
+            rows.filter(pk=invitation.pk, status=InvitationStatus.SENDING).update(
+                status=InvitationStatus.SCHEDULED,
+                scheduled_for=opens,
+                attempts=F("attempts") - 1,
+                updated_at=timezone.now(),
+            )
+    _events_add(
+        company,
+        [
+            (invitation.pk, "waiting", f"quiet hours: sent after {opens.isoformat()}")
+            for invitation, opens in waiting
+            if not reminder
+        ],
+    )
 
 
 def _record_unreachable(
     *, company: Company, invitations: Sequence[Invitation], reminder: bool
 ) -> int:
-    """Claimed invitations whose contact has no email address (any more): failed."""
+    """Claimed invitations whose contact has no address on their channel (any more): failed."""
     if not invitations:
         return 0
-    reason = _("The contact has no email address.")
+    if invitations[0].channel in SMS_CHANNELS:
+        reason = _("The contact has no phone number.")
+    else:
+        reason = _("The contact has no email address.")
     if not reminder:
         Invitation.objects.for_company(company).filter(pk__in=[i.pk for i in invitations]).update(
             status=InvitationStatus.FAILED, failed_reason=reason
@@ -1610,21 +1831,20 @@ def invitations_sweep_stale(
             .select_for_update(skip_locked=True, of=("self",))
             .filter(status=InvitationStatus.QUEUED, updated_at__lt=now - STALE_QUEUED_AFTER)
             .order_by("updated_at", "pk")
-            .values_list("pk", "company_id")[:batch_size]
+            .values_list("pk", "company_id", "channel")[:batch_size]
         )
         if rows:
             # A fresh stamp: the row is enqueued again at most once per STALE_QUEUED_AFTER.
             Invitation.objects.unscoped(reason="rows locked just above").filter(
-                pk__in=[pk for pk, _company in rows], status=InvitationStatus.QUEUED
+                pk__in=[pk for pk, _company, _channel in rows], status=InvitationStatus.QUEUED
             ).update(updated_at=now)
-            by_company: dict[int, list[int]] = {}
-            for pk, company_id in rows:
-                by_company.setdefault(company_id, []).append(pk)
-            for company_id, ids in by_company.items():
-                for start in range(0, len(ids), SEND_BATCH_SIZE):
-                    send_invitations.delay_on_commit(
-                        company_id, ids[start : start + SEND_BATCH_SIZE]
-                    )
+            by_company: dict[tuple[int, bool], list[int]] = {}
+            for pk, company_id, channel in rows:
+                by_company.setdefault((company_id, channel in SMS_CHANNELS), []).append(pk)
+            for (company_id, texts), ids in by_company.items():
+                size = SMS_SEND_BATCH_SIZE if texts else SEND_BATCH_SIZE
+                for start in range(0, len(ids), size):
+                    send_invitations.delay_on_commit(company_id, ids[start : start + size])
             InvitationEvent.objects.bulk_create(
                 InvitationEvent(
                     company_id=company_id,
@@ -1632,7 +1852,7 @@ def invitations_sweep_stale(
                     event="requeued",
                     detail="send message lost: enqueued again",
                 )
-                for pk, company_id in rows
+                for pk, company_id, _channel in rows
             )
             outcome.requeued = len(rows)
     with transaction.atomic():
@@ -1778,6 +1998,17 @@ def invitation_mark_answered(*, invitation: Invitation) -> bool:
     return bool(updated)
 
 
+def invitation_event_add(
+    *, company: Company, invitation: Invitation, event: str, detail: str = ""
+) -> InvitationEvent:
+    """Put one event on the invitation's timeline (e.g. the SMS conversation's steps)."""
+    if invitation.company_id != company.pk:
+        raise ValueError("invitation belongs to another company")
+    return InvitationEvent.objects.create(
+        company=company, invitation=invitation, event=event[:32], detail=detail[:500]
+    )
+
+
 def invitation_record_status(
     *, company_id: int, invitation_public_id: str, status: str, occurred_at: datetime
 ) -> bool:
@@ -1807,6 +2038,29 @@ TRIGGER_THROTTLED = "throttled"
 TRIGGER_SUPPRESSED = "suppressed"
 
 
+def _trigger_check(
+    *, channel: str, email: str | None, phone: str | None, delay: int, language: str | None
+) -> None:
+    """The trigger's own arguments; every problem at once, as a ValidationError."""
+    errors: dict[str, list[str]] = {}
+    if channel not in CHANNEL_ADDRESS_FIELD:
+        errors["channel"] = [_("Unknown channel.")]
+    elif channel == Channel.EMAIL and not email:
+        errors["email"] = [_("An email address is needed for the email channel.")]
+    elif channel in SMS_CHANNELS and not phone:
+        errors["phone"] = [_("A phone number is needed for the sms and whatsapp channels.")]
+    if isinstance(delay, bool) or not isinstance(delay, int) or delay < 0:
+        errors["delay"] = [_("A whole number of seconds, 0 or more.")]
+    elif delay > MAX_TRIGGER_DELAY.total_seconds():
+        errors["delay"] = [_("At most 90 days (7776000 seconds).")]
+    if language is not None and language not in SURVEY_LANGUAGE_CODES:
+        errors["language"] = [
+            _("Use one of %(choices)s.") % {"choices": ", ".join(sorted(SURVEY_LANGUAGE_CODES))}
+        ]
+    if errors:
+        raise ValidationError(errors)
+
+
 def invitation_trigger(
     *,
     company: Company,
@@ -1831,34 +2085,31 @@ def invitation_trigger(
     """
     if survey.company_id != company.pk:
         raise ValueError("survey belongs to another company")
-    errors: dict[str, list[str]] = {}
-    if channel != Channel.EMAIL:
-        if channel in Channel.values:
-            errors["channel"] = [
-                _("The %(channel)s channel is not available yet.") % {"channel": channel}
-            ]
-        else:
-            errors["channel"] = [_("Unknown channel.")]
-    if not email:
-        errors["email"] = [_("An email address is needed for the email channel.")]
-    if isinstance(delay, bool) or not isinstance(delay, int) or delay < 0:
-        errors["delay"] = [_("A whole number of seconds, 0 or more.")]
-    elif delay > MAX_TRIGGER_DELAY.total_seconds():
-        errors["delay"] = [_("At most 90 days (7776000 seconds).")]
-    if language is not None and language not in SURVEY_LANGUAGE_CODES:
-        errors["language"] = [
-            _("Use one of %(choices)s.") % {"choices": ", ".join(sorted(SURVEY_LANGUAGE_CODES))}
-        ]
-    if errors:
-        raise ValidationError(errors)
+    _trigger_check(channel=channel, email=email, phone=phone, delay=delay, language=language)
     _survey_check_sendable(survey)
     with transaction.atomic():
-        contact, _created = contact_upsert(
-            company=company, email=email, phone=phone, name=name, properties=properties
-        )
+        # A phone-only trigger (sms, whatsapp) finds the contact by number: contacts are
+        # otherwise matched by email, and a new contact per text message would be wrong.
+        by_phone = None
+        if phone and not email:
+            by_phone = (
+                Contact.objects.for_company(company)
+                .filter(phone=contact_clean(company=company, phone=phone)["phone"])
+                .order_by("-pk")
+                .first()
+            )
+        if by_phone is not None:
+            contact = contact_update(
+                company=company, contact=by_phone, name=name, properties=properties
+            )
+        else:
+            contact, _created = contact_upsert(
+                company=company, email=email, phone=phone, name=name, properties=properties
+            )
         contact = Contact.objects.for_company(company).select_for_update().get(pk=contact.pk)
-        assert contact.email
-        if _suppressed_emails(company=company, emails=[_normalized_email(contact.email)]):
+        address = _contact_address(contact, channel)
+        assert address
+        if _suppressed_on(company=company, channel=channel, addresses=[address]):
             return None, TRIGGER_SUPPRESSED
         when = timezone.now() + timedelta(seconds=delay)
         if not force and _throttled_contact_ids(
@@ -1872,6 +2123,7 @@ def invitation_trigger(
             scheduled_for=when,
             language=language,
             properties=contact_clean(company=company, properties=properties or {})["properties"],
+            channel=channel,
         )
         invitation.save()
         InvitationEvent.objects.create(

@@ -188,8 +188,42 @@ def _editor(request: HttpRequest, survey: Survey | None) -> HttpResponse:
         "status_actions": _status_actions(survey) if survey and can_manage else [],
         "web_link": _web_link(survey),
         **_preview_context(request, preview_survey, preview_survey.default_language, "promoter"),
+        "sms_previews": _sms_previews(preview_survey, company),
     }
     return render(request, "surveys/survey_form.html", context)
+
+
+# An answer link as long as a real one (a 43-character token) and a typical first name.
+_SAMPLE_TOKEN = "x" * 43
+_SAMPLE_NAME = "Alexandra"
+
+
+def _sms_previews(survey: Survey, company: Company) -> list[dict[str, Any]]:
+    """The SMS invitation in each language with its encoding and segment count (each segment
+    is billed as one message; one non-GSM character makes the whole text UCS-2)."""
+    from notifications.sms_segments import sms_segments
+    from surveys.services import answer_link_for_token
+    from surveys.sms import sms_invitation_text
+
+    link = answer_link_for_token(_SAMPLE_TOKEN)
+    previews = []
+    for code in LANGUAGES:
+        text = sms_invitation_text(
+            survey=survey, company=company, language=code, name=_SAMPLE_NAME, link=link
+        )
+        info = sms_segments(text)
+        previews.append(
+            {
+                "language": LANGUAGE_NAMES.get(code, code),
+                "text": text,
+                "encoding": info.encoding,
+                "length": info.length,
+                "segments": info.segments,
+                # Worth fixing only where the rest of the text would be GSM-7.
+                "non_gsm": [c for c in info.non_gsm if not c.isalpha()] if code == "en" else [],
+            }
+        )
+    return previews
 
 
 @company_view(Role.MANAGER)

@@ -54,6 +54,24 @@ class SendForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
     )
+    channel = forms.ChoiceField(
+        label=gettext_lazy("Channel"),
+        choices=[
+            ("email", gettext_lazy("Email")),
+            ("sms", gettext_lazy("SMS (text message)")),
+            ("whatsapp", gettext_lazy("WhatsApp")),
+            ("preferred", gettext_lazy("Each contact's preferred channel")),
+        ],
+        widget=forms.RadioSelect,
+        initial="email",
+        required=False,
+        help_text=gettext_lazy(
+            "Contacts without an address on this channel are skipped. Preferred: the "
+            "contact's preferred_channel property (email, sms or whatsapp), else email when "
+            "the contact has an address, else SMS. Text messages go out only in the "
+            "recipient's daytime (quiet hours in the company's SMS settings)."
+        ),
+    )
     audience = forms.ChoiceField(
         label=gettext_lazy("To"),
         choices=[
@@ -155,6 +173,7 @@ def survey_send(request: HttpRequest, survey_id: str) -> HttpResponse:
                 scheduled_for=form.cleaned_data.get("scheduled_for"),
                 created_by=request.user,  # type: ignore[arg-type]
                 name=form.cleaned_data.get("name") or "",
+                channel=form.cleaned_data.get("channel") or "email",
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():

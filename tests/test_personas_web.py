@@ -53,6 +53,9 @@ PUBLIC_ROUTES: dict[str, str] = {
     "anymail/*": "provider webhooks: anymail checks the basic-auth WEBHOOK_SECRET",
     "r/<str:token>/*": "respondent answer pages: the invitation token names its own company",
     "l/<str:public_id>/*": "survey web links: the survey's public id names its own company",
+    "twilio/status/": "Twilio status callbacks: X-Twilio-Signature checked, ?d names the delivery",
+    "twilio/inbound/": "Twilio inbound SMS/WhatsApp: X-Twilio-Signature checked, the receiving "
+    "number names the company",
 }
 
 ROUTES = walk_routes()

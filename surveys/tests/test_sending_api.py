@@ -76,7 +76,8 @@ def test_trigger_suppressed_address(client: Any, api_owner: KeyPersona) -> None:
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"email": "a@example.com", "channel": "sms"}, "channel"),
+        ({"email": "a@example.com", "channel": "sms"}, "phone"),
+        ({"email": "a@example.com", "channel": "whatsapp"}, "phone"),
         ({"email": "a@example.com", "channel": "pigeon"}, "channel"),
         ({"phone": "+77011234567"}, "email"),
         ({"email": "not-an-email"}, "email"),
@@ -95,15 +96,22 @@ def test_trigger_validation(
     assert not Contact.objects.for_company(api_owner.company).exists()
 
 
-def test_trigger_sms_says_not_available_yet(client: Any, api_owner: KeyPersona) -> None:
+def test_trigger_sms_schedules_a_text_invitation_for_the_phone(
+    client: Any, api_owner: KeyPersona
+) -> None:
     survey = active_survey(api_owner.company)
-    response = _post(
-        client,
-        api_owner,
-        _trigger_path(survey.public_id),
-        {"email": "a@example.com", "channel": "sms"},
-    )
-    assert "not available yet" in response.json()["error"]["fields"]["channel"][0]
+    body = {"phone": "+7 701 123 4567", "name": "Ann", "channel": "sms"}
+    response = _post(client, api_owner, _trigger_path(survey.public_id), body)
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert data["channel"] == "sms"
+    assert data["contact"]["phone"] == "+77011234567"
+    assert data["contact"]["email"] is None
+    # The same phone again finds the same contact (phone-only triggers match by number).
+    again = _post(client, api_owner, _trigger_path(survey.public_id), {**body, "force": True})
+    assert again.status_code == 201, again.content
+    assert again.json()["contact"]["id"] == data["contact"]["id"]
+    assert Contact.objects.for_company(api_owner.company).count() == 1
 
 
 def test_trigger_draft_survey_is_400(client: Any, api_owner: KeyPersona) -> None:
