@@ -267,6 +267,17 @@ def response_record(
     return response
 
 
+def response_delete(*, company: Company, response: Response) -> None:
+    """Delete an answer (and what hangs off it).
+
+    Dashboards need no call here: database triggers installed by the dashboards app turn
+    every insert, change and delete of a response, cascades included, into rollup deltas.
+    """
+    if response.company_id != company.pk:
+        raise ValueError("response belongs to another company")
+    Response.objects.for_company(company).filter(pk=response.pk).delete()
+
+
 # --- Web links identified by the company's systems ---------------------------------------------
 
 

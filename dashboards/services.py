@@ -1,0 +1,234 @@
+"""Writes of the dashboards app: folding rollup deltas, re-bucketing a company's rollup.
+
+Only these two functions write ``Rollup`` rows, and never at the same time: on PostgreSQL they
+take one transaction-level advisory lock (the fold skips its turn when it is held, a rebuild
+waits). Answers themselves only ever insert deltas (database triggers, see models.py).
+
+Time-zone changes: rollup days are in the time zone recorded in ``RollupZone``. When a
+company changes its time zone, the next fold re-buckets the company's whole history from the
+responses table (``rollup_rebuild``), so day, week and month figures always follow the
+company's current time zone; until that fold, reads count live from the responses table.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+from django.db.models import Count, F
+from django.db.models.functions import TruncDate
+
+from companies.models import Company
+from dashboards.models import Rollup, RollupDelta, RollupZone
+from responses.models import Response
+
+# Deltas per fold statement: a few seconds of a very busy day; the fold loops until done.
+FOLD_BATCH = 50_000
+# Arbitrary, fixed: the advisory lock key that serializes writers of dashboards_rollup.
+ROLLUP_LOCK_KEY = 7_310_583_117_000_001
+
+_SYSTEM = "rollup maintenance spans every company"
+
+
+def rollup_fold(*, batch_size: int = FOLD_BATCH) -> int:
+    """Move pending deltas into the rollup; the number of deltas folded.
+
+    Companies whose time zone changed since their rollup was built are re-bucketed first.
+    """
+    for company_id in _zone_changed_company_ids():
+        rollup_rebuild(company=Company.objects.get(pk=company_id))
+    folded = 0
+    while True:
+        moved = (
+            _fold_batch_postgres(batch_size)
+            if connection.vendor == "postgresql"
+            else _fold_batch_python(batch_size)
+        )
+        folded += max(moved, 0)
+        if moved < batch_size:  # done, or -1: another fold holds the lock
+            return folded
+
+
+def rollup_rebuild(*, company: Company) -> None:
+    """Recount ``company``'s rollup from its responses, in its current time zone.
+
+    Race-free against answers arriving meanwhile: the company's pending deltas are deleted
+    and its responses counted in ONE statement (one snapshot), so an answer committed after
+    that snapshot is in neither and its delta stays pending for the next fold.
+    """
+    with transaction.atomic():
+        time_zone = Company.objects.values_list("time_zone", flat=True).get(pk=company.pk)
+        if connection.vendor == "postgresql":
+            _rebuild_postgres(company.pk, time_zone)
+        else:
+            _rebuild_python(company, time_zone)
+        RollupZone.objects.unscoped(reason=_SYSTEM).update_or_create(
+            company_id=company.pk, defaults={"time_zone": time_zone}
+        )
+
+
+def _zone_changed_company_ids() -> list[int]:
+    return list(
+        RollupZone.objects.unscoped(reason=_SYSTEM)
+        .exclude(time_zone=F("company__time_zone"))
+        .values_list("company_id", flat=True)
+    )
+
+
+# --- PostgreSQL: set-based, one statement per batch -------------------------------------------
+
+# Deltas of a company that no longer exists are dropped by the inner join. The zone of a
+# company folded for the first time is recorded in the same statement that buckets with it.
+_FOLD_SQL = """
+WITH moved AS (
+    DELETE FROM dashboards_rollupdelta
+    WHERE id IN (SELECT id FROM dashboards_rollupdelta ORDER BY id LIMIT %(batch)s)
+    RETURNING company_id, survey_id, created_at, channel, language, score, delta
+), zoned AS (
+    SELECT m.*, COALESCE(z.time_zone, c.time_zone) AS time_zone,
+           z.company_id IS NULL AS first_fold
+    FROM moved m
+    JOIN companies_company c ON c.id = m.company_id
+    LEFT JOIN dashboards_rollupzone z ON z.company_id = m.company_id
+), new_zones AS (
+    INSERT INTO dashboards_rollupzone (company_id, time_zone)
+    SELECT DISTINCT company_id, time_zone FROM zoned WHERE first_fold
+    ON CONFLICT (company_id) DO NOTHING
+), upserted AS (
+    INSERT INTO dashboards_rollup AS r (company_id, survey_id, day, channel, language, score, count)
+    SELECT company_id, survey_id, (created_at AT TIME ZONE time_zone)::date, channel, language,
+           score, SUM(delta)
+    FROM zoned
+    GROUP BY 1, 2, 3, 4, 5, 6
+    HAVING SUM(delta) <> 0
+    ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (company_id, survey_id, day, channel, language, score)
+    DO UPDATE SET count = r.count + EXCLUDED.count
+    RETURNING r.id, r.count
+)
+SELECT (SELECT count(*) FROM moved), ARRAY(SELECT id FROM upserted WHERE count = 0)
+"""
+
+_REBUILD_SQL = """
+WITH gone AS (DELETE FROM dashboards_rollupdelta WHERE company_id = %(company)s)
+INSERT INTO dashboards_rollup (company_id, survey_id, day, channel, language, score, count)
+SELECT company_id, survey_id, (created_at AT TIME ZONE %(zone)s)::date, channel, language, score,
+       count(*)
+FROM responses_response
+WHERE company_id = %(company)s
+GROUP BY 1, 2, 3, 4, 5, 6
+"""
+
+
+def _fold_batch_postgres(batch_size: int) -> int:
+    """Deltas folded by one batch, or -1 when another fold or rebuild holds the lock."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            return -1
+        cursor.execute(_FOLD_SQL, {"batch": batch_size})
+        moved, emptied = cursor.fetchone()
+        if emptied:
+            # Keys whose answers all went (deleted or moved): keep the table to live keys.
+            cursor.execute(
+                "DELETE FROM dashboards_rollup WHERE id = ANY(%s) AND count = 0", [emptied]
+            )
+        return int(moved)
+
+
+def _rebuild_postgres(company_id: int, time_zone: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+        cursor.execute("DELETE FROM dashboards_rollup WHERE company_id = %s", [company_id])
+        cursor.execute(_REBUILD_SQL, {"company": company_id, "zone": time_zone})
+
+
+# --- SQLite (embedded): one writer at a time, so the plain way is race-free -------------------
+
+_UPSERT_SQLITE = """
+INSERT INTO dashboards_rollup (company_id, survey_id, day, channel, language, score, count)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (company_id, survey_id, day, channel, language, score)
+DO UPDATE SET count = dashboards_rollup.count + excluded.count
+"""
+
+RollupKey = tuple[int, int, date, str, str, int]
+_DELTA_FIELDS = (
+    "id",
+    "company_id",
+    "survey_id",
+    "created_at",
+    "channel",
+    "language",
+    "score",
+    "delta",
+)
+
+
+def _fold_batch_python(batch_size: int) -> int:
+    with transaction.atomic():
+        deltas = list(
+            RollupDelta.objects.unscoped(reason=_SYSTEM)
+            .order_by("id")
+            .values_list(*_DELTA_FIELDS)[:batch_size]
+        )
+        if not deltas:
+            return 0
+        # SQLite gives a new row a larger id than any existing one: "≤ last" is this batch.
+        RollupDelta.objects.unscoped(reason=_SYSTEM).filter(id__lte=deltas[-1][0]).delete()
+        zones = _zones_for({d[1] for d in deltas})
+        sums: dict[RollupKey, int] = defaultdict(int)
+        for _id, company_id, survey_id, created_at, channel, language, score, delta in deltas:
+            zone = zones.get(company_id)
+            if zone is None:  # the company was deleted
+                continue
+            day = created_at.astimezone(zone).date()
+            sums[(company_id, survey_id, day, channel, language, score)] += delta
+        with connection.cursor() as cursor:
+            cursor.executemany(_UPSERT_SQLITE, [(*key, n) for key, n in sorted(sums.items()) if n])
+        Rollup.objects.unscoped(reason=_SYSTEM).filter(
+            company_id__in=zones.keys(), count=0
+        ).delete()
+        return len(deltas)
+
+
+def _zones_for(company_ids: set[int]) -> dict[int, ZoneInfo]:
+    """Each existing company's rollup zone, recording it for companies folded the first time."""
+    recorded = dict(
+        RollupZone.objects.unscoped(reason=_SYSTEM)
+        .filter(company_id__in=company_ids)
+        .values_list("company_id", "time_zone")
+    )
+    current = dict(Company.objects.filter(pk__in=company_ids).values_list("pk", "time_zone"))
+    new = {pk: tz for pk, tz in current.items() if pk not in recorded}
+    RollupZone.objects.bulk_create(
+        [RollupZone(company_id=pk, time_zone=tz) for pk, tz in new.items()]
+    )
+    return {pk: ZoneInfo(recorded.get(pk, tz)) for pk, tz in current.items()}
+
+
+def _rebuild_python(company: Company, time_zone: str) -> None:
+    # Deleting first takes SQLite's write lock: no answer can land until this commits.
+    RollupDelta.objects.for_company(company).delete()
+    Rollup.objects.for_company(company).delete()
+    counts = (
+        Response.objects.for_company(company)
+        .annotate(day=TruncDate("created_at", tzinfo=ZoneInfo(time_zone)))
+        .values_list("survey_id", "day", "channel", "language", "score")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    Rollup.objects.bulk_create(
+        Rollup(
+            company=company,
+            survey_id=survey_id,
+            day=day,
+            channel=channel,
+            language=language,
+            score=score,
+            count=n,
+        )
+        for survey_id, day, channel, language, score, n in counts
+    )
