@@ -94,7 +94,265 @@ class Response(TenantModel):
             models.Index(fields=["company", "survey", "created_at"], name="response_survey_time"),
             models.Index(fields=["company", "created_at", "id"], name="response_by_age"),
             models.Index(fields=["company", "updated_at", "id"], name="response_by_update"),
+            # A contact's answers, latest first: their history on contact and follow-up pages,
+            # their latest answer for revenue at risk.
+            models.Index(
+                fields=["company", "contact", "created_at"],
+                name="response_by_contact",
+                condition=models.Q(contact__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.score} ({self.category})"
+
+
+# --- Alert rules, the alert ledger and follow-ups (the triage inbox) ---------------------------
+
+
+class AlertRule(TenantModel):
+    """When a response matches every condition set here, the actions run (once per response).
+
+    Conditions left empty match everything. ``words`` match case- and language-insensitively
+    (see ``responses.alerts.normalize_text``): a whole word, or a prefix when it ends in ``*``.
+    Contact conditions (property, first response) never match an anonymous survey's answers:
+    an alert must not single out a respondent who was promised anonymity.
+    """
+
+    public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
+    name = models.CharField(_("name"), max_length=120)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    # None: every survey of the company.
+    survey = models.ForeignKey(
+        "surveys.Survey",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="alert_rules",
+        verbose_name=_("survey"),
+    )
+    # --- conditions
+    category = models.CharField(_("category"), max_length=16, choices=Category.choices, blank=True)
+    score_min = models.PositiveSmallIntegerField(
+        _("lowest score"), null=True, blank=True, validators=[MaxValueValidator(10)]
+    )
+    score_max = models.PositiveSmallIntegerField(
+        _("highest score"), null=True, blank=True, validators=[MaxValueValidator(10)]
+    )
+    words = models.JSONField(_("comment contains any of"), default=list, blank=True)
+    property_key = models.CharField(_("contact property"), max_length=64, blank=True)
+    property_value = models.CharField(_("equals"), max_length=255, blank=True)
+    first_response_only = models.BooleanField(_("first response of a contact"), default=False)
+    # --- actions
+    email_roles = models.JSONField(_("email members with these roles"), default=list, blank=True)
+    # Membership public ids (a JSON list keeps every row of the rule carrying its company).
+    email_member_ids = models.JSONField(_("email these members"), default=list, blank=True)
+    email_addresses = models.JSONField(_("email these addresses"), default=list, blank=True)
+    create_followup = models.BooleanField(_("create a follow-up"), default=True)
+    # Stored for the Slack / outbound webhook deliveries (not delivered yet).
+    notify_slack = models.BooleanField(_("post to Slack"), default=False)
+    slack_webhook_url = models.URLField(_("Slack incoming-webhook URL"), blank=True)
+    notify_webhook = models.BooleanField(_("send an outbound webhook event"), default=False)
+    # The rule a new company starts with (every detractor: a follow-up and an email to agents).
+    is_default = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "public_id"], name="alertrule_public_id"),
+            models.CheckConstraint(
+                condition=models.Q(score_min__isnull=True)
+                | models.Q(score_max__isnull=True)
+                | models.Q(score_min__lte=models.F("score_max")),
+                name="alertrule_score_range",
+            ),
+        ]
+        indexes = [models.Index(fields=["company", "enabled"], name="alertrule_enabled")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AlertFiring(TenantModel):
+    """The alert ledger: one row per (rule, response), ever. The unique constraint is what
+    makes an alert go out at most once, whatever the number of edits or racing workers.
+
+    ``email_status`` is claimed (pending → sending) before the emails go out, so a task
+    redelivered after a crash sends what was left, and never twice.
+    """
+
+    class EmailStatus(models.TextChoices):
+        NONE = "none", _("No email")
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="firings")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="alert_firings")
+    score = models.PositiveSmallIntegerField()  # at the moment the alert fired
+    email_status = models.CharField(
+        max_length=16, choices=EmailStatus.choices, default=EmailStatus.NONE
+    )
+    # {address: Delivery id} of an attempt the post office asked to retry: a retry reuses
+    # these rows, so an address already sent to is never sent to again.
+    deliveries = models.JSONField(default=dict, blank=True)
+    fired_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "rule", "response"], name="alertfiring_once_per_rule"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["company", "response"],
+                name="alertfiring_pending",
+                condition=models.Q(email_status="pending"),
+            )
+        ]
+
+
+class InboxSettings(TenantModel):
+    """Per company: the follow-up SLA and assignment. A company without a row uses defaults
+    (``settings.FOLLOWUP_SLA_HOURS``, round-robin on), so reading never has to create one."""
+
+    company = models.OneToOneField("companies.Company", on_delete=models.CASCADE, related_name="+")
+    # None: settings.FOLLOWUP_SLA_HOURS (so a changed default reaches every such company).
+    sla_hours = models.PositiveSmallIntegerField(
+        _("answer within (hours)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 30)],
+    )
+    round_robin = models.BooleanField(
+        _("assign new follow-ups round-robin to agents"), default=True
+    )
+    # The agent's membership that got the last round-robin follow-up.
+    last_assigned = models.ForeignKey(
+        "companies.Membership", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+
+class FollowupStatus(models.TextChoices):
+    NEW = "new", _("New")
+    IN_PROGRESS = "in_progress", _("In progress")
+    WAITING = "waiting", _("Waiting on customer")
+    RESOLVED = "resolved", _("Resolved")
+
+
+OPEN_STATUSES = (FollowupStatus.NEW, FollowupStatus.IN_PROGRESS, FollowupStatus.WAITING)
+
+
+class ResolutionReason(models.TextChoices):
+    CONTACTED = "contacted", _("Talked to the customer")
+    FIXED = "fixed", _("Problem fixed")
+    NO_ACTION = "no_action", _("No action needed")
+    UNREACHABLE = "unreachable", _("Could not reach the customer")
+    OTHER = "other", _("Other")
+
+
+class Followup(TenantModel):
+    """The inbox item for an alerted response: at most one per response (database-enforced).
+
+    ``score`` and ``survey`` are copies of the response's, for the inbox filters and its
+    indexes; ``seen_score`` / ``seen_comment`` are what the thread last recorded of the
+    answer, so that a later edit becomes an event instead of a new alert.
+    """
+
+    public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="followups")
+    survey = models.ForeignKey("surveys.Survey", on_delete=models.CASCADE, related_name="+")
+    score = models.PositiveSmallIntegerField()
+    seen_comment = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=FollowupStatus.choices, default=FollowupStatus.NEW
+    )
+    resolution = models.CharField(
+        _("resolution"), max_length=16, choices=ResolutionReason.choices, blank=True
+    )
+    assignee = models.ForeignKey(
+        "companies.Membership",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="followups",
+    )
+    due_at = models.DateTimeField()
+    overdue_at = models.DateTimeField(null=True, blank=True)  # marked by the escalation sweep
+    escalated_at = models.DateTimeField(null=True, blank=True)  # admins emailed (once)
+    first_reply_at = models.DateTimeField(null=True, blank=True)
+    # SHA-256 of the reply-to token (responses/followups_replies.py); set at the first reply.
+    reply_key_hash = models.CharField(max_length=64, blank=True, editable=False)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "public_id"], name="followup_public_id"),
+            models.UniqueConstraint(
+                fields=["company", "response"], name="followup_one_per_response"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="resolved") | ~models.Q(resolution=""),
+                name="followup_resolved_has_reason",
+            ),
+            # Inbound replies find their thread by this hash, across companies.
+            models.UniqueConstraint(
+                fields=["reply_key_hash"],
+                name="followup_reply_key",
+                condition=~models.Q(reply_key_hash=""),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["company", "status", "created_at"], name="followup_by_status"),
+            models.Index(fields=["company", "assignee", "status"], name="followup_by_assignee"),
+            models.Index(
+                fields=["due_at"],
+                name="followup_open_due",
+                condition=models.Q(status__in=["new", "in_progress", "waiting"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != FollowupStatus.RESOLVED
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.is_open and self.due_at < timezone.now()
+
+
+class FollowupEventKind(models.TextChoices):
+    CREATED = "created", _("Created")
+    ALERT = "alert", _("Rule matched")
+    NOTE = "note", _("Internal note")
+    REPLY = "reply", _("Reply to the customer")
+    CUSTOMER_REPLY = "customer_reply", _("The customer replied")
+    STATUS = "status", _("Status changed")
+    ASSIGNED = "assigned", _("Assignee changed")
+    ANSWER_CHANGED = "answer_changed", _("Answer changed")
+    OVERDUE = "overdue", _("Overdue")
+
+
+class FollowupEvent(TenantModel):
+    """The thread of a follow-up: notes and every change, with who (None: the system) and when."""
+
+    followup = models.ForeignKey(Followup, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=FollowupEventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    body = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["company", "followup", "created_at"], name="followupevent_thread")
+        ]

@@ -1,0 +1,60 @@
+"""Emails of the inbox (alerts, escalations): one template set per message type, rendered
+once per language, one email per recipient, sent through the post office."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from companies.models import Company
+from notifications.email import OutgoingEmail
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str
+    language: str
+
+
+def fallback_language(company: Company) -> str:
+    """For an address that is not a member: the company's language if the app speaks it."""
+    ui = {code for code, _name in settings.LANGUAGES}
+    return company.default_language if company.default_language in ui else settings.LANGUAGE_CODE
+
+
+def render_emails(
+    *,
+    recipients: Sequence[Recipient],
+    template: str,
+    context: dict[str, object],
+    metadata: dict[str, str],
+    from_name: str,
+) -> list[OutgoingEmail]:
+    """``responses/inbox/email/<template>{_subject.txt,.txt,.html}`` for each recipient."""
+    rendered: dict[str, tuple[str, str, str]] = {}
+    emails: list[OutgoingEmail] = []
+    base = f"responses/inbox/email/{template}"
+    for recipient in recipients:
+        if recipient.language not in rendered:
+            with translation.override(recipient.language):
+                rendered[recipient.language] = (
+                    " ".join(render_to_string(f"{base}_subject.txt", context).split()),
+                    render_to_string(f"{base}.txt", context),
+                    render_to_string(f"{base}.html", context),
+                )
+        subject, text, html = rendered[recipient.language]
+        emails.append(
+            OutgoingEmail(
+                to=recipient.address,
+                subject=subject,
+                text=text,
+                html=html,
+                metadata=metadata,
+                from_name=from_name,
+            )
+        )
+    return emails
