@@ -9,7 +9,8 @@
 * invitations for every email/SMS answer plus the ones nobody answered, with delivery and
   open times (the funnel), and the answers themselves: about 2,500 over the last 365 days,
   an NPS that climbs through the year with a dip in the summer, cities that differ, comments
-  in English, Russian and Kazakh in the respondent's language.
+  in English, Russian and Kazakh in the respondent's language;
+* follow-ups on the latest detractors in the triage inbox, a few in progress or resolved.
 
 Everything comes from one seeded random generator: the same history every time. The answers
 are inserted directly (not through ``response_record``): they are history, so no alert or
@@ -28,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from companies.models import Company, User
+from dashboards.insights import dashboard_settings_update
 from responses.models import Response, category_of
 from surveys.models import (
     Contact,
@@ -372,4 +374,56 @@ def demo_history_create(*, company: Company, owner: User, visit_survey: Survey) 
         for n, answer in enumerate(year.answers)
     ]
     Response.objects.bulk_create(responses, batch_size=1000)
+    _followups(company, owner)
+    # What the customers' yearly spend says about the detractors (revenue at risk).
+    dashboard_settings_update(
+        company=company, revenue_property="yearly_spend", peer_benchmark=False
+    )
     return len(responses)
+
+
+# The latest detractors of the customer survey that get a follow-up, and what became of some.
+FOLLOWUPS = 12
+FOLLOWUP_NOTES = (
+    "Called her: the machine was being descaled that morning. Offered a free coffee.",
+    "Refund issued through the app's payment provider; waiting for him to confirm.",
+)
+
+
+def _followups(company: Company, owner: User) -> None:
+    """Follow-ups on the latest detractors, opened as the default rule would (without its
+    emails: the demo sends nothing), a few of them already worked on."""
+    from responses.alerts import alert_rules_for
+    from responses.followups import followup_add_note, followup_open_for_alert, followup_set_status
+    from responses.models import AlertFiring, FollowupStatus, ResolutionReason
+
+    rules = [rule for rule in alert_rules_for(company=company) if rule.is_default]
+    detractors = list(
+        Response.objects.for_company(company)
+        .filter(category="detractor", contact__isnull=False, survey__anonymous=False)
+        .exclude(comment="")
+        .order_by("-created_at")[:FOLLOWUPS]
+    )
+    for n, response in enumerate(detractors):
+        AlertFiring.objects.bulk_create(
+            AlertFiring(company=company, rule=rule, response=response, score=response.score)
+            for rule in rules
+        )
+        followup = followup_open_for_alert(company=company, response=response, rules=rules)
+        if followup is None:
+            continue
+        if n in (2, 5):
+            followup_set_status(
+                company=company, followup=followup, status=FollowupStatus.IN_PROGRESS, actor=owner
+            )
+            followup_add_note(
+                company=company, followup=followup, body=FOLLOWUP_NOTES[n == 5], actor=owner
+            )
+        elif n in (7, 9, 10):
+            followup_set_status(
+                company=company,
+                followup=followup,
+                status=FollowupStatus.RESOLVED,
+                actor=owner,
+                resolution=ResolutionReason.CONTACTED if n == 7 else ResolutionReason.FIXED,
+            )

@@ -15,6 +15,8 @@ Every variable read here is listed in ``.env.example``.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -244,7 +246,20 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Due invitations and campaigns live in the database; these pick them up.
     "surveys-dispatch-due": {"task": "surveys.dispatch_due", "schedule": 15.0},
     "surveys-dispatch-reminders": {"task": "surveys.dispatch_reminders", "schedule": 300.0},
+    # Rollup deltas folded into the rollup (dashboards/services.py); reads are exact without.
+    "dashboards-rollup-fold": {"task": "dashboards.rollup_fold", "schedule": 5.0},
+    # Overdue follow-ups: marked, and their company's admins emailed once (responses/tasks.py).
+    "responses-alert-escalate-overdue": {
+        "task": "responses.alert_escalate_overdue",
+        "schedule": 60.0,
+    },
 }
+# Answer a detractor within this many hours (a company may set its own; the source articles
+# cite a measurable loyalty gain from answering within 48 hours).
+FOLLOWUP_SLA_HOURS: int = env.int("FOLLOWUP_SLA_HOURS", default=48)
+# Replies to customers from a follow-up get reply-to reply+<token>@<this domain>; its inbound
+# mail must reach anymail's inbound webhook. Empty: the reply-to is the agent's own address.
+FOLLOWUP_REPLY_DOMAIN: str = env.str("FOLLOWUP_REPLY_DOMAIN", default="")
 # make run has no beat process: an in-process scheduler runs CELERY_BEAT_SCHEDULE instead.
 EMBEDDED_SCHEDULER = env.bool("EMBEDDED_SCHEDULER", default=IS_EMBEDDED)
 
@@ -320,8 +335,36 @@ DEV_OUTBOX_ENABLED = IS_EMBEDDED
 
 # --- SMS (Twilio) -----------------------------------------------------------------------------
 
-TWILIO_ACCOUNT_SID: str = env.str("TWILIO_ACCOUNT_SID", default="")
-TWILIO_AUTH_TOKEN: str = env.str("TWILIO_AUTH_TOKEN", default="")
+# Platform credentials. The auth token also checks the X-Twilio-Signature of webhooks; outside
+# production a fixed development value is the default, so the development outbox can sign the
+# replies typed as a customer (notifications/twilio_webhooks.py).
+TWILIO_ACCOUNT_SID: str = env.str(
+    "TWILIO_ACCOUNT_SID", default="" if IS_PRODUCTION else "AC00000000000000000000000000000000"
+)
+TWILIO_AUTH_TOKEN: str = env.str(
+    "TWILIO_AUTH_TOKEN", default="" if IS_PRODUCTION else "nps-dev-twilio-auth-token"
+)
+# "twilio", or "outbox": the development outbox (the embedded default; refused in production).
+SMS_PROVIDER: str = env.str("SMS_PROVIDER", default="outbox" if IS_EMBEDDED else "twilio")
+if SMS_PROVIDER not in {"twilio", "outbox"}:
+    raise ImproperlyConfigured(f"SMS_PROVIDER must be twilio or outbox, not {SMS_PROVIDER!r}")
+if IS_PRODUCTION and SMS_PROVIDER == "outbox":
+    raise ImproperlyConfigured("The development outbox cannot deliver SMS in production")
+# Only changed to point at a local fake Twilio (bench/sms_rate.py).
+TWILIO_API_URL: str = env.str("TWILIO_API_URL", default="")
+# How long one SMS waits for its sender's shared rate limit before the send is retried later.
+SMS_RATE_TIMEOUT: float = env.float("SMS_RATE_TIMEOUT", default=30.0)
+# The Fernet key (urlsafe base64 of 32 bytes) that encrypts secrets companies give us (their
+# own Twilio auth token). Outside production a key derived from SECRET_KEY is the default; in
+# production, without it, companies cannot store their own Twilio account.
+CREDENTIALS_KEY: str = env.str(
+    "CREDENTIALS_KEY",
+    default=""
+    if IS_PRODUCTION
+    else base64.urlsafe_b64encode(
+        hashlib.sha256(f"credentials:{SECRET_KEY}".encode()).digest()
+    ).decode(),
+)
 
 # --- Auth, accounts ---------------------------------------------------------------------------
 
@@ -414,6 +457,10 @@ SPECTACULAR_SETTINGS = {
         "ScaleStyleEnum": "surveys.models.ScaleStyle",
         "ExtraQuestionKindEnum": "surveys.services.EXTRA_QUESTION_KINDS",
         "ChannelEnum": "notifications.models.Channel",
+        # Campaigns may also go out on each contact's preferred channel.
+        "CampaignChannelEnum": "surveys.models.CampaignChannel",
+        # Answers also arrive by web link: a channel set of their own (the metrics filters).
+        "ResponseChannelEnum": "responses.models.ResponseChannel",
     },
 }
 

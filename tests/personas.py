@@ -126,6 +126,45 @@ def _contact_import(company: Company) -> str:
     return contact_import.public_id
 
 
+def _followup(company: Company) -> str:
+    """A detractor's answer with its open follow-up (made directly: no alert task runs)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from responses.models import Followup, Response
+    from surveys.models import Contact
+
+    survey = _walker_survey(company)
+    contact = Contact.objects.create(
+        company=company, email=f"walker-detractor-{secrets.token_hex(4)}@contacts.test"
+    )
+    response = Response.objects.create(
+        company=company,
+        survey=survey,
+        contact=contact,
+        score=3,
+        category="detractor",
+        comment="Walker: slow service",
+        channel="email",
+    )
+    followup = Followup.objects.create(
+        company=company,
+        response=response,
+        survey=survey,
+        score=3,
+        due_at=timezone.now() + timedelta(hours=48),
+    )
+    return followup.public_id
+
+
+def _alert_rule(company: Company) -> str:
+    from responses.models import AlertRule
+
+    rule = AlertRule.objects.create(company=company, name="Walker rule", category="detractor")
+    return rule.public_id
+
+
 # A keyword name → a function that makes a real object of ``company`` and returns the value
 # that goes into the URL. A route whose keyword has no entry here fails the persona tests.
 URL_KWARG_FACTORIES: dict[str, Factory] = {
@@ -137,6 +176,8 @@ URL_KWARG_FACTORIES: dict[str, Factory] = {
     "contact_id": _contact,
     "survey_id": _survey,
     "import_id": _contact_import,
+    "followup_id": _followup,
+    "rule_id": _alert_rule,
 }
 
 # For generic keyword names (``id``, ``pk``) that mean different objects on different routes:
@@ -170,23 +211,31 @@ def object_kwargs(route: Route, company: Company) -> dict[str, str]:
 _ROUTE_PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
 
 
+def _group_end(regex: str, start: int) -> int:
+    """The index just after the group that opens at ``regex[start]`` (nesting included)."""
+    depth, j = 1, start + 1
+    while depth:
+        if regex[j] == "\\":
+            j += 2
+            continue
+        depth += {"(": 1, ")": -1}.get(regex[j], 0)
+        j += 1
+    return j
+
+
 def _regex_fill(regex: str, values: dict[str, str]) -> str:
-    """Replace each ``(?P<name>…)`` group of a regex route with its value, drop the anchors."""
+    """Replace each ``(?P<name>…)`` group of a regex route with its value, drop optional
+    unnamed groups (``(_mime)?``: the shortest path) and the anchors."""
     out: list[str] = []
     i = 0
     while i < len(regex):
         if regex.startswith("(?P<", i):
             name_end = regex.index(">", i)
             name = regex[i + 4 : name_end]
-            depth, j = 1, name_end + 1
-            while depth:  # skip the group's own pattern, nested parentheses included
-                if regex[j] == "\\":
-                    j += 2
-                    continue
-                depth += {"(": 1, ")": -1}.get(regex[j], 0)
-                j += 1
             out.append(values[name])
-            i = j
+            i = _group_end(regex, i)
+        elif regex[i] == "(" and regex[_group_end(regex, i) : _group_end(regex, i) + 1] == "?":
+            i = _group_end(regex, i) + 1
         elif regex[i] == "\\" and i + 1 < len(regex):
             out.append(regex[i + 1])
             i += 2

@@ -206,3 +206,10 @@ def test_the_demo_company_has_a_year_of_answers_for_its_dashboards(
     assert early["nps"] is not None
     assert late["nps"] is not None
     assert late["nps"] > early["nps"] + 10
+    # The triage inbox has work in it: follow-ups on the latest detractors, some handled.
+    from responses.models import Followup
+
+    followups = Followup.objects.for_company(company)
+    assert followups.count() == 12
+    assert set(followups.values_list("status", flat=True)) == {"new", "in_progress", "resolved"}
+    assert not followups.exclude(response__category="detractor").exists()

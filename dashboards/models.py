@@ -1,0 +1,111 @@
+"""Rollups: answers per (company, survey, day in the company's time zone, channel, language, score).
+
+How they stay exact (dashboards/rollups.py has the details):
+
+* database triggers on ``responses_response`` (installed by this app's migrations, on
+  PostgreSQL and on SQLite) append one ``RollupDelta`` row (+1 / −1) for every insert, score
+  or channel change and delete, however it happens: the services, ``bulk_create``, a
+  queryset ``update()``, a cascade from a deleted survey or company, raw SQL, COPY;
+* a periodic task folds the deltas into ``Rollup`` (one upsert per key) and deletes them;
+* reads add the pending deltas to the rollup in ONE statement (UNION ALL, one snapshot), so a
+  figure is exact and current whether or not the fold has run.
+
+Answers never update a shared counter row: a delta is an insert, so concurrent answers do not
+queue behind one hot row; only the fold (one at a time) updates rollup rows.
+
+Deltas and rollups reference surveys (and deltas their company) without a database foreign key
+constraint: a cascade deleting a survey's responses writes −1 deltas for a survey that is gone
+by commit time, and those must still land so the rollup nets to zero (rows at zero are pruned).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from companies.tenancy import TenantModel
+
+
+class Rollup(TenantModel):
+    """Answers with ``score`` on ``day`` (company time zone, see RollupZone) per survey, channel
+    and language (the three segment kinds served from here)."""
+
+    survey = models.ForeignKey(
+        "surveys.Survey", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    day = models.DateField()
+    channel = models.CharField(max_length=16)
+    language = models.CharField(max_length=8)
+    score = models.PositiveSmallIntegerField()
+    count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "survey", "day", "channel", "language", "score"],
+                name="rollup_key_language",
+            ),
+        ]
+        indexes = [models.Index(fields=["company", "day"], name="rollup_company_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.channel} {self.score}: {self.count}"
+
+
+class RollupDelta(TenantModel):
+    """+1 / −1 for one answer's (survey, time, channel, score), written by a database trigger.
+
+    ``created_at`` is the response's own timestamp: the fold turns it into a day in the
+    company's time zone, so the trigger needs no time-zone arithmetic (SQLite has none).
+    """
+
+    company = models.ForeignKey(
+        "companies.Company", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    survey = models.ForeignKey(
+        "surveys.Survey", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    channel = models.CharField(max_length=16)
+    language = models.CharField(max_length=8)
+    score = models.PositiveSmallIntegerField()
+    delta = models.SmallIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["company", "created_at"], name="rollupdelta_company_time")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at} {self.channel} {self.score}: {self.delta:+d}"
+
+
+class RollupZone(TenantModel):
+    """The time zone a company's ``Rollup`` days are in.
+
+    When the company changes its time zone, the next fold finds the two differ and re-buckets
+    the company's history from the responses table; until then reads count live.
+    """
+
+    company = models.OneToOneField(
+        "companies.Company", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    time_zone = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return self.time_zone
+
+
+class DashboardSettings(TenantModel):
+    """A company's dashboard choices (admins edit them on the dashboard's settings page)."""
+
+    company = models.OneToOneField(
+        "companies.Company", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    # A numeric contact property holding what a customer is worth (e.g. yearly spend): the
+    # dashboard sums it over detractors and passives ("revenue at risk").
+    revenue_property = models.CharField(max_length=64, blank=True)
+    # Contribute this company's NPS, anonymously, to the peer benchmark of its industry and
+    # see that benchmark (median and quartiles, shown from PEER_MIN_COMPANIES companies on).
+    peer_benchmark = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"dashboard settings of company {self.company_id}"

@@ -1,0 +1,217 @@
+"""/c/<slug>/dashboard/: figures, comparisons, segments, funnel, filters, roles, queries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from companies.models import Company
+from dashboards.charts import Scale, trend_chart
+from dashboards.funnel import funnel_for
+from responses.models import Response, category_of
+from surveys.models import Contact, Invitation, Survey, SurveyKind, SurveyStatus
+from surveys.tokens import new_nonce, token_for, token_hash
+
+pytestmark = pytest.mark.django_db
+
+NOW = "2026-06-15T12:00:00+00:00"
+
+
+def _survey(company: Company, **fields: Any) -> Survey:
+    return Survey.objects.create(
+        company=company, name=fields.pop("name", "Customers"), status=SurveyStatus.ACTIVE, **fields
+    )
+
+
+def _answers(
+    survey: Survey, scores: list[int], *, days_ago: int = 1, channel: str = "email", **extra: Any
+) -> None:
+    when = timezone.now() - timedelta(days=days_ago)
+    Response.objects.bulk_create(
+        Response(
+            company=survey.company,
+            survey=survey,
+            score=score,
+            category=category_of(score),
+            channel=channel,
+            browser_key=f"{survey.pk}-{days_ago}-{channel}-{n}-{score}-{extra.get('tag', '')}",
+            contact_properties=extra.get("properties", {}),
+            comment=extra.get("comment", ""),
+            created_at=when,
+            updated_at=when,
+        )
+        for n, score in enumerate(scores)
+    )
+
+
+def _url(company: Company) -> str:
+    return reverse("dashboards:dashboard", kwargs={"company_slug": company.slug})
+
+
+@time_machine.travel(NOW, tick=False)
+def test_headline_breakdown_and_latest_comments(personas: dict[str, Any], company: Company) -> None:
+    survey = _survey(company)
+    _answers(survey, [10] * 6 + [8] * 3 + [2], comment="Great coffee")  # NPS 50
+    page = personas["viewer"].client.get(_url(company))
+    assert page.status_code == 200
+    metrics = page.context["metrics"]
+    assert (metrics["nps"], metrics["response_count"], metrics["low_sample"]) == (50.0, 10, True)
+    body = page.content.decode()
+    assert 'data-testid="low-sample"' in body
+    assert "Great coffee" in body
+    assert "Favourable (above 20)" in body
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_change_shows_up_or_down_only_when_significant(
+    personas: dict[str, Any], company: Company
+) -> None:
+    survey = _survey(company)
+    _answers(survey, [10] * 80 + [3] * 20, days_ago=2)  # NPS 60 in the last 30 days
+    _answers(survey, [10] * 30 + [3] * 70, days_ago=40)  # NPS −40 in the 30 days before
+    client = personas["viewer"].client
+    body = client.get(_url(company), {"period": "30"}).content.decode()
+    assert "▲ +100.0" in body
+    # The same counts, tiny samples: no arrow, "not significant".
+    other = _survey(company, name="Small")
+    _answers(other, [10, 10, 3], days_ago=2, tag="s")
+    _answers(other, [10, 3, 3], days_ago=40, tag="s")
+    small = client.get(_url(company), {"period": "30", "survey": other.public_id})
+    text = small.content.decode()
+    assert "▲" not in text
+    assert "▼" not in text
+    assert "not significant" in text
+
+
+@time_machine.travel(NOW, tick=False)
+def test_segments_by_property_and_anonymous_small_groups_hidden(
+    personas: dict[str, Any], company: Company
+) -> None:
+    survey = _survey(company)
+    _answers(survey, [10, 10, 9], properties={"city": "Almaty"}, tag="a")
+    _answers(survey, [0, 5], properties={"city": "Astana"}, tag="b")
+    client = personas["viewer"].client
+    page = client.get(_url(company), {"segment": "property:city"})
+    rows = {row["name"]: row["response_count"] for row in page.context["segments"]}
+    assert rows == {"Almaty": 3, "Astana": 2}
+    staff = _survey(company, name="Pulse", kind=SurveyKind.ENPS, anonymous=True)
+    _answers(staff, [9] * 6, properties={"team": "Kitchen"}, tag="k")
+    _answers(staff, [3] * 2, properties={"team": "Office"}, tag="o")
+    pulse = client.get(_url(company), {"segment": "property:team", "survey": staff.public_id})
+    assert [row["name"] for row in pulse.context["segments"]] == ["Kitchen"]
+    assert 'data-testid="segments-hidden"' in pulse.content.decode()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_bad_custom_range_is_a_form_error(personas: dict[str, Any], company: Company) -> None:
+    page = personas["viewer"].client.get(
+        _url(company), {"period": "custom", "since": "2026-06-10", "until": "2026-06-01"}
+    )
+    assert page.status_code == 200
+    assert "The end is before the start." in page.content.decode()
+    missing = personas["viewer"].client.get(_url(company), {"period": "custom"})
+    assert "Choose both dates of the custom range." in missing.content.decode()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_queries_stay_constant_as_answers_grow(personas: dict[str, Any], company: Company) -> None:
+    survey = _survey(company)
+    client = personas["viewer"].client
+    query = {"period": "90", "segment": "property:city"}
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(_url(company), query).status_code == 200
+        return len(captured)
+
+    _answers(survey, [9, 3], properties={"city": "A"}, tag="0")
+    few = queries()
+    for day in range(1, 60):
+        _answers(survey, [day % 11, 10, 7], days_ago=day, properties={"city": f"C{day % 7}"})
+    assert queries() == few
+
+
+def test_outsiders_and_anonymous_visitors(outsider: Any, company: Company, client: Any) -> None:
+    assert outsider.client.get(_url(company)).status_code == 404
+    assert client.get(_url(company)).status_code == 302
+
+
+@time_machine.travel(NOW, tick=False)
+def test_funnel_counts_per_channel(company: Company, other_company: Company) -> None:
+    survey = _survey(company)
+    contact = Contact.objects.create(company=company, email="ann@x.test")
+    sent = timezone.now() - timedelta(days=3)
+
+    def invitation(channel: str, **stamps: Any) -> None:
+        nonce = new_nonce()
+        Invitation.objects.create(
+            company=company,
+            survey=survey,
+            contact=contact,
+            channel=channel,
+            token_nonce=nonce,
+            token_hash=token_hash(token_for(nonce)),
+            status="sent",
+            sent_at=sent,
+            **stamps,
+        )
+
+    invitation("email", delivered_at=sent, opened_at=sent, answered_at=sent)
+    invitation("email", delivered_at=sent)
+    invitation("sms", answered_at=sent)  # no delivery report, answered all the same
+    today = timezone.localdate()
+    rows = {r["channel"]: r for r in funnel_for(company=company, since=today - timedelta(days=6))}
+    assert (rows["email"]["sent"], rows["email"]["opened"], rows["email"]["answered"]) == (2, 1, 1)
+    assert rows["email"]["response_rate"] == 50.0
+    assert (rows["sms"]["delivered"], rows["sms"]["answered"]) == (1, 1)
+    assert funnel_for(company=other_company) == []
+    assert funnel_for(company=company, since=today) == []
+
+
+def test_trend_chart_geometry() -> None:
+    from datetime import date
+
+    def point(day: int, nps: float | None, n: int) -> Any:
+        interval = None if nps is None else {"low": nps - 10, "high": nps + 10}
+        start = date(2026, 1, day)
+        return {"start": start, "end": start, "response_count": n, "nps": nps, "ci95": interval,
+                "low_sample": n < 30}  # fmt: skip
+
+    points = [point(1, 20, 10), point(2, 30, 20), point(3, None, 0), point(4, 40, 40)]
+    chart = trend_chart(points)
+    assert len(chart.lines) == 2  # broken where a day had no answer
+    assert len(chart.dots) == 3
+    assert [bar.count for bar in chart.bars] == [10, 20, 0, 40]
+    assert max(bar.height for bar in chart.bars) == chart.bars_bottom - chart.bars_top
+    scale = Scale.around([10, 50])
+    assert (scale.low, scale.high) == (0, 75)
+    assert scale.y(75) < scale.y(0)
+    assert Scale.around([-100, 100]) == Scale(-100, 100)
+    assert Scale.around([]) == Scale(-100, 100)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_trend_csv_has_the_figures_of_the_page(personas: dict[str, Any], company: Company) -> None:
+    survey = _survey(company)
+    _answers(survey, [10, 10, 0], days_ago=1)
+    _answers(survey, [7], days_ago=3, tag="b")
+    client = personas["viewer"].client
+    url = reverse("dashboards:trend-csv", kwargs={"company_slug": company.slug})
+    response = client.get(url, {"period": "7", "trend": "day"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    lines = response.content.decode().splitlines()
+    assert lines[0] == "start,end,response_count,nps,ci95_low,ci95_high,low_sample"
+    rows = {line.split(",")[0]: line.split(",") for line in lines[1:]}
+    assert len(rows) == 7
+    assert rows["2026-06-14"][2:4] == ["3", repr(100 * (2 - 1) / 3)]
+    assert rows["2026-06-12"][2:4] == ["1", "0.0"]
+    assert rows["2026-06-13"][2:4] == ["0", ""]
+    assert client.post(url).status_code == 405
