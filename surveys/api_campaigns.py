@@ -105,7 +105,7 @@ class InvitationTriggerApi(CompanyAPIView):
         phone = serializers.CharField(max_length=32, required=False)
         name = serializers.CharField(max_length=200, required=False, allow_blank=True)
         properties = serializers.DictField(required=False)
-        channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.EMAIL)
+        channel = serializers.ChoiceField(choices=CampaignChannel.choices, default=Channel.EMAIL)
         delay = serializers.IntegerField(
             min_value=0, max_value=int(MAX_TRIGGER_DELAY.total_seconds()), default=0
         )
@@ -118,7 +118,12 @@ class InvitationTriggerApi(CompanyAPIView):
                 raise serializers.ValidationError(
                     {"email": [_("An email address is needed for the email channel.")]}
                 )
-            if channel != Channel.EMAIL and not attrs.get("phone"):
+            if channel == CampaignChannel.PREFERRED:
+                if not attrs.get("email") and not attrs.get("phone"):
+                    raise serializers.ValidationError(
+                        {"email": [_("An email address or a phone number is needed.")]}
+                    )
+            elif channel != Channel.EMAIL and not attrs.get("phone"):
                 raise serializers.ValidationError(
                     {"phone": [_("A phone number is needed for the sms and whatsapp channels.")]}
                 )
@@ -132,8 +137,9 @@ class InvitationTriggerApi(CompanyAPIView):
             '`{"status": "throttled"}` (surveyed within the throttle window; `force` ignores '
             'it) or `{"status": "suppressed"}` (unsubscribed, bounced or complained) and '
             "sends nothing. `channel` is `email` (needs `email`), `sms` or `whatsapp` (need "
-            "`phone`, in international format); a text message waits for the recipient's "
-            "local daytime (the company's quiet hours)."
+            "`phone`, in international format) or `preferred` (the contact's "
+            "`preferred_channel` property when it has that address, else email, else SMS); a "
+            "text message waits for the recipient's local daytime (the company's quiet hours)."
         ),
         operation_id="survey_invitations_create",
         tags=["invitations"],

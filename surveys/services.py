@@ -2043,7 +2043,10 @@ def _trigger_check(
 ) -> None:
     """The trigger's own arguments; every problem at once, as a ValidationError."""
     errors: dict[str, list[str]] = {}
-    if channel not in CHANNEL_ADDRESS_FIELD:
+    if channel == CampaignChannel.PREFERRED:
+        if not email and not phone:
+            errors["email"] = [_("An email address or a phone number is needed.")]
+    elif channel not in CHANNEL_ADDRESS_FIELD:
         errors["channel"] = [_("Unknown channel.")]
     elif channel == Channel.EMAIL and not email:
         errors["email"] = [_("An email address is needed for the email channel.")]
@@ -2107,6 +2110,8 @@ def invitation_trigger(
                 company=company, email=email, phone=phone, name=name, properties=properties
             )
         contact = Contact.objects.for_company(company).select_for_update().get(pk=contact.pk)
+        if channel == CampaignChannel.PREFERRED:
+            channel = contact_channel(contact)
         address = _contact_address(contact, channel)
         assert address
         if _suppressed_on(company=company, channel=channel, addresses=[address]):

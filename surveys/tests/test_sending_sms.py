@@ -336,3 +336,32 @@ def test_a_preferred_channel_campaign_uses_each_contacts_preference(company: Com
         "both@example.com",
         "mail@example.com",
     ]
+
+
+@time_machine.travel(DAYTIME_KZ, tick=False)
+def test_the_trigger_can_use_the_contacts_preferred_channel(
+    company: Company, client: Any, api_owner: Any
+) -> None:
+    sms_ready(company)
+    survey = active_survey(company)
+    url = f"/api/v1/surveys/{survey.public_id}/invitations/"
+    body = {
+        "email": "ann@example.com",
+        "phone": "+77011234567",
+        "properties": {"preferred_channel": "sms"},
+        "channel": "preferred",
+    }
+    created = client.post(url, body, content_type="application/json", **api_owner.headers)
+    assert created.status_code == 201, created.json()
+    assert created.json()["channel"] == "sms"
+    # No preference and an email address: email. Neither address: a field error.
+    other = invitation_trigger(
+        company=company, survey=survey, email="bob@example.com", channel="preferred"
+    )
+    assert other[0] is not None
+    assert other[0].channel == "email"
+    refused = client.post(
+        url, {"channel": "preferred"}, content_type="application/json", **api_owner.headers
+    )
+    assert refused.status_code == 400
+    assert "email" in refused.json()["error"]["fields"]
