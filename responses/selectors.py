@@ -18,7 +18,7 @@ from django.db.models.lookups import Exact
 from companies.models import Company
 from responses.models import Response
 from surveys.models import Contact, Invitation, Survey
-from surveys.tokens import looks_like_token, token_hash
+from surveys.tokens import SHORT_TOKEN_LENGTH, looks_like_token, token_hash
 
 SCORES = range(11)
 
@@ -32,12 +32,14 @@ def invitation_for_token(*, token: str) -> Invitation | None:
     """
     if not looks_like_token(token):
         return None
+    # Text messages carry the short token (surveys/tokens.py), emails the full one.
+    field = "short_token_hash" if len(token) == SHORT_TOKEN_LENGTH else "token_hash"
     invitation = (
         Invitation.objects.unscoped(
             reason="public answer page: the link's token is what names the company"
         )
         .select_related("survey", "contact", "company")
-        .filter(token_hash=token_hash(token))
+        .filter(**{field: token_hash(token)})
         .first()
     )
     if invitation is not None:

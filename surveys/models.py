@@ -249,6 +249,10 @@ class Invitation(TenantModel):
     language = models.CharField(max_length=8, choices=LANGUAGE_CHOICES, default="en")
     token_nonce = models.CharField(max_length=32, editable=False)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # Text-message invitations only: the hash of the short token their SMS carries.
+    short_token_hash = models.CharField(  # noqa: DJ001 (NULL = none; unique when set)
+        max_length=64, null=True, blank=True, editable=False
+    )
     status = models.CharField(
         max_length=16, choices=InvitationStatus.choices, default=InvitationStatus.SCHEDULED
     )
@@ -277,6 +281,11 @@ class Invitation(TenantModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["company", "public_id"], name="invitation_public_id"),
+            models.UniqueConstraint(
+                fields=["short_token_hash"],
+                name="invitation_short_token",
+                condition=models.Q(short_token_hash__isnull=False),
+            ),
         ]
         indexes = [
             # The dispatcher's scan: only rows still waiting are indexed.

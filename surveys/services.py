@@ -47,7 +47,7 @@ from surveys.models import (
     SurveyKind,
     SurveyStatus,
 )
-from surveys.tokens import new_nonce, token_for, token_hash
+from surveys.tokens import new_nonce, short_token_for, token_for, token_hash
 
 # --- Contacts ---------------------------------------------------------------------------------
 
@@ -814,6 +814,19 @@ def answer_link_for_token(token: str) -> str:
     return _answer_url_maker()(token)
 
 
+def sms_answer_url(invitation: Invitation) -> str:
+    """The answer link a text message carries (the short token: see ``sms_token_for``)."""
+    return _answer_url_maker()(sms_token_for(invitation))
+
+
+def sms_token_for(invitation: Invitation) -> str:
+    """The token a text message carries: the short one when the invitation has it (SMS and
+    WhatsApp invitations since short links exist), else the full one."""
+    if invitation.short_token_hash:
+        return short_token_for(invitation.token_nonce)
+    return token_for(invitation.token_nonce)
+
+
 def score_link(answer_link: str, score: int) -> str:
     """The link of one score button: the answer link with the score appended (the
     ``answer-score`` route is the ``answer`` route plus ``<score>/``; a test holds them
@@ -852,6 +865,7 @@ def _invitation_new(
         language=language or contact.language or survey.default_language,
         token_nonce=nonce,
         token_hash=token_hash(token_for(nonce)),
+        short_token_hash=(token_hash(short_token_for(nonce)) if channel in SMS_CHANNELS else None),
         status=InvitationStatus.SCHEDULED,
         scheduled_for=scheduled_for,
         properties=properties or {},
@@ -1520,7 +1534,7 @@ def _send_texts(
         if opens is not None:
             waiting.append((invitation, opens))
             continue
-        link = answer_url_for(token_for(invitation.token_nonce))
+        link = answer_url_for(sms_token_for(invitation))
         body = sms_invitation_text(
             survey=invitation.survey,
             company=company,

@@ -26,6 +26,7 @@ from surveys.services import (
     invitation_trigger,
     invitations_dispatch_due,
     invitations_send,
+    sms_answer_url,
 )
 from surveys.sms import quiet_hours_until, recipient_time_zone
 from surveys.tests.sending_factories import active_survey
@@ -79,7 +80,7 @@ def test_sms_campaign_invites_contacts_with_a_phone_and_sends_one_text_each(
     with twilio_fake() as fake:
         _send_due(company)
         first, second = (_invitations(company).get(pk=i.pk) for i in invitations)
-        links = [answer_url(first), answer_url(second)]
+        links = [sms_answer_url(first), sms_answer_url(second)]
     assert fake.recipients == ["+77011234567", "+77017654321"]
     english, russian = (form["Body"] for form in fake.requests)
     assert links[0].startswith("https://nps.example.com/r/")
@@ -122,7 +123,7 @@ def test_trigger_with_channel_sms_sends_a_text(company: Company) -> None:
     assert invitation.channel == Channel.SMS
     with twilio_fake() as fake:
         _send_due(company)
-        link = answer_url(invitation)
+        link = sms_answer_url(invitation)
     assert fake.recipients == ["+77011234567"]
     assert link in str(fake.requests[0]["Body"])
     suppression_add(
@@ -262,7 +263,7 @@ def test_whatsapp_invitations_use_the_companys_approved_template(company: Compan
     assert invitation is not None
     with twilio_fake() as fake:
         _send_due(company)
-        link = answer_url(invitation)
+        link = sms_answer_url(invitation)
     (form,) = fake.requests
     assert form["To"] == "whatsapp:+77011234567"
     assert form["From"] == "whatsapp:+14155238886"
@@ -295,7 +296,7 @@ def test_an_sms_reminder_goes_once_and_waits_for_daytime(company: Company) -> No
         assert reminders_dispatch_due() == 1
         invitations_send(company=company, invitation_ids=[invitation.pk], reminder=True)
         invitations_send(company=company, invitation_ids=[invitation.pk], reminder=True)
-        link = answer_url(invitation)
+        link = sms_answer_url(invitation)
         assert reminders_dispatch_due() == 0
     assert fake.recipients == ["+77011234567"]  # once
     assert link in str(fake.requests[0]["Body"])  # the same link again
@@ -365,3 +366,36 @@ def test_the_trigger_can_use_the_contacts_preferred_channel(
     )
     assert refused.status_code == 400
     assert "email" in refused.json()["error"]["fields"]
+
+
+@time_machine.travel(DAYTIME_KZ, tick=False)
+def test_a_text_carries_a_short_link_that_opens_the_same_answer_page(
+    company: Company, client: Any
+) -> None:
+    sms_ready(company)
+    survey = active_survey(company)
+    invitation, _outcome = invitation_trigger(
+        company=company, survey=survey, phone="+77011234567", channel=Channel.SMS
+    )
+    assert invitation is not None
+    with twilio_fake() as fake:
+        _send_due(company)
+        short, long = sms_answer_url(invitation), answer_url(invitation)
+    body = str(fake.requests[0]["Body"])
+    assert short in body
+    assert long not in body  # the long link would cost characters
+    token = short.rstrip("/").rsplit("/", 1)[1]
+    assert len(token) == 22  # 128 bits
+    # The short link is the same invitation's answer page: its score link records there.
+    page = client.get(f"/r/{token}/9/")
+    assert page.status_code == 200
+    posted = client.post(f"/r/{token}/", {"score": "9", "comment": "ok"})
+    assert posted.status_code == 303
+    assert posted["Location"].startswith(f"/r/{token}/thanks/")
+    invitation.refresh_from_db()
+    assert invitation.answered_at is not None
+    # An email invitation has no short token; a made-up one leads nowhere.
+    email_invitation, _ = invitation_trigger(company=company, survey=survey, email="a@b.test")
+    assert email_invitation is not None
+    assert email_invitation.short_token_hash is None
+    assert client.get("/r/AAAAAAAAAAAAAAAAAAAAAA/").status_code == 404
