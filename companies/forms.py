@@ -13,7 +13,12 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from companies.models import TIME_ZONE_CHOICES, Company, Industry, User
-from companies.services import company_create, country_code_clean
+from companies.services import (
+    WHATSAPP_DEFAULT_VARIABLES,
+    company_create,
+    country_code_clean,
+    whatsapp_variables_text,
+)
 
 
 def _with_placeholder(choices: list[tuple[str, Any]], label: Any) -> list[tuple[str, Any]]:
@@ -181,15 +186,26 @@ class CompanySmsSettingsForm(forms.ModelForm):
                 max_length=34,
                 required=False,
                 initial=templates.get(code, ""),
-                help_text=_(
-                    "Content SID (HX…) of an approved template; variables: {{1}} name, "
-                    "{{2}} company, {{3}} answer link."
-                ),
+                help_text=_("Content SID (HX…) of an approved template."),
             )
+
+        self.fields["whatsapp_variables"] = forms.CharField(
+            label=_("Template variables"),
+            max_length=200,
+            required=False,
+            initial=whatsapp_variables_text(
+                self.instance.whatsapp_variables or WHATSAPP_DEFAULT_VARIABLES
+            ),
+            help_text=_(
+                "What each numbered variable of your templates carries, e.g. "
+                "1=name, 2=company, 3=link. Values: name, first_name, company, survey, link."
+            ),
+        )
 
     @property
     def template_fields(self) -> list[forms.BoundField]:
-        return [self[f"whatsapp_template_{code}"] for code, _label in settings.SURVEY_LANGUAGES]
+        languages = [self[f"whatsapp_template_{code}"] for code, _l in settings.SURVEY_LANGUAGES]
+        return [*languages, self["whatsapp_variables"]]
 
     def changes(self) -> dict[str, Any]:
         """The changed model fields, with the per-language templates as one mapping."""
@@ -202,6 +218,8 @@ class CompanySmsSettingsForm(forms.ModelForm):
         }
         if {k: v for k, v in templates.items() if v} != (self.instance.whatsapp_templates or {}):
             changed["whatsapp_templates"] = templates
+        if "whatsapp_variables" in self.changed_data:
+            changed["whatsapp_variables"] = self.cleaned_data["whatsapp_variables"]
         return changed
 
 

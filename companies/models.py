@@ -151,6 +151,11 @@ class Company(models.Model):
     # SID per language ({"en": "HX…", "ru": "HX…"}); variables 1 = name, 2 = company,
     # 3 = answer link (notifications/sms.py, surveys/sms.py).
     whatsapp_templates = models.JSONField(_("WhatsApp templates"), default=dict, blank=True)
+    # What each numbered variable of the templates carries ({"1": "name", ...}); empty: the
+    # default mapping (companies.services.WHATSAPP_DEFAULT_VARIABLES).
+    whatsapp_variables = models.JSONField(
+        _("WhatsApp template variables"), default=dict, blank=True
+    )
     # A company's own Twilio account instead of the platform's. The auth token is stored
     # encrypted (companies/credentials.py) and never shown again after saving.
     twilio_account_sid = models.CharField(_("Twilio account SID"), max_length=34, blank=True)

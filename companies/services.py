@@ -367,8 +367,13 @@ COMPANY_SMS_FIELDS = frozenset(
         "quiet_hours_start",
         "quiet_hours_end",
         "whatsapp_templates",
+        "whatsapp_variables",
     }
 )
+# What a WhatsApp template's numbered variables carry unless the company says otherwise.
+WHATSAPP_DEFAULT_VARIABLES = {"1": "name", "2": "company", "3": "link"}
+# The values a variable may carry (surveys.services fills them in for each message).
+WHATSAPP_VARIABLE_VALUES = ("name", "first_name", "company", "survey", "link")
 _MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 _CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
@@ -390,6 +395,33 @@ def whatsapp_templates_clean(value: object) -> dict[str, str]:
             )
         cleaned[str(language)] = sid
     return cleaned
+
+
+def whatsapp_variables_parse(text: str) -> dict[str, str]:
+    """``"1=name, 2=company, 3=link"`` → ``{"1": "name", ...}`` (a ValidationError on
+    ``whatsapp_variables`` for anything else); blank → {} (the default mapping)."""
+    mapping: dict[str, str] = {}
+    for part in filter(None, (piece.strip() for piece in text.replace(";", ",").split(","))):
+        number, sep, value = (item.strip() for item in part.partition("="))
+        if not sep or not number.isdigit() or not 1 <= int(number) <= 20:
+            raise ValidationError(
+                {"whatsapp_variables": _("Write number=value pairs, e.g. 1=name, 2=link.")}
+            )
+        if value not in WHATSAPP_VARIABLE_VALUES:
+            raise ValidationError(
+                {
+                    "whatsapp_variables": _("Unknown value %(value)s: use %(choices)s.")
+                    % {"value": value or "''", "choices": ", ".join(WHATSAPP_VARIABLE_VALUES)}
+                }
+            )
+        mapping[str(int(number))] = value
+    if mapping and "link" not in mapping.values():
+        raise ValidationError({"whatsapp_variables": _("One variable must carry the answer link.")})
+    return mapping
+
+
+def whatsapp_variables_text(mapping: dict[str, str]) -> str:
+    return ", ".join(f"{n}={v}" for n, v in sorted(mapping.items(), key=lambda i: int(i[0])))
 
 
 def company_twilio_account_set(*, company: Company, account_sid: str, auth_token: str) -> Company:
@@ -470,6 +502,11 @@ def company_sms_update(*, company: Company, **fields: object) -> Company:
         )
     if "whatsapp_templates" in fields:
         fields["whatsapp_templates"] = whatsapp_templates_clean(fields["whatsapp_templates"])
+    if "whatsapp_variables" in fields:
+        value = fields["whatsapp_variables"]
+        if isinstance(value, dict):
+            value = whatsapp_variables_text({str(k): str(v) for k, v in value.items()})
+        fields["whatsapp_variables"] = whatsapp_variables_parse(str(value or ""))
     start = fields.get("quiet_hours_start", company.quiet_hours_start)
     end = fields.get("quiet_hours_end", company.quiet_hours_end)
     if start == end:

@@ -814,6 +814,23 @@ def answer_link_for_token(token: str) -> str:
     return _answer_url_maker()(token)
 
 
+def _whatsapp_variables(*, company: Company, invitation: Invitation, link: str) -> dict[str, str]:
+    """The template's numbered variables, as the company mapped them (default: 1 name,
+    2 company, 3 link). Nobody is named in an anonymous survey."""
+    from companies.services import WHATSAPP_DEFAULT_VARIABLES
+
+    name = "" if invitation.survey.anonymous else invitation.contact.name.strip()
+    values = {
+        "name": name,
+        "first_name": name.split(" ", 1)[0] if name else "",
+        "company": company.name,
+        "survey": invitation.survey.name,
+        "link": link,
+    }
+    mapping = company.whatsapp_variables or WHATSAPP_DEFAULT_VARIABLES
+    return {number: values.get(key, "") for number, key in mapping.items()}
+
+
 def sms_answer_url(invitation: Invitation) -> str:
     """The answer link a text message carries (the short token: see ``sms_token_for``)."""
     return _answer_url_maker()(sms_token_for(invitation))
@@ -1553,11 +1570,7 @@ def _send_texts(
                 # WhatsApp: a business-initiated message must be an approved template.
                 content_sid=template if invitation.channel == Channel.WHATSAPP else "",
                 content_variables=(
-                    {
-                        "1": "" if invitation.survey.anonymous else contact.name.strip(),
-                        "2": company.name,
-                        "3": link,
-                    }
+                    _whatsapp_variables(company=company, invitation=invitation, link=link)
                     if template and invitation.channel == Channel.WHATSAPP
                     else {}
                 ),

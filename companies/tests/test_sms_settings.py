@@ -126,6 +126,26 @@ def test_whatsapp_templates_per_language(personas: dict[str, Persona], company: 
     assert company.whatsapp_templates == {"en": sid}
 
 
+def test_whatsapp_template_variables_are_mapped_and_checked(
+    personas: dict[str, Persona], company: Company
+) -> None:
+    client = personas[Role.ADMIN].client
+    page = client.get(sms_url(company)).content.decode()
+    assert "1=name, 2=company, 3=link" in page  # the default, shown
+    client.post(sms_url(company), data(whatsapp_variables="2=link; 1=first_name"))
+    company.refresh_from_db()
+    assert company.whatsapp_variables == {"2": "link", "1": "first_name"}
+    for bad, message in (
+        ("1=name, 2=phone", "Unknown value phone"),
+        ("name", "number=value pairs"),
+        ("1=name, 2=company", "must carry the answer link"),
+    ):
+        refused = client.post(sms_url(company), data(whatsapp_variables=bad)).content.decode()
+        assert message in refused
+    company.refresh_from_db()
+    assert company.whatsapp_variables == {"2": "link", "1": "first_name"}
+
+
 # --- Own Twilio account -----------------------------------------------------------------------
 
 ACCOUNT = "AC" + "12" * 16

@@ -14,6 +14,7 @@ import time_machine
 from django.utils import timezone
 
 from companies.models import Company
+from companies.services import company_sms_update
 from notifications.email import TransientSendError
 from notifications.models import Channel, Delivery, SuppressionReason
 from notifications.services import suppression_add
@@ -270,6 +271,18 @@ def test_whatsapp_invitations_use_the_companys_approved_template(company: Compan
     assert form["ContentSid"] == "HX" + "e" * 32
     assert json.loads(str(form["ContentVariables"])) == {"1": "Ann", "2": company.name, "3": link}
     assert "Body" not in form
+    # The company maps the variables of its own template.
+    company_sms_update(company=company, whatsapp_variables="1=link, 2=first_name, 4=survey")
+    company.refresh_from_db()
+    second, _outcome = invitation_trigger(
+        company=company, survey=survey, phone="+77017654321", name="Bob Stone", channel="whatsapp"
+    )
+    assert second is not None
+    with twilio_fake() as fake:
+        _send_due(company)
+        link = sms_answer_url(second)
+    (form,) = fake.requests
+    assert json.loads(str(form["ContentVariables"])) == {"1": link, "2": "Bob", "4": survey.name}
 
 
 def test_an_sms_reminder_goes_once_and_waits_for_daytime(company: Company) -> None:
