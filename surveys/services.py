@@ -1448,7 +1448,7 @@ def _send_emails(
     outcome: SendOutcome,
 ) -> None:
     """The email part of ``invitations_send`` (claimed rows)."""
-    from notifications.email import OutgoingEmail, TransientSendError, email_send, merge_field
+    from notifications.email import OutgoingEmail, email_send, merge_field
     from surveys.emails import RenderedEmail, build_invitation_email
 
     message_kind = "reminder" if reminder else "invitation"
@@ -1500,22 +1500,15 @@ def _send_emails(
             )
         )
         to_send.append(invitation)
-    outcome.failed += _record_unreachable(
-        company=company, invitations=unreachable, reminder=reminder
+    _hand_over(
+        company=company,
+        to_send=to_send,
+        unreachable=unreachable,
+        send=lambda: email_send(company=company, emails=emails) if emails else [],
+        reminder=reminder,
+        now=now,
+        outcome=outcome,
     )
-    try:
-        deliveries = email_send(company=company, emails=emails) if emails else []
-    except TransientSendError as err:
-        _send_interrupted(
-            company=company,
-            invitations=to_send,
-            deliveries=err.deliveries,
-            reminder=reminder,
-            now=now,
-        )
-        raise
-    results = list(zip(to_send, deliveries, strict=True))
-    _record_results(company=company, results=results, reminder=reminder, now=now, outcome=outcome)
 
 
 def _send_texts(
@@ -1533,7 +1526,6 @@ def _send_texts(
     Celery ETA), its claim's attempt given back. One message per invitation, each with its
     own answer link; the post office's ledger and retry rules are those of email.
     """
-    from notifications.email import TransientSendError
     from notifications.sms import OutgoingSms, sms_send
     from surveys.sms import quiet_hours_until, sms_invitation_text, whatsapp_template
 
@@ -1583,11 +1575,37 @@ def _send_texts(
         )
         to_send.append(invitation)
     _wait_for_window(company=company, waiting=waiting, reminder=reminder)
+    _hand_over(
+        company=company,
+        to_send=to_send,
+        unreachable=unreachable,
+        send=lambda: sms_send(company=company, messages=messages) if messages else [],
+        reminder=reminder,
+        now=now,
+        outcome=outcome,
+    )
+
+
+def _hand_over(
+    *,
+    company: Company,
+    to_send: Sequence[Invitation],
+    unreachable: Sequence[Invitation],
+    send: Callable[[], Sequence[Any]],
+    reminder: bool,
+    now: datetime,
+    outcome: SendOutcome,
+) -> None:
+    """The end of a send, whatever the channel: the unreachable fail, ``send`` hands
+    ``to_send`` to the post office (deliveries in the same order), and each result is
+    recorded; a transient error puts the undecided rows back and is raised for the retry."""
+    from notifications.email import TransientSendError
+
     outcome.failed += _record_unreachable(
         company=company, invitations=unreachable, reminder=reminder
     )
     try:
-        deliveries = sms_send(company=company, messages=messages) if messages else []
+        deliveries = send()
     except TransientSendError as err:
         _send_interrupted(
             company=company,
