@@ -76,11 +76,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from companies.tenancy import tenant_update_per_row
+from notifications.ledger import LedgerEntry, announce, ledger_write
 from notifications.models import Channel, Delivery, DeliveryStatus
 from notifications.ratelimit import RateLimitTimeout, email_bucket
 from notifications.selectors import suppressed_addresses
 from notifications.services import normalize_address
-from notifications.signals import message_status_changed
 
 if TYPE_CHECKING:
     from companies.models import Company
@@ -240,47 +240,36 @@ def email_send(*, company: Company, emails: Sequence[OutgoingEmail]) -> list[Del
 def _ledger_rows(
     *, company: Company, emails: Sequence[OutgoingEmail], provider: str
 ) -> list[Delivery]:
-    """One Delivery per email: reused (retries) or created, committed before any call."""
-    reuse_ids = [email.delivery_id for email in emails if email.delivery_id is not None]
-    existing = Delivery.objects.for_company(company).in_bulk(reuse_ids) if reuse_ids else {}
+    """One Delivery per email (notifications.ledger): reused on a retry or created,
+    committed before any call; suppressed and invalid addresses refused at once."""
     suppressed = suppressed_addresses(
         company=company, channel=Channel.EMAIL, addresses=[email.to for email in emails]
     )
-    now = timezone.now()
-    rows: list[Delivery] = []
-    new_rows: list[Delivery] = []
-    changed: list[Delivery] = []
-    for email in emails:
-        row = existing.get(email.delivery_id) if email.delivery_id is not None else None
-        if row is None:
-            row = Delivery(
-                company=company,
-                channel=Channel.EMAIL,
-                to=normalize_address(Channel.EMAIL, email.to)[:254],
-                subject=_substitute(email.subject, email.merge)[:255],
-                provider=provider,
-                metadata=dict(email.metadata),
-                created_at=now,
-            )
-            new_rows.append(row)
-        elif row.status != DeliveryStatus.QUEUED:
-            rows.append(row)  # decided (or outcome unknown): never sent again
-            continue
-        else:
-            changed.append(row)
+
+    def refusal(email: OutgoingEmail) -> tuple[str, str] | None:
         if email.to in suppressed:
-            row.status, row.error = DeliveryStatus.SUPPRESSED, "suppressed address"
-        elif not _valid_address(email.to):
-            row.status, row.error = DeliveryStatus.FAILED, "invalid email address"
-        rows.append(row)
-    with transaction.atomic():
-        Delivery.objects.bulk_create(new_rows)
-        if changed:
-            Delivery.objects.for_company(company).bulk_update(changed, ["status", "error"])
-    for row in new_rows + changed:
-        if row.status != DeliveryStatus.QUEUED:
-            _announce(row)
-    return rows
+            return DeliveryStatus.SUPPRESSED, "suppressed address"
+        if not _valid_address(email.to):
+            return DeliveryStatus.FAILED, "invalid email address"
+        return None
+
+    return ledger_write(
+        company=company,
+        entries=[
+            LedgerEntry(
+                fields={
+                    "channel": Channel.EMAIL,
+                    "to": normalize_address(Channel.EMAIL, email.to)[:254],
+                    "subject": _substitute(email.subject, email.merge)[:255],
+                    "provider": provider,
+                    "metadata": dict(email.metadata),
+                },
+                delivery_id=email.delivery_id,
+                refusal=refusal(email),
+            )
+            for email in emails
+        ],
+    )
 
 
 def _valid_address(address: str) -> bool:
@@ -429,7 +418,7 @@ def _finish(
         row.updated_at = now
     _save_outcomes(company, [item.delivery for item in batch])
     for item in batch:
-        _announce(item.delivery)
+        announce(item.delivery)
 
 
 _OUTCOME_FIELDS = ["status", "error", "sent_at", "provider_message_id", "updated_at"]
@@ -470,22 +459,6 @@ def _requeue(company: Company, items: list[_Item]) -> None:
     ).update(status=DeliveryStatus.QUEUED)
     for item in items:
         item.delivery.status = DeliveryStatus.QUEUED
-
-
-def _announce(delivery: Delivery) -> None:
-    company_id, delivery_id = delivery.company_id, delivery.pk
-    status, metadata = delivery.status, dict(delivery.metadata)
-    occurred_at = delivery.sent_at or timezone.now()
-    transaction.on_commit(
-        lambda: message_status_changed.send(
-            sender=Delivery,
-            company_id=company_id,
-            delivery_id=delivery_id,
-            status=status,
-            metadata=metadata,
-            occurred_at=occurred_at,
-        )
-    )
 
 
 # --- Merge fields -----------------------------------------------------------------------------

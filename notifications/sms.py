@@ -49,7 +49,6 @@ from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
@@ -58,7 +57,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from companies.credentials import CredentialUnreadable
-from notifications.email import TRANSIENT_HTTP_STATUS, TransientSendError, _announce
+from notifications.email import TRANSIENT_HTTP_STATUS, TransientSendError
+from notifications.ledger import LedgerEntry, announce, ledger_write
 from notifications.models import (
     Channel,
     Delivery,
@@ -244,9 +244,8 @@ def _ledger_rows(
     messages: Sequence[OutgoingSms],
     senders: dict[str, Sender | None],
 ) -> list[Delivery]:
-    """One Delivery per message: reused (retries) or created, committed before any call."""
-    reuse_ids = [m.delivery_id for m in messages if m.delivery_id is not None]
-    existing = Delivery.objects.for_company(company).in_bulk(reuse_ids) if reuse_ids else {}
+    """One Delivery per message (notifications.ledger): reused on a retry or created,
+    committed before any call; suppressed or invalid numbers and a missing sender refused."""
     suppressed: dict[str, set[str]] = {
         channel: suppressed_addresses(
             company=company,
@@ -255,44 +254,33 @@ def _ledger_rows(
         )
         for channel in SMS_CHANNELS
     }
-    now = timezone.now()
-    rows: list[Delivery] = []
-    new_rows: list[Delivery] = []
-    changed: list[Delivery] = []
-    for message in messages:
-        row = existing.get(message.delivery_id) if message.delivery_id is not None else None
-        if row is None:
-            row = Delivery(
-                company=company,
-                channel=message.channel,
-                to=normalize_address(message.channel, message.to)[:254],
-                subject=message.body[:255],
-                provider=settings.SMS_PROVIDER,
-                metadata=dict(message.metadata),
-                created_at=now,
-            )
-            new_rows.append(row)
-        elif row.status != DeliveryStatus.QUEUED:
-            rows.append(row)  # decided (or outcome unknown): never sent again
-            continue
-        else:
-            changed.append(row)
+
+    def refusal(message: OutgoingSms) -> tuple[str, str] | None:
         if message.to in suppressed[message.channel]:
-            row.status, row.error = DeliveryStatus.SUPPRESSED, "suppressed number"
-        elif not valid_phone(message.to):
-            row.status, row.error = DeliveryStatus.FAILED, "invalid phone number"
-        elif senders[message.channel] is None:
-            row.status = DeliveryStatus.FAILED
-            row.error = f"the company has no {message.channel} sender set up"
-        rows.append(row)
-    with transaction.atomic():
-        Delivery.objects.bulk_create(new_rows)
-        if changed:
-            Delivery.objects.for_company(company).bulk_update(changed, ["status", "error"])
-    for row in new_rows + changed:
-        if row.status != DeliveryStatus.QUEUED:
-            _announce(row)
-    return rows
+            return DeliveryStatus.SUPPRESSED, "suppressed number"
+        if not valid_phone(message.to):
+            return DeliveryStatus.FAILED, "invalid phone number"
+        if senders[message.channel] is None:
+            return DeliveryStatus.FAILED, f"the company has no {message.channel} sender set up"
+        return None
+
+    return ledger_write(
+        company=company,
+        entries=[
+            LedgerEntry(
+                fields={
+                    "channel": message.channel,
+                    "to": normalize_address(message.channel, message.to)[:254],
+                    "subject": message.body[:255],
+                    "provider": settings.SMS_PROVIDER,
+                    "metadata": dict(message.metadata),
+                },
+                delivery_id=message.delivery_id,
+                refusal=refusal(message),
+            )
+            for message in messages
+        ],
+    )
 
 
 def _send_one(
@@ -386,7 +374,7 @@ def _finish(
         provider_message_id=delivery.provider_message_id,
         updated_at=now,
     )
-    _announce(delivery)
+    announce(delivery)
 
 
 def _requeue(company: Company, rows: list[Delivery]) -> None:
