@@ -7,13 +7,13 @@ not part of a funnel.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import TypedDict
 
 from django.db.models import Count, Q
 
 from companies.models import Company
-from dashboards.selectors import company_zone
+from dashboards.selectors import day_bounds
 from surveys.models import Invitation, Survey
 
 
@@ -36,17 +36,15 @@ def funnel_for(
 ) -> list[FunnelRow]:
     """Per channel, busiest first, for the invitations sent from ``since`` to ``until``
     (inclusive days in the company's time zone; None: no bound)."""
-    zone = company_zone(company)
     rows = Invitation.objects.for_company(company).filter(sent_at__isnull=False)
     if survey is not None:
         rows = rows.filter(survey=survey)
     if channel:
         rows = rows.filter(channel=channel)
     if since is not None:
-        rows = rows.filter(sent_at__gte=datetime.combine(since, time.min, tzinfo=zone))
+        rows = rows.filter(sent_at__gte=day_bounds(company, since, since)[0])
     if until is not None:
-        end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone)
-        rows = rows.filter(sent_at__lt=end)
+        rows = rows.filter(sent_at__lt=day_bounds(company, until, until)[1])
     counted = (
         rows.values("channel")
         .annotate(

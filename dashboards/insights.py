@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 
 from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, Sum
 from django.db.models.fields.json import KeyTextTransform
@@ -27,7 +27,7 @@ from django.db.models.functions import Cast
 from companies.models import Company
 from dashboards.metrics import nps_value
 from dashboards.models import DashboardSettings, Rollup
-from dashboards.selectors import company_zone
+from dashboards.selectors import day_bounds
 from responses.models import Category, Response
 from surveys.models import Survey
 
@@ -69,12 +69,6 @@ class RevenueAtRisk:
     passives: AtRisk
 
 
-def _instants(company: Company, since: date, until: date) -> tuple[datetime, datetime]:
-    zone = company_zone(company)
-    start = datetime.combine(since, time.min, tzinfo=zone)
-    return start, datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone)
-
-
 def revenue_at_risk(
     *,
     company: Company,
@@ -87,7 +81,7 @@ def revenue_at_risk(
     """See the module docstring; None when no revenue property is set."""
     if not property_name:
         return None
-    start, end = _instants(company, since, until)
+    start, end = day_bounds(company, since, until)
     scope = Response.objects.for_company(company).filter(
         created_at__gte=start,
         created_at__lt=end,

@@ -98,6 +98,13 @@ def company_zone(company: Company) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo("UTC")
 
 
+def day_bounds(company: Company, since: date, until: date) -> tuple[datetime, datetime]:
+    """The instants that start ``since`` and end ``until`` (inclusive days) in the company's
+    time zone: a filter ``created_at >= start, < end`` on an indexed column."""
+    zone = company_zone(company)
+    return _instant(since, zone), _instant(until + timedelta(days=1), zone)
+
+
 def company_today(company: Company) -> date:
     return timezone.localtime(timezone=company_zone(company)).date()
 

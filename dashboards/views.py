@@ -8,7 +8,7 @@ charts from ``charts.trend_chart``. A constant number of queries whatever the da
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django import forms
@@ -31,7 +31,7 @@ from dashboards.insights import (
     peer_benchmark,
     revenue_at_risk,
 )
-from dashboards.selectors import company_today, company_zone, metrics_for
+from dashboards.selectors import company_today, day_bounds, metrics_for
 from responses.models import Response, ResponseChannel
 from surveys.models import Survey
 
@@ -147,7 +147,7 @@ def _property_keys(company: Company) -> list[str]:
 def _comments(
     company: Company, survey: Survey | None, channel: str, since: date, until: date
 ) -> list[Response]:
-    zone_start, zone_end = _bounds(company, since, until)
+    zone_start, zone_end = day_bounds(company, since, until)
     rows = Response.objects.for_company(company).exclude(comment="")
     rows = rows.filter(created_at__gte=zone_start, created_at__lt=zone_end)
     if survey is not None:
@@ -155,15 +155,6 @@ def _comments(
     if channel:
         rows = rows.filter(channel=channel)
     return list(rows.select_related("survey", "contact").order_by("-created_at")[:COMMENTS_SHOWN])
-
-
-def _bounds(company: Company, since: date, until: date) -> tuple[datetime, datetime]:
-    """The instants that start ``since`` and end ``until`` in the company's time zone."""
-    zone = company_zone(company)
-    return (
-        datetime.combine(since, time.min, tzinfo=zone),
-        datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone),
-    )
 
 
 def _benchmarks_by_source(industry: str) -> list[tuple[str, list[Benchmark]]]:
