@@ -28,7 +28,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from rest_framework.settings import api_settings
 
 from responses.forms import AnswerForm
-from responses.models import Response, ResponseChannel, category_of
+from responses.models import Category, Response, ResponseChannel, category_of
 from responses.selectors import (
     invitation_for_token,
     response_for_browser,
@@ -71,6 +71,23 @@ def _texts(survey: Survey, language: str) -> dict[str, str]:
     return {
         key: survey_text(survey=survey, company=survey.company, language=language, key=key)
         for key in TEXT_KEYS
+    }
+
+
+def _promoter_link(survey: Survey, response: Response | None, language: str) -> dict[str, str]:
+    """The survey's review or referral link, for a respondent whose answer is a promoter's."""
+    from surveys.selectors import survey_text
+
+    if not survey.promoter_link_url.startswith("https://") or response is None:
+        return {}
+    if response.category != Category.PROMOTER:
+        return {}
+    return {
+        "url": survey.promoter_link_url,
+        **{
+            key: survey_text(survey=survey, company=survey.company, language=language, key=key)
+            for key in ("promoter_invite", "promoter_button")
+        },
     }
 
 
@@ -304,6 +321,9 @@ def answer_thanks(request: HttpRequest, token: str) -> HttpResponse:
         {
             "texts": _texts(invitation.survey, language),
             "again_url": reverse("answer", kwargs={"token": token}) + f"?lang={language}",
+            "promoter": _promoter_link(
+                invitation.survey, response_for_invitation(invitation=invitation), language
+            ),
         },
         language=language,
         survey=invitation.survey,
@@ -464,12 +484,19 @@ def link_thanks(request: HttpRequest, public_id: str) -> HttpResponse:
     if refusal is not None:
         return refusal
     assert survey is not None
+    cookie = request.COOKIES.get(BROWSER_COOKIE, "")
+    response = (
+        response_for_browser(survey=survey, browser_key=browser_key_for(cookie))
+        if _BROWSER_COOKIE_RE.match(cookie)
+        else None
+    )
     return _page(
         request,
         "responses/public/thanks.html",
         {
             "texts": _texts(survey, language),
             "again_url": reverse("link", kwargs={"public_id": public_id}) + f"?lang={language}",
+            "promoter": _promoter_link(survey, response, language),
         },
         language=language,
         survey=survey,

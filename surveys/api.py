@@ -66,6 +66,8 @@ class LanguageTextsSerializer(_NoUnknownKeys, serializers.Serializer[None]):
     why_passive = _text_field("why_passive")
     why_detractor = _text_field("why_detractor")
     thanks = _text_field("thanks")
+    promoter_invite = _text_field("promoter_invite")
+    promoter_button = _text_field("promoter_button")
     email_subject = _text_field("email_subject")
     email_intro = _text_field("email_intro")
     reminder_subject = _text_field("reminder_subject")
@@ -121,6 +123,7 @@ class SurveyOutput(serializers.ModelSerializer[Survey]):
             "texts",
             "extra_questions",
             "logo_url",
+            "promoter_link_url",
             "accent_color",
             "scale_style",
             "throttle_days",
@@ -152,6 +155,12 @@ class _SurveyInput(_NoUnknownKeys, serializers.Serializer[None]):
     )
     logo_url = serializers.CharField(
         required=False, allow_blank=True, max_length=200, help_text="An https:// image URL."
+    )
+    promoter_link_url = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        help_text="An https:// review or referral page, shown to promoters after they answer.",
     )
     accent_color = serializers.CharField(required=False, max_length=7, help_text="#rrggbb")
     scale_style = serializers.ChoiceField(choices=ScaleStyle.choices, required=False)

@@ -28,6 +28,8 @@ EDITABLE_TEXT_KEYS: Final = (
     "why_passive",
     "why_detractor",
     "thanks",
+    "promoter_invite",
+    "promoter_button",
     "email_subject",
     "email_intro",
     "reminder_subject",
@@ -36,6 +38,7 @@ EDITABLE_TEXT_KEYS: Final = (
 # Upper bounds on the editable texts' lengths (characters).
 TEXT_MAX_LENGTH: Final = {
     "question": 300,
+    "promoter_button": 60,
     "email_subject": 150,
     "reminder_subject": 150,
 }
@@ -115,6 +118,10 @@ _NPS: dict[str, dict[str, str]] = {
             "improve first?"
         ),
         "thanks": "Thank you for your feedback! It helps {company} get better.",
+        "promoter_invite": (
+            "Would you share your experience? A review helps others find {company}."
+        ),
+        "promoter_button": "Leave a review",
         "email_subject": "A quick question from {company}",
         "email_intro": (
             "We would love to know how we are doing. It takes one click: choose a number below."
@@ -130,6 +137,10 @@ _NPS: dict[str, dict[str, str]] = {
             "Нам жаль это слышать. Что вас разочаровало и что нам стоит исправить в первую очередь?"
         ),
         "thanks": "Спасибо за отзыв! Он помогает компании {company} становиться лучше.",
+        "promoter_invite": (
+            "Поделитесь впечатлениями: ваш отзыв поможет другим узнать о компании {company}."
+        ),
+        "promoter_button": "Оставить отзыв",
         "email_subject": "Один короткий вопрос от компании {company}",
         "email_intro": (
             "Нам важно знать, как у нас получается. Ответ займёт один клик: выберите оценку ниже."
@@ -147,6 +158,11 @@ _NPS: dict[str, dict[str, str]] = {
             "Өкінішті. Сізге не ұнамады және {company} компаниясы ең алдымен нені жақсартуы керек?"
         ),
         "thanks": "Пікіріңізге рахмет! Ол {company} компаниясына жақсаруға көмектеседі.",
+        "promoter_invite": (
+            "Тәжірибеңізбен бөлісіңіз: пікіріңіз басқаларға {company} компаниясын табуға "
+            "көмектеседі."
+        ),
+        "promoter_button": "Пікір қалдыру",
         "email_subject": "{company} компаниясынан бір қысқа сұрақ",
         "email_intro": (
             "Жұмысымыз туралы пікіріңізді білгіміз келеді. Бір ғана басу жеткілікті: "
@@ -169,6 +185,8 @@ _ENPS: dict[str, dict[str, str]] = {
         "thanks": (
             "Thank you! Your answer is anonymous and helps make {company} a better place to work."
         ),
+        "promoter_invite": ("Know someone who would enjoy working at {company}? Refer a friend."),
+        "promoter_button": "Refer a friend",
         "email_subject": "How is work at {company}? One anonymous question",
         "email_intro": (
             "Your answer is anonymous: your name is never shown with it. Choose a number below."
@@ -189,6 +207,10 @@ _ENPS: dict[str, dict[str, str]] = {
         "thanks": (
             "Спасибо! Ваш ответ анонимен и помогает сделать работу в компании {company} лучше."
         ),
+        "promoter_invite": (
+            "Знаете кого-то, кому понравится работать в компании {company}? Порекомендуйте друга."
+        ),
+        "promoter_button": "Порекомендовать друга",
         "email_subject": "Как вам работается в компании {company}? Один анонимный вопрос",
         "email_intro": (
             "Ваш ответ анонимен: ваше имя никогда не показывается рядом с ним. "
@@ -214,6 +236,10 @@ _ENPS: dict[str, dict[str, str]] = {
             "Рахмет! Жауабыңыз анонимді және {company} компаниясындағы жұмысты жақсартуға "
             "көмектеседі."
         ),
+        "promoter_invite": (
+            "{company} компаниясында жұмыс істегісі келетін танысыңыз бар ма? Досыңызды ұсыныңыз."
+        ),
+        "promoter_button": "Досыңызды ұсыну",
         "email_subject": "{company} компаниясындағы жұмысыңыз қалай? Бір анонимді сұрақ",
         "email_intro": (
             "Жауабыңыз анонимді: сіздің атыңыз онымен бірге ешқашан көрсетілмейді. "

@@ -38,15 +38,17 @@ TEXT_LABELS = {
     "why_passive": _("Follow-up for passives (7–8)"),
     "why_detractor": _("Follow-up for detractors (0–6)"),
     "thanks": _("Thank-you message"),
+    "promoter_invite": _("Invitation to promoters (thank-you page)"),
+    "promoter_button": _("Promoters' link button"),
     "email_subject": _("Email subject"),
     "email_intro": _("Email introduction"),
     "reminder_subject": _("Reminder subject"),
 }
-PAGE_TEXT_KEYS = ("question", "why_promoter", "why_passive", "why_detractor", "thanks")
 EMAIL_TEXT_KEYS = ("email_subject", "email_intro", "reminder_subject")
+PAGE_TEXT_KEYS = tuple(key for key in EDITABLE_TEXT_KEYS if key not in EMAIL_TEXT_KEYS)
 # Long texts get a text area; the rest a one-line input.
 MULTILINE_KEYS = frozenset(
-    {"why_promoter", "why_passive", "why_detractor", "thanks", "email_intro"}
+    {"why_promoter", "why_passive", "why_detractor", "thanks", "promoter_invite", "email_intro"}
 )
 EXTRA_KIND_CHOICES = [
     ("", _("— no question —")),
@@ -59,6 +61,7 @@ SERVICE_FIELDS = (
     "kind",
     "default_language",
     "logo_url",
+    "promoter_link_url",
     "accent_color",
     "scale_style",
     "throttle_days",
@@ -96,6 +99,16 @@ class SurveyForm(forms.Form):
         max_length=200,
         assume_scheme="https",
         help_text=_("An https:// address of your logo (PNG or JPG, about 40 px high)."),
+    )
+    promoter_link_url = forms.URLField(
+        label=_("Review or referral link for promoters"),
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text=_(
+            "An https:// address (your page on a review site, a referral programme). Shown on "
+            "the thank-you page to those who answer 9 or 10; empty: no link."
+        ),
     )
     accent_color = forms.CharField(
         label=_("Accent colour"),

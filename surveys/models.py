@@ -58,6 +58,8 @@ class Survey(TenantModel):
     texts = models.JSONField(_("wording"), default=dict, blank=True)
     extra_questions = models.JSONField(_("extra questions"), default=list, blank=True)
     logo_url = models.URLField(_("logo URL"), blank=True)
+    # Shown on the thank-you page to promoters only (a review site, a referral programme).
+    promoter_link_url = models.URLField(_("review or referral link"), max_length=500, blank=True)
     accent_color = models.CharField(_("accent colour"), max_length=7, default="#4f46e5")
     scale_style = models.CharField(
         _("scale"), max_length=16, choices=ScaleStyle.choices, default=ScaleStyle.COLORED

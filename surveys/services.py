@@ -24,6 +24,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from companies.models import Company, User
 from companies.tenancy import tenant_update_per_row
@@ -350,6 +351,7 @@ SURVEY_EDITABLE_FIELDS = frozenset(
         "texts",
         "extra_questions",
         "logo_url",
+        "promoter_link_url",
         "accent_color",
         "scale_style",
         "throttle_days",
@@ -366,6 +368,11 @@ CHOICE_MAX_LENGTH = 100
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 _QUESTION_ID_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
 _https_only = URLValidator(schemes=["https"])
+# Survey fields that take an https:// address, and the error for anything else.
+_HTTPS_FIELDS = {
+    "logo_url": gettext_lazy("Use an https:// address of an image."),
+    "promoter_link_url": gettext_lazy("Use an https:// address."),
+}
 
 # Which status a survey may move to from each status. Archiving is allowed from anywhere;
 # an archived survey comes back paused, so that it never starts sending by surprise.
@@ -589,6 +596,14 @@ def _clean_extra_questions(value: Any, *, default_language: str) -> list[dict[st
     return cleaned
 
 
+def _is_https(url: str) -> bool:
+    try:
+        _https_only(url)
+    except ValidationError:
+        return False
+    return True
+
+
 def _clean_survey_fields(fields: dict[str, Any], *, default_language: str) -> dict[str, Any]:
     """Normalise and check what the model's own validators do not cover."""
     errors: dict[str, list[str]] = {}
@@ -619,14 +634,10 @@ def _clean_survey_fields(fields: dict[str, Any], *, default_language: str) -> di
         if not _COLOR_RE.match(color):
             errors["accent_color"] = [_("Use a colour written like #4f46e5.")]
         cleaned["accent_color"] = color.lower()
-    if "logo_url" in cleaned:
-        url = str(cleaned["logo_url"] or "").strip()
-        if url:
-            try:
-                _https_only(url)
-            except ValidationError:
-                errors["logo_url"] = [_("Use an https:// address of an image.")]
-        cleaned["logo_url"] = url
+    for name in _HTTPS_FIELDS.keys() & cleaned.keys():
+        cleaned[name] = str(cleaned[name] or "").strip()
+        if cleaned[name] and not _is_https(cleaned[name]):
+            errors[name] = [str(_HTTPS_FIELDS[name])]
     if errors:
         raise ValidationError(errors)
     return cleaned

@@ -123,6 +123,8 @@ def test_manager_creates_a_survey_with_wording_and_extra_questions(personas, com
         ({"name": ""}, "This field is required"),
         ({"accent_color": "red"}, "Use a colour written like #4f46e5."),
         ({"logo_url": "http://acme.test/logo.png"}, "Use an https:// address of an image."),
+        ({"promoter_link_url": "http://reviews.test/acme"}, "Use an https:// address."),
+        ({"text_en_promoter_button": "x" * 61}, "at most 60 characters"),
         ({"sample_percent": "0"}, "greater than or equal to 1"),
         ({"throttle_days": "99999"}, "less than or equal to 3650"),
         (
