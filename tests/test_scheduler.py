@@ -10,6 +10,7 @@ import pytest
 from celery.schedules import crontab, schedule
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connections
 
 from nps_saas.celery import app
 from nps_saas.scheduler import MAX_SLEEP_SECONDS, EmbeddedScheduler, start_in_thread
@@ -36,6 +37,14 @@ def clock() -> FakeClock:
 @pytest.fixture(autouse=True)
 def _no_heartbeat() -> None:
     cache.delete(HEARTBEAT_CACHE_KEY)
+
+
+@pytest.fixture(autouse=True)
+def _no_open_connection() -> None:
+    """The scheduler's ``close_old_connections()`` checks an open connection's state, which
+    these database-free tests may not touch: close what an earlier test left open (closing
+    needs no database access)."""
+    connections.close_all()
 
 
 def beat(entry_schedule: object, task: str = "nps_saas.heartbeat") -> dict[str, dict[str, object]]:
