@@ -20,8 +20,12 @@ by commit time, and those must still land so the rollup nets to zero (rows at ze
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator
 from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from companies.models import new_public_id
 from companies.tenancy import TenantModel
 
 
@@ -109,3 +113,102 @@ class DashboardSettings(TenantModel):
 
     def __str__(self) -> str:
         return f"dashboard settings of company {self.company_id}"
+
+
+# --- Digests (dashboards/digests.py) ----------------------------------------------------------
+
+
+class DigestFrequency(models.TextChoices):
+    OFF = "off", _("Off")
+    DAILY = "daily", _("Daily")
+    WEEKLY = "weekly", _("Weekly")
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, _("Monday")
+    TUESDAY = 1, _("Tuesday")
+    WEDNESDAY = 2, _("Wednesday")
+    THURSDAY = 3, _("Thursday")
+    FRIDAY = 4, _("Friday")
+    SATURDAY = 5, _("Saturday")
+    SUNDAY = 6, _("Sunday")
+
+
+def _default_digest_hour() -> int:
+    return 8
+
+
+class DigestSchedule(TenantModel):
+    """When a digest goes out: daily or weekly (on ``weekday``) at ``hour`` local time.
+
+    ``last_sent_for`` is the key of the last occurrence claimed ("daily:2026-06-15",
+    "weekly:2026-06-15": the frequency and the recipient-local date it was due on). Sending
+    claims the next key with a conditional UPDATE, so an occurrence goes out at most once.
+    """
+
+    frequency = models.CharField(
+        _("frequency"), max_length=8, choices=DigestFrequency.choices, default=DigestFrequency.OFF
+    )
+    weekday = models.PositiveSmallIntegerField(
+        _("day of the week"), choices=Weekday.choices, default=Weekday.MONDAY
+    )
+    hour = models.PositiveSmallIntegerField(
+        _("hour"), default=_default_digest_hour, validators=[MaxValueValidator(23)]
+    )
+    last_sent_for = models.CharField(max_length=24, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+
+class DigestSubscription(DigestSchedule):
+    """A member's own digest (time zone and language are the member's user's)."""
+
+    membership = models.OneToOneField(
+        "companies.Membership", on_delete=models.CASCADE, related_name="digest"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "membership"], name="digestsubscription_membership"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["frequency"],
+                name="digestsubscription_on",
+                condition=~models.Q(frequency="off"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"digest of membership {self.membership_id}: {self.frequency}"
+
+
+class DigestAddress(DigestSchedule):
+    """An extra address (not a member) that gets the company's digest, in the company's time
+    zone and default language (en/ru, else en). Admins manage them."""
+
+    public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
+    email = models.EmailField(_("email address"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "email"], name="digestaddress_email"),
+            models.UniqueConstraint(
+                fields=["company", "public_id"], name="digestaddress_public_id"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["frequency"],
+                name="digestaddress_on",
+                condition=~models.Q(frequency="off"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"digest to {self.email}: {self.frequency}"

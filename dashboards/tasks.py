@@ -13,3 +13,24 @@ def rollup_fold() -> int:
     from dashboards.services import rollup_fold as fold
 
     return fold()
+
+
+@shared_task(name="dashboards.digests_dispatch_due", base=DjangoTask)
+def digests_dispatch_due() -> int:
+    """Beat, every few minutes: enqueue one ``dashboards.digest_send`` per digest due."""
+    from dashboards.digests import digests_dispatch_due as dispatch
+
+    return dispatch()
+
+
+@shared_task(name="dashboards.digest_send", base=DjangoTask, acks_late=True)
+def digest_send(company_id: int, kind: str, object_id: int) -> bool:
+    """Claim and send one digest's latest occurrence (at most once: dashboards/digests.py)."""
+    from companies.models import Company
+    from dashboards.digests import ADDRESS, MEMBER
+    from dashboards.digests import digest_send as send
+
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None or kind not in (MEMBER, ADDRESS):
+        return False
+    return send(company=company, kind=MEMBER if kind == MEMBER else ADDRESS, object_id=object_id)

@@ -248,6 +248,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "surveys-dispatch-reminders": {"task": "surveys.dispatch_reminders", "schedule": 300.0},
     # Rollup deltas folded into the rollup (dashboards/services.py); reads are exact without.
     "dashboards-rollup-fold": {"task": "dashboards.rollup_fold", "schedule": 5.0},
+    # Daily/weekly digests due at their recipients' local hour (dashboards/digests.py).
+    "dashboards-digests-dispatch-due": {
+        "task": "dashboards.digests_dispatch_due",
+        "schedule": 300.0,
+    },
     # Overdue follow-ups: marked, and their company's admins emailed once (responses/tasks.py).
     "responses-alert-escalate-overdue": {
         "task": "responses.alert_escalate_overdue",

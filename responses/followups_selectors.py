@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import (
@@ -94,6 +94,19 @@ def inbox_counts(*, company: Company, membership: Membership | None) -> dict[str
             overdue=Count("id", filter=Q(due_at__lt=now)),
             all=Count("id"),
         )
+    )
+    return {key: int(value or 0) for key, value in counts.items()}
+
+
+def followups_digest_counts(
+    *, company: Company, start: datetime, end: datetime, now: datetime | None = None
+) -> dict[str, int]:
+    """For a digest: follow-ups opened in [start, end) and those open and past due at ``now``
+    (default: now). One aggregate query."""
+    now = now or timezone.now()
+    counts: dict[str, Any] = Followup.objects.for_company(company).aggregate(
+        new=Count("id", filter=Q(created_at__gte=start, created_at__lt=end)),
+        overdue=Count("id", filter=Q(status__in=OPEN_STATUSES, due_at__lt=now)),
     )
     return {key: int(value or 0) for key, value in counts.items()}
 

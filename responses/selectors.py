@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorExact
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
 
@@ -159,4 +159,21 @@ def contact_responses(*, company: Company, contact: Contact) -> list[Response]:
         .filter(contact=contact, survey__anonymous=False)
         .select_related("survey")
         .order_by("-created_at", "-pk")[:CONTACT_RESPONSES_LIMIT]
+    )
+
+
+def notable_comments(
+    *, company: Company, since: datetime, until: datetime, limit: int = 5
+) -> list[Response]:
+    """Answers with a comment created in [since, until): detractors first, then the latest.
+
+    For digests; the caller must not show who answered an anonymous (eNPS) survey (the
+    survey is fetched with it: ``response.survey.anonymous``)."""
+    is_detractor = Case(When(category="detractor", then=Value(0)), default=Value(1))
+    return list(
+        Response.objects.for_company(company)
+        .filter(created_at__gte=since, created_at__lt=until)
+        .exclude(comment="")
+        .select_related("survey", "contact")
+        .order_by(is_detractor, "-created_at", "-id")[:limit]
     )

@@ -158,6 +158,15 @@ def _followup(company: Company) -> str:
     return followup.public_id
 
 
+def _digest_address(company: Company) -> str:
+    from dashboards.models import DigestAddress
+
+    address = DigestAddress.objects.create(
+        company=company, email=f"walker-digest-{secrets.token_hex(4)}@digests.test"
+    )
+    return address.public_id
+
+
 def _alert_rule(company: Company) -> str:
     from responses.models import AlertRule
 
@@ -178,6 +187,7 @@ URL_KWARG_FACTORIES: dict[str, Factory] = {
     "import_id": _contact_import,
     "followup_id": _followup,
     "rule_id": _alert_rule,
+    "digest_address_id": _digest_address,
 }
 
 # For generic keyword names (``id``, ``pk``) that mean different objects on different routes:
