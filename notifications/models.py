@@ -150,3 +150,11 @@ class DeliveryEvent(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.event} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+# Outbound webhooks and Slack posts live in their own module; Django finds models here.
+from notifications.webhooks_models import (  # noqa: E402, F401
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)

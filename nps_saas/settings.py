@@ -258,6 +258,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "responses.alert_escalate_overdue",
         "schedule": 60.0,
     },
+    # Outbound webhook and Slack retries live in the database (notifications/webhooks.py).
+    "notifications-webhooks-deliver-due": {
+        "task": "notifications.webhooks_deliver_due",
+        "schedule": 15.0,
+    },
 }
 # Answer a detractor within this many hours (a company may set its own; the source articles
 # cite a measurable loyalty gain from answering within 48 hours).
@@ -265,6 +270,14 @@ FOLLOWUP_SLA_HOURS: int = env.int("FOLLOWUP_SLA_HOURS", default=48)
 # Replies to customers from a follow-up get reply-to reply+<token>@<this domain>; its inbound
 # mail must reach anymail's inbound webhook. Empty: the reply-to is the agent's own address.
 FOLLOWUP_REPLY_DOMAIN: str = env.str("FOLLOWUP_REPLY_DOMAIN", default="")
+# Outbound webhooks and Slack posts go to URLs companies configure; addresses that are not
+# public (loopback, private networks, link-local, …) are refused unless this is on (tests;
+# a self-hosted install posting inside its own network).
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
+WEBHOOK_CONNECT_TIMEOUT = 5.0  # seconds
+WEBHOOK_READ_TIMEOUT = 10.0  # seconds per socket read
+WEBHOOK_TOTAL_TIMEOUT = 15.0  # seconds for the whole exchange
+WEBHOOK_RESPONSE_MAX_BYTES = 16 * 1024  # read at most this much of an answer
 # make run has no beat process: an in-process scheduler runs CELERY_BEAT_SCHEDULE instead.
 EMBEDDED_SCHEDULER = env.bool("EMBEDDED_SCHEDULER", default=IS_EMBEDDED)
 

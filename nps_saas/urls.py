@@ -16,6 +16,7 @@ urlpatterns = [
     path("c/<slug:company_slug>/responses/", include("responses.urls")),
     path("c/<slug:company_slug>/dashboard/", include("dashboards.urls")),
     path("c/<slug:company_slug>/inbox/", include("responses.urls_inbox")),
+    path("c/<slug:company_slug>/webhooks/", include("notifications.urls_webhooks")),
     path("", include("responses.urls_public")),
     path("", include("responses.urls_sms")),
     path("api/v1/", include("surveys.api_urls")),

@@ -9,7 +9,10 @@ The flow (``responses.receivers`` → ``responses.tasks.alert_evaluate`` → ``a
    alert once, a later edit raises nothing.
 2. Rules with the follow-up action open the response's follow-up (one per response) or, if it
    exists, the thread records the edit (a new comment, a changed score) as an event.
-3. After the commit, each ledger row whose email is pending is claimed (pending → sending)
+3. In the same transaction, the rule's Slack post and ``alert.triggered`` webhook event are
+   queued (notifications.webhooks: claimed before each attempt, retried on transient
+   failure), so each exists exactly when the ledger row does.
+4. After the commit, each ledger row whose email is pending is claimed (pending → sending)
    and its emails go out through the post office; a crash between commit and send leaves the
    row pending and the redelivered task sends it, a crash during the send leaves it
    ``sending`` and it is never sent twice.
@@ -33,6 +36,7 @@ from notifications.email import OutgoingEmail, TransientSendError, email_send
 from responses.followups import followup_open_for_alert
 from responses.followups_emails import Recipient, fallback_language, render_emails
 from responses.models import AlertFiring, AlertRule, Category, Followup, Response
+from responses.webhook_events import alert_actions_queue
 
 logger = logging.getLogger(__name__)
 
@@ -243,7 +247,11 @@ def alerts_evaluate(*, company: Company, response_id: int) -> list[AlertFiring]:
                 continue  # this rule already alerted on this response
             fired.append(firing)
         followup_rules = [f.rule for f in fired if f.rule.create_followup]
-        followup_open_for_alert(company=company, response=response, rules=followup_rules)
+        followup = followup_open_for_alert(company=company, response=response, rules=followup_rules)
+        for firing in fired:  # Slack and webhook actions: queued with the ledger row
+            alert_actions_queue(
+                company=company, rule=firing.rule, response=response, followup=followup
+            )
     alert_emails_send_pending(company=company, response_id=response.pk)
     return fired
 

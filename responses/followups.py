@@ -29,6 +29,7 @@ from responses.models import (
     ResolutionReason,
     Response,
 )
+from responses.webhook_events import followup_event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,9 @@ def followup_open_for_alert(
             )
     if followup is None:
         return None
-    if not created:
+    if created:
+        followup_event_emit(company=company, followup=followup, created=True)
+    else:
         _record_answer_change(followup, response)
     for rule in rules:
         _event(followup, FollowupEventKind.ALERT, body=rule.name, data={"rule": rule.public_id})
@@ -230,6 +233,7 @@ def followup_assign(
             actor=actor,
             data={"to": assignee.user.email if assignee else None},
         )
+        followup_event_emit(company=company, followup=row, created=False)
     return row
 
 
@@ -268,6 +272,7 @@ def followup_set_status(
         row.status, row.updated_at = status, now
         row.save(update_fields=fields)
         _event(row, FollowupEventKind.STATUS, actor=actor, data=data)
+        followup_event_emit(company=company, followup=row, created=False)
     return row
 
 

@@ -12,6 +12,7 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
 from companies.models import Company, Membership, Role
+from notifications.slack import slack_url_validate
 from responses.alerts import EMAIL_ROLES, MAX_ADDRESSES, MAX_WORDS
 from responses.models import AlertRule, Category, FollowupStatus, ResolutionReason
 from surveys.models import Survey
@@ -133,6 +134,12 @@ class AlertRuleForm(forms.Form):
                     _("%(address)s is not an email address.") % {"address": address}
                 ) from err
         return addresses
+
+    def clean_slack_webhook_url(self) -> str:
+        url: str = self.cleaned_data["slack_webhook_url"]
+        if url:
+            slack_url_validate(url)  # https, and an address the hardened client may post to
+        return url
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -149,7 +149,7 @@ class AlertRule(TenantModel):
     email_member_ids = models.JSONField(_("email these members"), default=list, blank=True)
     email_addresses = models.JSONField(_("email these addresses"), default=list, blank=True)
     create_followup = models.BooleanField(_("create a follow-up"), default=True)
-    # Stored for the Slack / outbound webhook deliveries (not delivered yet).
+    # Delivered through notifications.webhooks (responses/webhook_events.py), once per firing.
     notify_slack = models.BooleanField(_("post to Slack"), default=False)
     slack_webhook_url = models.URLField(_("Slack incoming-webhook URL"), blank=True)
     notify_webhook = models.BooleanField(_("send an outbound webhook event"), default=False)

@@ -34,3 +34,45 @@ def on_message_status_changed(
         status=status,
         occurred_at=occurred_at or timezone.now(),
     )
+
+
+# Suppression reasons that mean the person asked to hear no more (not a bounce or complaint).
+UNSUBSCRIBE_REASONS = frozenset({"unsubscribed", "stopped"})
+
+
+def on_address_suppressed(
+    sender: Any, *, company_id: int, channel: str, address: str, reason: str, **kwargs: Any
+) -> None:
+    """An address unsubscribed (link, List-Unsubscribe, STOP): ``contact.unsubscribed`` for
+    each of the company's contacts with that address, to its subscribed webhook endpoints."""
+    if reason not in UNSUBSCRIBE_REASONS:
+        return
+    from companies.models import Company
+    from notifications.webhooks import webhook_event_emit, webhook_has_subscribers
+    from notifications.webhooks_models import WebhookEventType
+    from surveys.models import Contact
+
+    event = WebhookEventType.CONTACT_UNSUBSCRIBED
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None or not webhook_has_subscribers(company=company, event_type=event):
+        return
+    contacts = Contact.objects.for_company(company)
+    if channel == "email":
+        contacts = contacts.filter(email__iexact=address)
+    else:
+        contacts = contacts.filter(phone=address)
+    for contact in contacts.order_by("pk"):
+        webhook_event_emit(
+            company=company,
+            event_type=event,
+            data={
+                "contact": {
+                    "id": contact.public_id,
+                    "email": contact.email,
+                    "phone": contact.phone,
+                    "name": contact.name,
+                },
+                "channel": channel,
+                "reason": reason,
+            },
+        )

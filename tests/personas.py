@@ -174,6 +174,21 @@ def _alert_rule(company: Company) -> str:
     return rule.public_id
 
 
+def _webhook_endpoint(company: Company) -> str:
+    """An endpoint (made directly: creating one through the service resolves its host)."""
+    from companies.credentials import secret_encrypt
+    from notifications.webhooks import webhook_secret_new
+    from notifications.webhooks_models import WebhookEndpoint
+
+    endpoint = WebhookEndpoint.objects.create(
+        company=company,
+        url=f"https://walker-{secrets.token_hex(3)}.hooks.test/nps",
+        event_types=["response.created"],
+        secret_encrypted=secret_encrypt(webhook_secret_new()),
+    )
+    return endpoint.public_id
+
+
 # A keyword name → a function that makes a real object of ``company`` and returns the value
 # that goes into the URL. A route whose keyword has no entry here fails the persona tests.
 URL_KWARG_FACTORIES: dict[str, Factory] = {
@@ -187,6 +202,7 @@ URL_KWARG_FACTORIES: dict[str, Factory] = {
     "import_id": _contact_import,
     "followup_id": _followup,
     "rule_id": _alert_rule,
+    "endpoint_id": _webhook_endpoint,
     "digest_address_id": _digest_address,
 }
 

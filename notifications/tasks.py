@@ -1,0 +1,31 @@
+"""Celery tasks of the post office: thin adapters, ids in, a service does the work.
+
+Names start with ``notifications.``: CELERY_TASK_ROUTES sends them to the ``sends`` queue.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from celery.contrib.django.task import DjangoTask
+
+from companies.models import Company
+
+
+@shared_task(name="notifications.webhook_deliver", base=DjangoTask, acks_late=True)
+def webhook_deliver(company_id: int, message_id: int, attempt: int) -> str | None:
+    """One attempt of an outbound webhook or Slack message (claimed first: see
+    notifications/webhooks.py); failures are rescheduled in the database, not here."""
+    from notifications.webhooks import webhook_message_deliver
+
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None:
+        return None
+    return webhook_message_deliver(company=company, message_id=message_id, attempt=attempt)
+
+
+@shared_task(name="notifications.webhooks_deliver_due", base=DjangoTask)
+def webhooks_deliver_due() -> int:
+    """Beat, every 15 s: enqueue due webhook retries."""
+    from notifications.webhooks import webhooks_deliver_due as sweep
+
+    return sweep()

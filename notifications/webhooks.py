@@ -1,0 +1,558 @@
+"""Outbound webhooks (Standard Webhooks) and Slack posts: endpoints, fan-out, signed
+delivery with retries, the delivery log and the automatic disabling.
+
+The post office knows nothing about surveys: callers give a company, an event type and the
+event's ``data`` (public ids only), see ``webhook_event_emit``.
+
+**Delivery.** Every event becomes one ``WebhookMessage`` per subscribed, enabled endpoint of
+that company, written (in the caller's transaction, if any) before anything is sent. Each
+attempt is claimed first: ``UPDATE … SET status='sending', attempts=n+1 WHERE status='pending'
+AND attempts=n``; only the worker whose update changed the row sends, so a task delivered
+twice, a racing sweep or a late task of an earlier attempt never send the same attempt
+twice. The first attempt is a task enqueued on commit; later ones are due rows
+(``next_attempt_at``) that the beat sweep (``webhooks_deliver_due``, every 15 s) enqueues.
+
+**Retries.** A timeout, a network error, a 3xx (no redirect is followed), 408, 429 and 5xx
+are retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h (Svix's schedule: eight
+attempts over about 27 hours); another 4xx, or an address the hardened client refuses, fails
+the message at once. Receivers dedupe by ``webhook-id``: it stays the same on every retry,
+while ``webhook-timestamp`` and the signature are those of the attempt.
+
+**Disabling.** An endpoint whose attempts have all failed for ``DISABLE_AFTER`` (a day) is
+disabled when a message finally fails, and its company's owners and admins are emailed, once
+(the enabled → disabled update is claimed). A 410 Gone disables it at once (the receiver
+says it is gone for good). A success in between starts the clock again.
+
+**Crashes.** A row left ``sending`` for ``STALE_AFTER`` (its worker died mid-request: the
+outcome is unknown) goes back to pending for a webhook (at-least-once; the id dedupes) and is
+failed for a Slack post (a chat message must never appear twice).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from companies.credentials import CredentialUnreadable, secret_decrypt, secret_encrypt
+from notifications.email import OutgoingEmail, TransientSendError, email_send
+from notifications.http_client import HttpResult, UnsafeURL, post_json, url_check
+from notifications.webhooks_models import (
+    PING_EVENT,
+    DisabledReason,
+    MessageKind,
+    MessageStatus,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookEventType,
+    WebhookMessage,
+)
+
+if TYPE_CHECKING:
+    from companies.models import Company
+
+logger = logging.getLogger(__name__)
+
+RETRY_DELAYS = (
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=10),
+)
+MAX_ATTEMPTS = 1 + len(RETRY_DELAYS)
+DISABLE_AFTER = timedelta(days=1)
+# A queued task not started by then is enqueued again by the sweep (the claim dedupes).
+ENQUEUE_LEASE = timedelta(minutes=2)
+STALE_AFTER = timedelta(minutes=10)
+# The delivery log keeps finished messages (and their attempts) this long.
+LOG_RETENTION = timedelta(days=30)
+RETRYABLE_4XX = frozenset({408, 429})
+EXCERPT_CHARS = 1000
+MAX_ENDPOINTS = 20
+SECRET_BYTES = 24
+
+
+# --- Signing (Standard Webhooks) ---------------------------------------------------------------
+
+
+def webhook_secret_new() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def webhook_signature(*, secret: str, msg_id: str, timestamp: int, body: str) -> str:
+    """``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`` with the decoded secret."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def signed_headers(*, secret: str, msg_id: str, body: str, now: datetime) -> dict[str, str]:
+    timestamp = int(now.timestamp())
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": webhook_signature(
+            secret=secret, msg_id=msg_id, timestamp=timestamp, body=body
+        ),
+    }
+
+
+def _body(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))
+
+
+# --- Endpoints ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedEndpoint:
+    endpoint: WebhookEndpoint
+    secret: str  # shown once
+
+
+def _clean_endpoint(url: str, event_types: Sequence[str]) -> list[str]:
+    try:
+        url_check(url)
+    except UnsafeURL as err:
+        raise ValidationError({"url": str(err)}) from err
+    unknown = set(event_types) - set(WebhookEventType.values)
+    if unknown or not event_types:
+        raise ValidationError({"event_types": _("Choose at least one event.")})
+    return [e for e in WebhookEventType.values if e in set(event_types)]
+
+
+def webhook_endpoint_create(
+    *, company: Company, url: str, event_types: Sequence[str], description: str = ""
+) -> IssuedEndpoint:
+    events = _clean_endpoint(url, event_types)
+    if WebhookEndpoint.objects.for_company(company).count() >= MAX_ENDPOINTS:
+        raise ValidationError(_("At most %(n)d endpoints.") % {"n": MAX_ENDPOINTS})
+    secret = webhook_secret_new()
+    endpoint = WebhookEndpoint.objects.create(
+        company=company,
+        url=url.strip(),
+        description=description.strip(),
+        event_types=events,
+        secret_encrypted=secret_encrypt(secret),
+    )
+    return IssuedEndpoint(endpoint=endpoint, secret=secret)
+
+
+def webhook_endpoint_update(
+    *,
+    company: Company,
+    endpoint: WebhookEndpoint,
+    url: str,
+    event_types: Sequence[str],
+    description: str = "",
+) -> WebhookEndpoint:
+    assert endpoint.company_id == company.pk
+    endpoint.event_types = _clean_endpoint(url, event_types)
+    endpoint.url, endpoint.description = url.strip(), description.strip()
+    endpoint.updated_at = timezone.now()
+    endpoint.save(update_fields=["url", "event_types", "description", "updated_at"])
+    return endpoint
+
+
+def webhook_endpoint_rotate_secret(*, company: Company, endpoint: WebhookEndpoint) -> str:
+    """A new secret (returned: shown once); messages sent from now on are signed with it."""
+    secret = webhook_secret_new()
+    WebhookEndpoint.objects.for_company(company).filter(pk=endpoint.pk).update(
+        secret_encrypted=secret_encrypt(secret), updated_at=timezone.now()
+    )
+    return secret
+
+
+def webhook_endpoint_set_enabled(
+    *, company: Company, endpoint: WebhookEndpoint, enabled: bool
+) -> None:
+    """An admin's switch; enabling starts the failure clock again."""
+    now = timezone.now()
+    rows = WebhookEndpoint.objects.for_company(company).filter(pk=endpoint.pk)
+    if enabled:
+        rows.update(
+            enabled=True,
+            disabled_reason=DisabledReason.NONE,
+            disabled_at=None,
+            failing_since=None,
+            updated_at=now,
+        )
+    else:
+        rows.filter(enabled=True).update(
+            enabled=False, disabled_reason=DisabledReason.MANUAL, disabled_at=now, updated_at=now
+        )
+
+
+def webhook_endpoint_delete(*, company: Company, endpoint: WebhookEndpoint) -> None:
+    WebhookEndpoint.objects.for_company(company).filter(pk=endpoint.pk).delete()
+
+
+# --- Reads -------------------------------------------------------------------------------------
+
+
+def webhook_endpoints_for(*, company: Company) -> list[WebhookEndpoint]:
+    return list(WebhookEndpoint.objects.for_company(company).order_by("created_at", "id"))
+
+
+def webhook_endpoint_get(*, company: Company, public_id: str) -> WebhookEndpoint | None:
+    return WebhookEndpoint.objects.for_company(company).filter(public_id=public_id).first()
+
+
+def webhook_messages_for(
+    *, company: Company, endpoint: WebhookEndpoint, limit: int = 50
+) -> list[WebhookMessage]:
+    """The endpoint's latest messages, newest first, with their attempts (the delivery log)."""
+    messages = list(
+        WebhookMessage.objects.for_company(company)
+        .filter(endpoint=endpoint)
+        .order_by("-created_at", "-id")[:limit]
+    )
+    attempts: dict[int, list[WebhookAttempt]] = {}
+    for attempt in (
+        WebhookAttempt.objects.for_company(company)
+        .filter(message_id__in=[m.pk for m in messages])
+        .order_by("number")
+    ):
+        attempts.setdefault(attempt.message_id, []).append(attempt)
+    for message in messages:
+        message.log = attempts.get(message.pk, [])  # type: ignore[attr-defined]
+    return messages
+
+
+# --- Emitting ----------------------------------------------------------------------------------
+
+
+def _envelope(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The body every event has; through JSON once, so that dates are ISO strings."""
+    envelope = {"type": event_type, "timestamp": timezone.now().isoformat(), "data": data}
+    result: dict[str, Any] = json.loads(_body(envelope))
+    return result
+
+
+def _queue(messages: Sequence[WebhookMessage]) -> None:
+    from notifications.tasks import webhook_deliver
+
+    for message in messages:
+        webhook_deliver.delay_on_commit(message.company_id, message.pk, 0)
+
+
+def _subscribers(company: Company, event_type: str) -> list[WebhookEndpoint]:
+    # Filtered here rather than with a JSON lookup: the embedded SQLite has no "contains".
+    return [
+        e
+        for e in WebhookEndpoint.objects.for_company(company).filter(enabled=True).order_by("pk")
+        if event_type in (e.event_types or [])
+    ]
+
+
+def webhook_has_subscribers(*, company: Company, event_type: str) -> bool:
+    """Whether an event would go anywhere (callers skip building its payload otherwise)."""
+    return bool(_subscribers(company, event_type))
+
+
+def webhook_event_emit(
+    *, company: Company, event_type: str, data: dict[str, Any]
+) -> list[WebhookMessage]:
+    """Queue ``event_type`` with ``data`` for every enabled endpoint of ``company`` that
+    subscribed to it; the messages written. Part of the caller's transaction if there is
+    one (the sends start after it commits, and not at all if it rolls back)."""
+    if event_type not in WebhookEventType.values:
+        raise ValueError(f"unknown webhook event type {event_type!r}")
+    endpoints = _subscribers(company, event_type)
+    if not endpoints:
+        return []
+    payload = _envelope(event_type, data)
+    now = timezone.now()
+    messages = WebhookMessage.objects.bulk_create(
+        [
+            WebhookMessage(
+                company=company,
+                kind=MessageKind.WEBHOOK,
+                endpoint=endpoint,
+                event_type=event_type,
+                payload=payload,
+                next_attempt_at=now + ENQUEUE_LEASE,
+                created_at=now,
+            )
+            for endpoint in endpoints
+        ]
+    )
+    _queue(messages)
+    return messages
+
+
+def webhook_test_send(*, company: Company, endpoint: WebhookEndpoint) -> WebhookMessage:
+    """A ``ping`` event to this one endpoint (also when it is disabled: to check a fix)."""
+    assert endpoint.company_id == company.pk
+    now = timezone.now()
+    message = WebhookMessage.objects.create(
+        company=company,
+        kind=MessageKind.WEBHOOK,
+        endpoint=endpoint,
+        event_type=PING_EVENT,
+        payload=_envelope(
+            PING_EVENT, {"endpoint": endpoint.public_id, "message": "Test event from nps_saas"}
+        ),
+        next_attempt_at=now + ENQUEUE_LEASE,
+        created_at=now,
+    )
+    _queue([message])
+    return message
+
+
+def slack_message_enqueue(
+    *, company: Company, url: str, body: dict[str, Any], event_type: str
+) -> WebhookMessage:
+    """Queue one Slack post (an incoming-webhook ``body``). Written in the caller's
+    transaction: exactly one per caller's ledger row when the caller inserts both together."""
+    now = timezone.now()
+    message = WebhookMessage.objects.create(
+        company=company,
+        kind=MessageKind.SLACK,
+        url=url,
+        event_type=event_type,
+        payload=body,
+        next_attempt_at=now + ENQUEUE_LEASE,
+        created_at=now,
+    )
+    _queue([message])
+    return message
+
+
+# --- Delivering --------------------------------------------------------------------------------
+
+
+def _retryable(result: HttpResult) -> bool:
+    if result.error.startswith("refused"):
+        return False
+    if result.status is None:
+        return True
+    if 400 <= result.status < 500:
+        return result.status in RETRYABLE_4XX
+    return True  # 3xx (refused redirect), 5xx
+
+
+def _describe(result: HttpResult) -> str:
+    if result.status is None:
+        return result.error
+    if 300 <= result.status < 400:
+        return f"HTTP {result.status} (redirects are not followed)"
+    return f"HTTP {result.status}"
+
+
+def _request(message: WebhookMessage, now: datetime) -> tuple[str, str, dict[str, str]] | str:
+    """(url, body, headers) of this attempt, or why it cannot be made."""
+    body = _body(message.payload)
+    if message.kind == MessageKind.SLACK:
+        return message.url, body, {}
+    endpoint = message.endpoint
+    if endpoint is None:
+        return "endpoint deleted"
+    if not endpoint.enabled and message.event_type != PING_EVENT:
+        return "endpoint disabled"
+    try:
+        secret = secret_decrypt(endpoint.secret_encrypted)
+    except CredentialUnreadable:
+        return "the signing secret cannot be read: rotate it"
+    headers = signed_headers(secret=secret, msg_id=message.public_id, body=body, now=now)
+    return endpoint.url, body, headers
+
+
+def webhook_message_deliver(*, company: Company, message_id: int, attempt: int) -> str | None:
+    """Make attempt number ``attempt + 1`` of a message if this worker claims it; the
+    message's status afterwards, or None if it was not ours to send (see the docstring)."""
+    messages = WebhookMessage.objects.for_company(company)
+    claimed = messages.filter(pk=message_id, status=MessageStatus.PENDING, attempts=attempt).update(
+        status=MessageStatus.SENDING, attempts=attempt + 1, claimed_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    message = messages.select_related("endpoint").get(pk=message_id)
+    now = timezone.now()
+    request = _request(message, now)
+    if isinstance(request, str):
+        messages.filter(pk=message.pk).update(
+            status=MessageStatus.FAILED, last_error=request, finished_at=now
+        )
+        return MessageStatus.FAILED
+    url, body, headers = request
+    result = post_json(url, body=body.encode(), headers=headers)
+    done = timezone.now()
+    WebhookAttempt.objects.create(
+        company=company,
+        message=message,
+        number=attempt + 1,
+        attempted_at=now,
+        status_code=result.status,
+        error=result.error[:500],
+        latency_ms=result.latency_ms,
+        response_excerpt=result.body[:EXCERPT_CHARS].decode("utf-8", "replace"),
+        succeeded=result.ok,
+    )
+    if result.ok:
+        status = MessageStatus.DELIVERED
+        messages.filter(pk=message.pk).update(
+            status=status, last_error="", finished_at=done, next_attempt_at=None
+        )
+    elif _retryable(result) and attempt + 1 < MAX_ATTEMPTS:
+        status = MessageStatus.PENDING
+        messages.filter(pk=message.pk).update(
+            status=status,
+            last_error=_describe(result)[:500],
+            next_attempt_at=done + RETRY_DELAYS[attempt],
+        )
+    else:
+        status = MessageStatus.FAILED
+        messages.filter(pk=message.pk).update(
+            status=status,
+            last_error=_describe(result)[:500],
+            finished_at=done,
+            next_attempt_at=None,
+        )
+    if message.endpoint is not None:
+        _endpoint_health(company, message, result, final=status == MessageStatus.FAILED)
+    return status
+
+
+def _endpoint_health(
+    company: Company, message: WebhookMessage, result: HttpResult, *, final: bool
+) -> None:
+    endpoint = message.endpoint
+    assert endpoint is not None
+    rows = WebhookEndpoint.objects.for_company(company).filter(pk=endpoint.pk)
+    now = timezone.now()
+    if result.ok:
+        rows.filter(failing_since__isnull=False).update(failing_since=None)
+        return
+    rows.filter(failing_since__isnull=True).update(failing_since=now)
+    if result.status == 410:
+        _endpoint_disable(company, endpoint, DisabledReason.GONE)
+        return
+    if not final or message.event_type == PING_EVENT:
+        return
+    failing_since = rows.values_list("failing_since", flat=True).first()
+    if failing_since is not None and failing_since <= now - DISABLE_AFTER:
+        _endpoint_disable(company, endpoint, DisabledReason.FAILING)
+
+
+def _endpoint_disable(company: Company, endpoint: WebhookEndpoint, reason: str) -> bool:
+    """Disable an enabled endpoint and email the admins; False if it was disabled already."""
+    now = timezone.now()
+    claimed = (
+        WebhookEndpoint.objects.for_company(company)
+        .filter(pk=endpoint.pk, enabled=True)
+        .update(enabled=False, disabled_reason=reason, disabled_at=now, updated_at=now)
+    )
+    if not claimed:
+        return False
+    endpoint.refresh_from_db()
+    try:
+        _disabled_email(company=company, endpoint=endpoint)
+    except TransientSendError as err:
+        logger.warning("email about disabled webhook %s not sent: %s", endpoint.public_id, err)
+    return True
+
+
+def _disabled_email(*, company: Company, endpoint: WebhookEndpoint) -> None:
+    from companies.models import Membership, Role
+
+    admins = (
+        Membership.objects.for_company(company)
+        .filter(role__in=[Role.OWNER, Role.ADMIN])
+        .select_related("user")
+        .order_by("id")
+    )
+    url = settings.SITE_URL + reverse(
+        "webhooks:detail", kwargs={"company_slug": company.slug, "endpoint_id": endpoint.public_id}
+    )
+    context = {"company": company, "endpoint": endpoint, "url": url}
+    base = "notifications/webhooks/email/disabled"
+    emails = []
+    for membership in admins:
+        with translation.override(membership.user.language or settings.LANGUAGE_CODE):
+            emails.append(
+                OutgoingEmail(
+                    to=membership.user.email,
+                    subject=" ".join(render_to_string(f"{base}_subject.txt", context).split()),
+                    text=render_to_string(f"{base}.txt", context),
+                    html=render_to_string(f"{base}.html", context),
+                    metadata={"webhook_endpoint": endpoint.public_id},
+                    from_name=company.sender_name or company.name,
+                )
+            )
+    if emails:
+        email_send(company=company, emails=emails)
+
+
+# --- The sweep -----------------------------------------------------------------------------------
+
+
+def webhooks_deliver_due(*, limit: int = 500) -> int:
+    """The beat sweep: recover rows a dead worker left ``sending``, drop log entries older
+    than LOG_RETENTION, and enqueue due retries (each leased for ENQUEUE_LEASE, so the next
+    sweeps do not enqueue it again). Returns how many messages were enqueued."""
+    from notifications.tasks import webhook_deliver
+
+    now = timezone.now()
+    all_rows = WebhookMessage.objects.unscoped(reason="the webhook sweep runs across companies")
+    stale = list(
+        all_rows.filter(status=MessageStatus.SENDING, claimed_at__lt=now - STALE_AFTER)
+        .values_list("pk", "company_id", "kind")
+        .order_by("pk")[:limit]
+    )
+    for pk, company_id, kind in stale:
+        rows = WebhookMessage.objects.filter(
+            company_id=company_id, pk=pk, status=MessageStatus.SENDING
+        )
+        if kind == MessageKind.SLACK:
+            rows.update(
+                status=MessageStatus.FAILED,
+                last_error="the sending worker stopped; not posted again to avoid a duplicate",
+                finished_at=now,
+            )
+        else:
+            rows.update(status=MessageStatus.PENDING, next_attempt_at=now)
+    expired = list(
+        all_rows.filter(
+            status__in=[MessageStatus.DELIVERED, MessageStatus.FAILED],
+            finished_at__lt=now - LOG_RETENTION,
+        ).values_list("pk", flat=True)[:limit]
+    )
+    if expired:
+        all_rows.filter(pk__in=expired).delete()
+    due = list(
+        all_rows.filter(status=MessageStatus.PENDING, next_attempt_at__lte=now)
+        .values_list("pk", "company_id", "attempts")
+        .order_by("next_attempt_at", "pk")[:limit]
+    )
+    enqueued = 0
+    for pk, company_id, attempts in due:
+        leased = WebhookMessage.objects.filter(
+            company_id=company_id,
+            pk=pk,
+            status=MessageStatus.PENDING,
+            attempts=attempts,
+            next_attempt_at__lte=now,
+        ).update(next_attempt_at=now + ENQUEUE_LEASE)
+        if leased:
+            webhook_deliver.delay_on_commit(company_id, pk, attempts)
+            enqueued += 1
+    return enqueued
