@@ -6,7 +6,8 @@ How they stay exact (dashboards/rollups.py has the details):
   PostgreSQL and on SQLite) append one ``RollupDelta`` row (+1 / −1) for every insert, score
   or channel change and delete, however it happens: the services, ``bulk_create``, a
   queryset ``update()``, a cascade from a deleted survey or company, raw SQL, COPY;
-* a periodic task folds the deltas into ``Rollup`` (one upsert per key) and deletes them;
+* a periodic task folds the deltas into ``Rollup`` (one upsert per key) and the week and month
+  rows of ``RollupSpan``, and deletes them;
 * reads add the pending deltas to the rollup in ONE statement (UNION ALL, one snapshot), so a
   figure is exact and current whether or not the fold has run.
 
@@ -53,6 +54,40 @@ class Rollup(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.day} {self.channel} {self.score}: {self.count}"
+
+
+class RollupSpan(TenantModel):
+    """The same counts per ISO week (``start`` a Monday) or calendar month (``start`` the 1st),
+    kept by the fold beside the day rows, so a long period reads a few rows per week or month
+    instead of one per day: a year is 52 weeks (plus the edge days), whatever the traffic."""
+
+    class Span(models.TextChoices):
+        WEEK = "week"
+        MONTH = "month"
+
+    survey = models.ForeignKey(
+        "surveys.Survey", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    span = models.CharField(max_length=5, choices=Span.choices)
+    start = models.DateField()
+    channel = models.CharField(max_length=16)
+    language = models.CharField(max_length=8)
+    score = models.PositiveSmallIntegerField()
+    count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "survey", "span", "start", "channel", "language", "score"],
+                name="rollupspan_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["company", "span", "start"], name="rollupspan_company_start")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.span} of {self.start} {self.channel} {self.score}: {self.count}"
 
 
 class RollupDelta(TenantModel):

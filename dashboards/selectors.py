@@ -1,12 +1,13 @@
 """Reads of the dashboards app: NPS figures over a period, its trend and segments.
 
-Every figure comes from counts per score (design §4) fetched by a small, fixed number of
-aggregate queries whose size depends on the period (days × 11 scores), not on the number of
-answers: rollup rows plus the deltas not folded yet, in ONE statement (UNION ALL), so figures
-are exact and current. Segments by channel, survey or language come from the rollup too;
-segments by a contact property aggregate the responses table in SQL (properties are not
-rolled up: that query grows with the answers in the period). Periods are whole days in the
-company's time zone.
+Every figure comes from counts per score (design §4) fetched by ONE aggregate statement for
+the period, the previous one and the same days a year ago, whose size depends on the number
+of weeks or months asked (not on the number of answers, nor on the number of days): whole
+weeks or months come from their span rows, the days at the edges from day rows, plus the
+deltas not folded yet, all in one UNION ALL (one snapshot), so figures are exact and current.
+Segments by channel, survey or language come from the rollup too; segments by a contact
+property aggregate the responses table in SQL (properties are not rolled up: that query grows
+with the answers in the period). Periods are whole days in the company's time zone.
 """
 
 from __future__ import annotations
@@ -14,18 +15,18 @@ from __future__ import annotations
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal, TypedDict
 
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import CharField, Count, DateField, F, QuerySet, Sum, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
 from django.utils import timezone
 
 from companies.models import Company
 from dashboards.metrics import Comparison, Interval, NpsReport, nps_compare, nps_report
-from dashboards.models import Rollup, RollupDelta, RollupZone
+from dashboards.models import Rollup, RollupDelta, RollupSpan, RollupZone
 from responses.models import Response, ResponseChannel
 from surveys.models import Survey
 
@@ -91,6 +92,24 @@ class _Scope:
     until: date | None  # inclusive
 
 
+# Which period a row counts for (``_Ask.tag``).
+NOW, PREVIOUS, YEAR_AGO = "now", "previous", "year_ago"
+Level = Literal["day", "week", "month"]
+# Counts per score by (period tag, trend bucket or None, segment value or None).
+_Tagged = dict[tuple[str, Any, Any], Counts]
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One period wanted from the counts, grouped by a trend bucket and/or a segment."""
+
+    tag: str
+    since: date | None
+    until: date | None  # inclusive
+    trend: Trend | None
+    segment: str | None
+
+
 def company_zone(company: Company) -> zoneinfo.ZoneInfo:
     try:
         return zoneinfo.ZoneInfo(company.time_zone or "UTC")
@@ -131,8 +150,15 @@ def metrics_for(
         until = company_today(company)
     scope = _Scope(company, company_zone(company), survey, channel, since, until)
     live = _rollup_is_stale(company)
-    by_bucket = _score_counts(scope, key=trend, live=live)
-    current = _sum(by_bucket.values())
+    rolled = segment if segment in SEGMENT_KINDS else None
+    asks = [_Ask(NOW, since, until, trend, rolled)]
+    if since is not None and until is not None:
+        length = timedelta(days=(until - since).days + 1)
+        asks.append(_Ask(PREVIOUS, since - length, until - length, None, None))
+        if year_ago:
+            asks.append(_Ask(YEAR_AGO, _year_back(since), _year_back(until), None, None))
+    counts = _tagged_counts(scope, asks, live=live)
+    current = _sum(_grouped(counts, NOW, by_bucket=False).values())
     figures: Metrics = {
         **_period_figures(current, since, until),
         "previous": None,
@@ -141,17 +167,18 @@ def metrics_for(
         "segments": None,
         "segments_hidden": 0,
     }
-    if since is not None and until is not None:
-        length = (until - since).days + 1
-        earlier = _shifted(scope, since, until, days=length)
-        figures["previous"] = _compared(current, earlier, live=live)
-        if year_ago:
-            figures["year_ago"] = _compared(current, _year_earlier(scope, since, until), live=live)
+    if len(asks) > 1:
+        figures["previous"] = _compared(current, counts, asks[1])
+    if len(asks) > 2:
+        figures["year_ago"] = _compared(current, counts, asks[2])
     if trend is not None:
         last = until or company_today(company)
-        figures["trend"] = _trend_points(by_bucket, trend, since, last)
+        figures["trend"] = _trend_points(_grouped(counts, NOW, by_bucket=True), trend, since, last)
     if segment:
-        segments = _segments(scope, segment, live=live)
+        if rolled is None:  # a contact property: from the responses table
+            asks = [_Ask(NOW, since, until, None, segment)]
+            counts = _tagged_counts(scope, asks, live=True)
+        segments = _segments(scope, segment, _grouped(counts, NOW, by_bucket=False))
         if _is_anonymous_scope(company, survey):
             shown = [s for s in segments if s["response_count"] >= ANONYMOUS_MIN_GROUP]
             figures["segments_hidden"] = len(segments) - len(shown)
@@ -175,11 +202,11 @@ def _period_figures(counts: Counts, since: date | None, until: date | None) -> P
     return {**nps_report(counts), "since": since, "until": until}
 
 
-def _compared(current: Counts, scope: _Scope, *, live: bool) -> PreviousFigures:
-    earlier = _sum(_score_counts(scope, key=None, live=live).values())
+def _compared(current: Counts, counts: _Tagged, ask: _Ask) -> PreviousFigures:
+    earlier = _sum(_grouped(counts, ask.tag, by_bucket=False).values())
     test: Comparison | None = nps_compare(current, earlier)
     return {
-        **_period_figures(earlier, scope.since, scope.until),
+        **_period_figures(earlier, ask.since, ask.until),
         "difference": test["difference"] if test else None,
         "difference_ci95": test["ci95"] if test else None,
         "z": test["z"] if test else None,
@@ -188,18 +215,11 @@ def _compared(current: Counts, scope: _Scope, *, live: bool) -> PreviousFigures:
     }
 
 
-def _shifted(scope: _Scope, since: date, until: date, *, days: int) -> _Scope:
-    return replace(scope, since=since - timedelta(days=days), until=until - timedelta(days=days))
-
-
-def _year_earlier(scope: _Scope, since: date, until: date) -> _Scope:
-    def back(day: date) -> date:
-        try:
-            return day.replace(year=day.year - 1)
-        except ValueError:  # 29 February
-            return day.replace(year=day.year - 1, day=28)
-
-    return replace(scope, since=back(since), until=back(until))
+def _year_back(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
 
 
 # --- Trend ------------------------------------------------------------------------------------
@@ -252,8 +272,7 @@ def _trend_points(
 # --- Segments ---------------------------------------------------------------------------------
 
 
-def _segments(scope: _Scope, segment: str, *, live: bool) -> list[SegmentFigures]:
-    counts = _score_counts(scope, key=segment, live=live)
+def _segments(scope: _Scope, segment: str, counts: dict[Any, Counts]) -> list[SegmentFigures]:
     labels = _segment_labels(scope.company, segment, counts.keys())
     rows: list[SegmentFigures] = []
     for value, per_score in counts.items():
@@ -306,16 +325,113 @@ def _rollup_is_stale(company: Company) -> bool:
     return zone is not None and zone != company.time_zone
 
 
-def _score_counts(scope: _Scope, *, key: str | None, live: bool) -> dict[Any, Counts]:
-    """Answers per score grouped by ``key``: None (one group), a trend, or a segment."""
-    if live or not (key is None or key in TRENDS or key in SEGMENT_KINDS):
-        rows = _responses_rows(scope, key)
-    else:
-        rows = _rollup_rows(scope, key)
-    grouped: dict[Any, Counts] = defaultdict(lambda: [0] * 11)
-    for group, score, n in rows:
-        grouped[group][score] += int(n)
-    return dict(grouped)
+def _grouped(counts: _Tagged, tag: str, *, by_bucket: bool) -> dict[Any, Counts]:
+    """The counts of one period by trend bucket (``by_bucket``) or by segment value."""
+    out: dict[Any, Counts] = defaultdict(lambda: [0] * 11)
+    for (row_tag, bucket, value), per_score in counts.items():
+        if row_tag == tag:
+            target = out[bucket if by_bucket else value]
+            for score, n in enumerate(per_score):
+                target[score] += n
+    return dict(out)
+
+
+def _tagged_counts(scope: _Scope, asks: list[_Ask], *, live: bool) -> _Tagged:
+    """Counts per score for every asked period in ONE statement (UNION ALL, one snapshot, so
+    a fold committing meanwhile cannot make an answer count twice or never).
+
+    From the rollups: each period is read as day rows at its edges and week or month rows for
+    the whole weeks or months inside (``_pieces``), plus the deltas not folded yet; from the
+    responses table instead while the rollup is being re-bucketed (``live``) or for a
+    segment by a contact property.
+    """
+    parts: list[QuerySet[Any]] = []
+    for ask in asks:
+        if live:
+            parts.append(_part(_responses_source(scope, ask), ask, "day", Count("id")))
+            continue
+        for level, first, last in _pieces(ask):
+            parts.append(_part(_rollup_source(scope, level, first, last), ask, _DATE[level]))
+        parts.append(_part(_delta_source(scope, ask), ask, "day", Sum("delta")))
+    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    counts: _Tagged = defaultdict(lambda: [0] * 11)
+    for row in rows:
+        counts[(row["t"], row["b"], row["g"])][row["s"]] += int(row["n"])
+    return dict(counts)
+
+
+_DATE: dict[Level, str] = {"day": "day", "week": "start", "month": "start"}
+
+
+def _pieces(ask: _Ask) -> list[tuple[Level, date | None, date | None]]:
+    """The rows that make up ``ask``'s days: (level, first, last day or span start).
+
+    With a day trend, day rows. With a week or month trend, that level's rows for the whole
+    weeks or months inside the period and day rows for the days before and after them, so
+    every row falls in one trend bucket. Without a trend, whichever of the two reads fewer
+    rows (a year: 52 weeks and a few days, or 12 months).
+    """
+    if ask.trend == "day":
+        return [("day", ask.since, ask.until)]
+    if ask.trend is not None:
+        return _split(ask.since, ask.until, "week" if ask.trend == "week" else "month")
+    weeks, months = _split(ask.since, ask.until, "week"), _split(ask.since, ask.until, "month")
+    return weeks if _rows_read(weeks) < _rows_read(months) else months
+
+
+def _split(
+    since: date | None, until: date | None, level: Literal["week", "month"]
+) -> list[tuple[Level, date | None, date | None]]:
+    first = since
+    if since is not None and _bucket_start(since, level) != since:
+        first = _bucket_after(_bucket_start(since, level), level)
+    # Whole spans start before ``end``: the span holding the day after ``until`` is not whole.
+    end = None if until is None else _bucket_start(until + timedelta(days=1), level)
+    if first is not None and end is not None and first >= end:
+        return [("day", since, until)]
+    pieces: list[tuple[Level, date | None, date | None]] = []
+    if since is not None and first is not None and since < first:
+        pieces.append(("day", since, first - timedelta(days=1)))
+    last = None if end is None else _bucket_start(end - timedelta(days=1), level)
+    pieces.append((level, first, last))  # the starts of the first and last whole spans
+    if end is not None and until is not None and end <= until:
+        pieces.append(("day", end, until))
+    return pieces
+
+
+def _rows_read(pieces: list[tuple[Level, date | None, date | None]]) -> float:
+    """Buckets a plan reads (an open range counts as endless: months win for all time)."""
+    total = 0.0
+    for level, first, last in pieces:
+        if first is None or last is None:
+            return float("inf") if level == "week" else 1e9
+        days = (last - first).days
+        total += days + 1 if level == "day" else days // (7 if level == "week" else 28) + 1
+    return total
+
+
+def _part(qs: QuerySet[Any], ask: _Ask, date_field: str, total: Any = None) -> QuerySet[Any]:
+    """``qs`` summed by (period tag, trend bucket, segment value, score)."""
+    bucket = (
+        _day_key(date_field, ask.trend)
+        if ask.trend is not None
+        else Value(None, output_field=DateField())
+    )
+    return (
+        qs.values(t=Value(ask.tag), b=bucket, g=_segment_key(ask.segment), s=F("score"))
+        .annotate(n=total if total is not None else Sum("count"))
+        .order_by()
+    )
+
+
+def _segment_key(segment: str | None) -> Any:
+    if segment is None:
+        return Value(None, output_field=CharField())
+    if segment in ("channel", "language"):
+        return F(segment)
+    if segment == "survey":
+        return F("survey_id")
+    return KeyTextTransform(segment.removeprefix(PROPERTY_PREFIX), "contact_properties")
 
 
 def _day_key(field: str, key: str | None) -> Any:
@@ -326,77 +442,53 @@ def _day_key(field: str, key: str | None) -> Any:
     return F(field)
 
 
-def _rollup_rows(scope: _Scope, key: str | None) -> list[tuple[Any, int, int]]:
-    """Rollup rows plus pending deltas, grouped by (key, score) in each part: one statement,
-    so one snapshot (a fold committing meanwhile cannot make an answer count twice or never).
-    """
-    rollup: QuerySet[Any] = Rollup.objects.for_company(scope.company)
-    deltas: QuerySet[Any] = RollupDelta.objects.for_company(scope.company)
-    # The local day of a delta is computed, not indexed: bound its instant too (a day of
-    # slack each side, as for the responses table), so the (company, created_at) index
-    # narrows the scan instead of reading every pending (or just folded, dead) delta.
-    if scope.since is not None:
-        deltas = deltas.filter(
-            created_at__gte=_instant(scope.since, scope.zone) - timedelta(days=1)
-        )
-    if scope.until is not None:
-        deltas = deltas.filter(created_at__lt=_instant(scope.until, scope.zone) + timedelta(days=2))
-    deltas = deltas.annotate(day=TruncDate("created_at", tzinfo=scope.zone))
-    rollup, deltas = (_narrowed(qs, scope) for qs in (rollup, deltas))
-    group: dict[str, Any]
-    if key in TRENDS:
-        group = {"k": _day_key("day", key)}
-    elif key in ("channel", "language"):
-        group = {"k": F(key)}
-    elif key == "survey":
-        group = {"k": F("survey_id")}
-    else:
-        group = {}
-    parts = [
-        qs.values(**group, s=F("score")).annotate(n=Sum(column)).order_by()
-        for qs, column in ((rollup, "count"), (deltas, "delta"))
-    ]
-    return [(row.get("k"), row["s"], row["n"]) for row in parts[0].union(parts[1], all=True)]
-
-
 def _narrowed(qs: QuerySet[Any], scope: _Scope) -> QuerySet[Any]:
-    """Survey, channel and the period (local days) — ``day`` is a field or an annotation."""
     if scope.survey is not None:
         qs = qs.filter(survey=scope.survey)
     if scope.channel is not None:
         qs = qs.filter(channel=scope.channel)
-    if scope.since is not None:
-        qs = qs.filter(day__gte=scope.since)
-    if scope.until is not None:
-        qs = qs.filter(day__lte=scope.until)
     return qs
 
 
-def _responses_rows(scope: _Scope, key: str | None) -> list[tuple[Any, int, int]]:
-    """Counts from the responses table: segments by a contact property, or everything while
-    the rollup is being re-bucketed. One aggregate query; the time range uses the index."""
-    qs: QuerySet[Any] = Response.objects.for_company(scope.company)
-    # The index narrows by instant (a day of slack each side for any UTC offset); the local
-    # day then decides exactly, like the rollup's buckets.
-    if scope.since is not None:
-        qs = qs.filter(created_at__gte=_instant(scope.since, scope.zone) - timedelta(days=1))
-    if scope.until is not None:
-        qs = qs.filter(created_at__lt=_instant(scope.until, scope.zone) + timedelta(days=2))
-    qs = _narrowed(qs.annotate(day=TruncDate("created_at", tzinfo=scope.zone)), scope)
-    group: dict[str, Any]
-    if key is None:
-        group = {}
-    elif key in TRENDS:
-        group = {"k": _day_key("day", key)}
-    elif key in ("channel", "language"):
-        group = {"k": F(key)}
-    elif key == "survey":
-        group = {"k": F("survey_id")}
-    else:
-        name = key.removeprefix(PROPERTY_PREFIX)
-        group = {"k": KeyTextTransform(name, "contact_properties")}
-    rows = qs.values(**group, s=F("score")).annotate(n=Count("id")).order_by()
-    return [(row.get("k"), row["s"], row["n"]) for row in rows]
+def _in_days(qs: QuerySet[Any], field: str, first: date | None, last: date | None) -> Any:
+    if first is not None:
+        qs = qs.filter(**{f"{field}__gte": first})
+    if last is not None:
+        qs = qs.filter(**{f"{field}__lte": last})
+    return qs
+
+
+def _rollup_source(
+    scope: _Scope, level: Level, first: date | None, last: date | None
+) -> QuerySet[Any]:
+    if level == "day":
+        return _in_days(
+            _narrowed(Rollup.objects.for_company(scope.company), scope), "day", first, last
+        )
+    spans = RollupSpan.objects.for_company(scope.company).filter(span=level)
+    return _in_days(_narrowed(spans, scope), "start", first, last)
+
+
+def _by_local_day(qs: QuerySet[Any], scope: _Scope, ask: _Ask) -> QuerySet[Any]:
+    """Rows with a ``created_at`` on ``ask``'s local days. The index narrows by instant (a day
+    of slack each side for any UTC offset); the local day then decides exactly, like the
+    rollup's buckets."""
+    if ask.since is not None:
+        qs = qs.filter(created_at__gte=_instant(ask.since, scope.zone) - timedelta(days=1))
+    if ask.until is not None:
+        qs = qs.filter(created_at__lt=_instant(ask.until, scope.zone) + timedelta(days=2))
+    qs = qs.annotate(day=TruncDate("created_at", tzinfo=scope.zone))
+    return _in_days(_narrowed(qs, scope), "day", ask.since, ask.until)
+
+
+def _delta_source(scope: _Scope, ask: _Ask) -> QuerySet[Any]:
+    # The local day of a delta is computed, not indexed: bounding its instant lets the
+    # (company, created_at) index skip every other pending (or just folded, dead) delta.
+    return _by_local_day(RollupDelta.objects.for_company(scope.company), scope, ask)
+
+
+def _responses_source(scope: _Scope, ask: _Ask) -> QuerySet[Any]:
+    return _by_local_day(Response.objects.for_company(scope.company), scope, ask)
 
 
 def _instant(day: date, zone: zoneinfo.ZoneInfo) -> datetime:

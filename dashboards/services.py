@@ -13,7 +13,7 @@ company's current time zone; until that fold, reads count live from the response
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
@@ -21,7 +21,7 @@ from django.db.models import Count, F
 from django.db.models.functions import TruncDate
 
 from companies.models import Company
-from dashboards.models import Rollup, RollupDelta, RollupZone
+from dashboards.models import Rollup, RollupDelta, RollupSpan, RollupZone
 from responses.models import Response
 
 # Deltas per fold statement: a few seconds of a very busy day; the fold loops until done.
@@ -87,8 +87,10 @@ WITH moved AS (
     WHERE id IN (SELECT id FROM dashboards_rollupdelta ORDER BY id LIMIT %(batch)s)
     RETURNING company_id, survey_id, created_at, channel, language, score, delta
 ), zoned AS (
-    SELECT m.*, COALESCE(z.time_zone, c.time_zone) AS time_zone,
-           z.company_id IS NULL AS first_fold
+    SELECT m.company_id, m.survey_id, (m.created_at AT TIME ZONE
+               COALESCE(z.time_zone, c.time_zone))::date AS day,
+           m.channel, m.language, m.score, m.delta,
+           COALESCE(z.time_zone, c.time_zone) AS time_zone, z.company_id IS NULL AS first_fold
     FROM moved m
     JOIN companies_company c ON c.id = m.company_id
     LEFT JOIN dashboards_rollupzone z ON z.company_id = m.company_id
@@ -96,10 +98,9 @@ WITH moved AS (
     INSERT INTO dashboards_rollupzone (company_id, time_zone)
     SELECT DISTINCT company_id, time_zone FROM zoned WHERE first_fold
     ON CONFLICT (company_id) DO NOTHING
-), upserted AS (
+), days AS (
     INSERT INTO dashboards_rollup AS r (company_id, survey_id, day, channel, language, score, count)
-    SELECT company_id, survey_id, (created_at AT TIME ZONE time_zone)::date, channel, language,
-           score, SUM(delta)
+    SELECT company_id, survey_id, day, channel, language, score, SUM(delta)
     FROM zoned
     GROUP BY 1, 2, 3, 4, 5, 6
     HAVING SUM(delta) <> 0
@@ -107,8 +108,21 @@ WITH moved AS (
     ON CONFLICT (company_id, survey_id, day, channel, language, score)
     DO UPDATE SET count = r.count + EXCLUDED.count
     RETURNING r.id, r.count
+), spans AS (
+    INSERT INTO dashboards_rollupspan AS r
+        (company_id, survey_id, span, start, channel, language, score, count)
+    SELECT company_id, survey_id, s.span, date_trunc(s.span, day)::date, channel, language,
+           score, SUM(delta)
+    FROM zoned CROSS JOIN (VALUES ('week'), ('month')) AS s (span)
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    HAVING SUM(delta) <> 0
+    ORDER BY 1, 2, 3, 4, 5, 6, 7
+    ON CONFLICT (company_id, survey_id, span, start, channel, language, score)
+    DO UPDATE SET count = r.count + EXCLUDED.count
+    RETURNING r.id, r.count
 )
-SELECT (SELECT count(*) FROM moved), ARRAY(SELECT id FROM upserted WHERE count = 0)
+SELECT (SELECT count(*) FROM moved), ARRAY(SELECT id FROM days WHERE count = 0),
+       ARRAY(SELECT id FROM spans WHERE count = 0)
 """
 
 _REBUILD_SQL = """
@@ -121,6 +135,17 @@ WHERE company_id = %(company)s
 GROUP BY 1, 2, 3, 4, 5, 6
 """
 
+# Week and month rows summed from the company's day rows (just rebuilt, same transaction).
+_REBUILD_SPANS_SQL = """
+INSERT INTO dashboards_rollupspan
+    (company_id, survey_id, span, start, channel, language, score, count)
+SELECT company_id, survey_id, s.span, date_trunc(s.span, day)::date, channel, language, score,
+       SUM(count)
+FROM dashboards_rollup CROSS JOIN (VALUES ('week'), ('month')) AS s (span)
+WHERE company_id = %(company)s
+GROUP BY 1, 2, 3, 4, 5, 6, 7
+"""
+
 
 def _fold_batch_postgres(batch_size: int) -> int:
     """Deltas folded by one batch, or -1 when another fold or rebuild holds the lock."""
@@ -129,12 +154,14 @@ def _fold_batch_postgres(batch_size: int) -> int:
         if not cursor.fetchone()[0]:
             return -1
         cursor.execute(_FOLD_SQL, {"batch": batch_size})
-        moved, emptied = cursor.fetchone()
-        if emptied:
-            # Keys whose answers all went (deleted or moved): keep the table to live keys.
-            cursor.execute(
-                "DELETE FROM dashboards_rollup WHERE id = ANY(%s) AND count = 0", [emptied]
-            )
+        moved, emptied_days, emptied_spans = cursor.fetchone()
+        # Keys whose answers all went (deleted or moved): keep the tables to live keys.
+        for table, emptied in (("rollup", emptied_days), ("rollupspan", emptied_spans)):
+            if emptied:
+                cursor.execute(
+                    f"DELETE FROM dashboards_{table} WHERE id = ANY(%s) AND count = 0",  # noqa: S608 (fixed names)
+                    [emptied],
+                )
         return int(moved)
 
 
@@ -142,7 +169,9 @@ def _rebuild_postgres(company_id: int, time_zone: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
         cursor.execute("DELETE FROM dashboards_rollup WHERE company_id = %s", [company_id])
+        cursor.execute("DELETE FROM dashboards_rollupspan WHERE company_id = %s", [company_id])
         cursor.execute(_REBUILD_SQL, {"company": company_id, "zone": time_zone})
+        cursor.execute(_REBUILD_SPANS_SQL, {"company": company_id})
 
 
 # --- SQLite (embedded): one writer at a time, so the plain way is race-free -------------------
@@ -154,7 +183,30 @@ ON CONFLICT (company_id, survey_id, day, channel, language, score)
 DO UPDATE SET count = dashboards_rollup.count + excluded.count
 """
 
+_UPSERT_SPAN_SQLITE = """
+INSERT INTO dashboards_rollupspan
+    (company_id, survey_id, span, start, channel, language, score, count)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (company_id, survey_id, span, start, channel, language, score)
+DO UPDATE SET count = dashboards_rollupspan.count + excluded.count
+"""
+
 RollupKey = tuple[int, int, date, str, str, int]
+SpanKey = tuple[int, int, str, date, str, str, int]
+
+
+def _span_sums(days: dict[RollupKey, int]) -> dict[SpanKey, int]:
+    """Day counts summed per ISO week (from its Monday) and calendar month (from the 1st)."""
+    sums: dict[SpanKey, int] = defaultdict(int)
+    for (company_id, survey_id, day, channel, language, score), n in days.items():
+        for span, start in (
+            (RollupSpan.Span.WEEK, day - timedelta(days=day.weekday())),
+            (RollupSpan.Span.MONTH, day.replace(day=1)),
+        ):
+            sums[(company_id, survey_id, span, start, channel, language, score)] += n
+    return sums
+
+
 _DELTA_FIELDS = (
     "id",
     "company_id",
@@ -186,11 +238,16 @@ def _fold_batch_python(batch_size: int) -> int:
                 continue
             day = created_at.astimezone(zone).date()
             sums[(company_id, survey_id, day, channel, language, score)] += delta
+        spans = _span_sums(sums)
         with connection.cursor() as cursor:
             cursor.executemany(_UPSERT_SQLITE, [(*key, n) for key, n in sorted(sums.items()) if n])
-        Rollup.objects.unscoped(reason=_SYSTEM).filter(
-            company_id__in=zones.keys(), count=0
-        ).delete()
+            cursor.executemany(
+                _UPSERT_SPAN_SQLITE, [(*key, n) for key, n in sorted(spans.items()) if n]
+            )
+        for model in (Rollup, RollupSpan):
+            model.objects.unscoped(reason=_SYSTEM).filter(
+                company_id__in=zones.keys(), count=0
+            ).delete()
         return len(deltas)
 
 
@@ -213,6 +270,7 @@ def _rebuild_python(company: Company, time_zone: str) -> None:
     # Deleting first takes SQLite's write lock: no answer can land until this commits.
     RollupDelta.objects.for_company(company).delete()
     Rollup.objects.for_company(company).delete()
+    RollupSpan.objects.for_company(company).delete()
     counts = (
         Response.objects.for_company(company)
         .annotate(day=TruncDate("created_at", tzinfo=ZoneInfo(time_zone)))
@@ -220,6 +278,10 @@ def _rebuild_python(company: Company, time_zone: str) -> None:
         .annotate(n=Count("id"))
         .order_by()
     )
+    days: dict[RollupKey, int] = {
+        (company.pk, survey_id, day, channel, language, score): n
+        for survey_id, day, channel, language, score, n in counts
+    }
     Rollup.objects.bulk_create(
         Rollup(
             company=company,
@@ -230,5 +292,20 @@ def _rebuild_python(company: Company, time_zone: str) -> None:
             score=score,
             count=n,
         )
-        for survey_id, day, channel, language, score, n in counts
+        for (_company, survey_id, day, channel, language, score), n in days.items()
+    )
+    RollupSpan.objects.bulk_create(
+        RollupSpan(
+            company=company,
+            survey_id=survey_id,
+            span=span,
+            start=start,
+            channel=channel,
+            language=language,
+            score=score,
+            count=n,
+        )
+        for (_company, survey_id, span, start, channel, language, score), n in _span_sums(
+            days
+        ).items()
     )

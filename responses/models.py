@@ -94,6 +94,13 @@ class Response(TenantModel):
             models.Index(fields=["company", "survey", "created_at"], name="response_survey_time"),
             models.Index(fields=["company", "created_at", "id"], name="response_by_age"),
             models.Index(fields=["company", "updated_at", "id"], name="response_by_update"),
+            # The latest comments (dashboard, digests, verbatims): most answers have none, so
+            # walking back through every answer to find a few would grow with the traffic.
+            models.Index(
+                fields=["company", "created_at"],
+                name="response_with_comment",
+                condition=~models.Q(comment=""),
+            ),
             # A contact's answers, latest first: their history on contact and follow-up pages,
             # their latest answer for revenue at risk.
             models.Index(

@@ -7,13 +7,14 @@ import threading
 import zoneinfo
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
 
 from companies.models import Company
-from dashboards import services
-from dashboards.models import Rollup, RollupDelta, RollupZone
+from dashboards import selectors, services
+from dashboards.models import Rollup, RollupDelta, RollupSpan, RollupZone
 from dashboards.selectors import metrics_for
 from dashboards.services import rollup_fold, rollup_rebuild
 from responses.models import Response, category_of
@@ -51,6 +52,24 @@ def rolled_counts(company: Company) -> Counter[Key]:
     ).values_list("survey_id", "created_at", "channel", "language", "score", "delta"):
         total[(survey_id, created.astimezone(zone).date(), channel, language, score)] += n
     return Counter({k: n for k, n in total.items() if n})
+
+
+def assert_spans_match_days(company: Company) -> None:
+    """Week and month rows hold exactly the sums of the day rows they cover."""
+    expected: Counter[tuple] = Counter()
+    for survey_id, day, channel, language, score, n in Rollup.objects.for_company(
+        company
+    ).values_list("survey_id", "day", "channel", "language", "score", "count"):
+        for span, start in (
+            ("week", day - timedelta(days=day.weekday())),
+            ("month", day.replace(day=1)),
+        ):
+            expected[(survey_id, span, start, channel, language, score)] += n
+    rows = RollupSpan.objects.for_company(company).values_list(
+        "survey_id", "span", "start", "channel", "language", "score", "count"
+    )
+    spans = Counter({row[:-1]: row[-1] for row in rows})
+    assert spans == Counter({k: n for k, n in expected.items() if n})
 
 
 def answer(survey, score: int, key: str, language: str = "en") -> Response:
@@ -146,6 +165,7 @@ def test_random_creates_changes_and_deletes_match_a_live_count(company, other_co
             rollup_fold(batch_size=rng.choice([3, 50, 1000]))
         if step % 25 == 0:
             assert rolled_counts(company) == live_counts(company), step
+            assert_spans_match_days(company)
         if step == 200:
             answer(theirs, 10, "theirs")  # another company's answers never mix in
     assert rolled_counts(company) == live_counts(company)
@@ -153,6 +173,7 @@ def test_random_creates_changes_and_deletes_match_a_live_count(company, other_co
     assert not RollupDelta.objects.for_company(company).exists()
     assert rolled_counts(company) == live_counts(company)
     assert not Rollup.objects.for_company(company).filter(count__lte=0).exists()
+    assert_spans_match_days(company)
     # The selector's figures equal the live count too, per survey and per day.
     live = live_counts(company)
     for survey in surveys:
@@ -164,6 +185,108 @@ def test_random_creates_changes_and_deletes_match_a_live_count(company, other_co
                 n for (s, d, *_), n in live.items() if s == survey.pk and d == point["start"]
             )
             assert point["response_count"] == day_total
+
+
+def _figures(metrics: Any) -> dict[str, Any]:
+    """What a reader sees of a period (dates, counts, trend, segments), for comparison."""
+    keep = ("response_count", "nps", "since", "until")
+    out = {key: metrics[key] for key in keep}
+    for key in ("previous", "year_ago"):
+        out[key] = metrics[key] and {k: metrics[key][k] for k in (*keep, "p_value")}
+    out["trend"] = [
+        (p["start"], p["end"], p["response_count"], p["nps"]) for p in metrics["trend"] or []
+    ]
+    out["segments"] = [
+        (g["value"], g["response_count"], g["nps"]) for g in metrics["segments"] or []
+    ]
+    return out
+
+
+def test_any_period_from_days_weeks_and_months_equals_the_live_count(
+    company, fold_path, monkeypatch
+):
+    """Periods that start and end mid-week and mid-month, with every trend and segment, read
+    from day, week and month rows plus pending deltas, give what the responses table gives."""
+    rng = random.Random(7)
+    company.time_zone = "Asia/Almaty"
+    company.save(update_fields=["time_zone"])
+    surveys = [make_survey(company, name=f"S{i}") for i in range(2)]
+    start = datetime(2025, 9, 1, tzinfo=UTC)
+    rows = [
+        Response(
+            company=company,
+            survey=rng.choice(surveys),
+            score=(score := rng.randint(0, 10)),
+            category=category_of(score),
+            channel=rng.choice(["email", "sms", "link"]),
+            language=rng.choice(LANGUAGES),
+            created_at=start + timedelta(minutes=rng.randint(0, 60 * 24 * 500)),
+        )
+        for _ in range(1500)
+    ]
+    Response.objects.bulk_create(rows[:1200])
+    rollup_fold()
+    Response.objects.bulk_create(rows[1200:])  # pending deltas, read with the rollup
+    first = date(2025, 9, 1)
+    for _ in range(40):
+        since = first + timedelta(days=rng.randint(0, 420))
+        until = since + timedelta(days=rng.choice([0, 3, 6, 13, 30, 45, 89, 120, 364]))
+        options: dict[str, Any] = {
+            "since": rng.choice([since, None]) if rng.random() < 0.2 else since,
+            "until": until,
+            "trend": rng.choice([None, "day", "week", "month"]),
+            "segment": rng.choice([None, "channel", "survey", "language"]),
+            "survey": rng.choice([None, *surveys]),
+            "channel": rng.choice([None, None, "sms"]),
+            "year_ago": True,
+        }
+        rolled = metrics_for(company=company, **options)
+        with monkeypatch.context() as patched:
+            patched.setattr(selectors, "_rollup_is_stale", lambda company: True)
+            live = metrics_for(company=company, **options)
+        assert _figures(rolled) == _figures(live), options
+
+
+def test_a_year_reads_weeks_not_days(company, django_assert_max_num_queries):
+    """A year's figures come from about 52 week rows per key, not 365 day rows."""
+    survey = make_survey(company)
+    Response.objects.bulk_create(
+        Response(
+            company=company,
+            survey=survey,
+            score=9,
+            category="promoter",
+            channel="email",
+            language="en",
+            created_at=datetime(2025, 1, 1, 12, tzinfo=UTC) + timedelta(days=n),
+        )
+        for n in range(400)
+    )
+    rollup_fold()
+    asks = [selectors._Ask(selectors.NOW, date(2025, 1, 8), date(2026, 1, 6), "week", None)]
+    pieces = selectors._pieces(asks[0])
+    assert pieces == [
+        ("day", date(2025, 1, 8), date(2025, 1, 12)),
+        ("week", date(2025, 1, 13), date(2025, 12, 29)),
+        ("day", date(2026, 1, 5), date(2026, 1, 6)),
+    ]
+    no_trend = selectors._pieces(
+        selectors._Ask(selectors.NOW, date(2025, 1, 1), date(2025, 12, 31), None, None)
+    )
+    assert no_trend == [("month", date(2025, 1, 1), date(2025, 12, 1))]
+    with django_assert_max_num_queries(4):
+        figures = metrics_for(
+            company=company,
+            since=date(2025, 1, 8),
+            until=date(2026, 1, 6),
+            trend="week",
+            segment="channel",
+            year_ago=True,
+        )
+    assert figures["response_count"] == 364
+    trend = figures["trend"] or []
+    assert len(trend) == 53
+    assert sum(point["response_count"] for point in trend) == 364
 
 
 def test_figures_are_current_before_any_fold(company):
@@ -227,6 +350,7 @@ def test_time_zone_change_re_buckets_history(company, fold_path):
     assert Rollup.objects.for_company(company).get(score=9).day == date(2026, 6, 30)
     assert metrics_for(company=company, since=june30, until=june30)["response_count"] == 1
     assert rolled_counts(company) == live_counts(company)
+    assert_spans_match_days(company)  # June's week and month now, not July's
 
 
 def test_rebuild_keeps_answers_that_were_pending(company, fold_path):
@@ -237,6 +361,7 @@ def test_rebuild_keeps_answers_that_were_pending(company, fold_path):
     rollup_rebuild(company=company)
     assert not RollupDelta.objects.for_company(company).exists()
     assert rolled_counts(company) == live_counts(company)
+    assert_spans_match_days(company)
     assert metrics_for(company=company)["response_count"] == 2
 
 
