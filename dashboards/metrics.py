@@ -115,16 +115,20 @@ def nps_interval(counts: Sequence[int]) -> Interval | None:
     """The 95% adjusted-Wald interval of the NPS, clipped to [-100, 100]; None with no answer.
 
     The interval is centred on the adjusted NPS, not on the raw one shown as the headline, so
-    with all answers promoters it is a real interval below 100 rather than [100, 100].
+    with all answers promoters it is a real interval below 100 rather than [100, 100]. With a
+    single answer the adjusted interval stops short of it (one promoter: up to 98.5, the raw
+    NPS is 100); it is then widened to reach the raw figure, so the interval shown always
+    contains the NPS shown (from two answers on the adjusted interval always does).
     """
     n, promoters, detractors = _categories(counts)
     if n == 0:
         return None
     centre, var, n_adj = _adjusted(promoters, detractors, n)
     half = Z95 * math.sqrt(var / n_adj)
+    raw = 100.0 * (promoters - detractors) / n
     return {
-        "low": _clip(100.0 * (centre - half), 100.0),
-        "high": _clip(100.0 * (centre + half), 100.0),
+        "low": min(_clip(100.0 * (centre - half), 100.0), raw),
+        "high": max(_clip(100.0 * (centre + half), 100.0), raw),
     }
 
 

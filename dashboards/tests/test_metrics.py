@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from dashboards.metrics import (
@@ -220,14 +220,17 @@ def test_sample_size_refuses_nonsense(margin):
 
 @given(st.integers(min_value=1, max_value=200), st.floats(0, 1), st.floats(0, 1))
 def test_sample_size_delivers_its_margin(margin, p, d):
-    if p + d > 1:
-        p, d = p / (p + d), d / (p + d)
+    if p + d > 1:  # shares of one whole (1 − p, not d / (p + d): that may sum past 1.0)
+        p = p / (p + d)
+        d = 1 - p
     n = sample_size_for_margin(margin, promoters_share=p, detractors_share=d)
     var = p + d - (p - d) ** 2
     assert 100 * 1.959964 * (var / (n + 3)) ** 0.5 <= margin + 1e-9
 
 
 @given(st.lists(st.integers(min_value=0, max_value=5_000), min_size=11, max_size=11))
+@example(c=[0] * 10 + [1])  # one promoter: the adjusted interval alone stops at 98.5
+@example(c=[1] + [0] * 10)  # one detractor
 def test_interval_contains_the_estimate_and_stays_in_bounds(c):
     report = nps_report(c)
     interval = report["ci95"]
