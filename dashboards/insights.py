@@ -20,9 +20,11 @@ import statistics
 from dataclasses import dataclass
 from datetime import date
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
+from django.utils.translation import gettext as _
 
 from companies.models import Company
 from dashboards.metrics import nps_value
@@ -34,6 +36,8 @@ from surveys.models import Survey
 PEER_MIN_COMPANIES = 5
 PEER_MIN_ANSWERS = 30
 PEER_ROUNDING = 5
+# Contact properties a company may have rolled up for its segments.
+MAX_SEGMENT_PROPERTIES = 5
 # A JSON number as text (what KeyTextTransform gives for a number); other values are skipped.
 _NUMBER = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
 
@@ -44,14 +48,30 @@ def dashboard_settings_of(*, company: Company) -> DashboardSettings:
 
 
 def dashboard_settings_update(
-    *, company: Company, revenue_property: str, peer_benchmark: bool
+    *,
+    company: Company,
+    revenue_property: str,
+    peer_benchmark: bool,
+    segment_properties: list[str] | None = None,
 ) -> DashboardSettings:
+    """Save the settings; ``segment_properties`` (None: unchanged) are rolled up from the
+    next rollup fold on (dashboards/services.py), at most ``MAX_SEGMENT_PROPERTIES``."""
+    defaults: dict[str, object] = {
+        "revenue_property": revenue_property.strip()[:64],
+        "peer_benchmark": peer_benchmark,
+    }
+    if segment_properties is not None:
+        names = list(dict.fromkeys(n.strip()[:64] for n in segment_properties if n.strip()))
+        if len(names) > MAX_SEGMENT_PROPERTIES:
+            raise ValidationError(
+                {
+                    "segment_properties": _("At most %(n)d properties.")
+                    % {"n": MAX_SEGMENT_PROPERTIES}
+                }
+            )
+        defaults["segment_properties"] = names
     settings, _created = DashboardSettings.objects.for_company(company).update_or_create(
-        company=company,
-        defaults={
-            "revenue_property": revenue_property.strip()[:64],
-            "peer_benchmark": peer_benchmark,
-        },
+        company=company, defaults=defaults
     )
     return settings
 

@@ -108,12 +108,68 @@ class RollupDelta(TenantModel):
     language = models.CharField(max_length=8)
     score = models.PositiveSmallIntegerField()
     delta = models.SmallIntegerField()
+    # The answer's contact properties (its snapshot), for the segment properties' rollup.
+    properties = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["company", "created_at"], name="rollupdelta_company_time")]
 
     def __str__(self) -> str:
         return f"{self.created_at} {self.channel} {self.score}: {self.delta:+d}"
+
+
+class PropertyRollup(TenantModel):
+    """Answers per value of a contact property a company segments by (``DashboardSettings.
+    segment_properties``), per day, ISO week and month (``span``, ``start`` as in
+    ``RollupSpan``), survey and channel. Only answers that have the property are counted: the
+    answers without a value are the period's total less these."""
+
+    survey = models.ForeignKey(
+        "surveys.Survey", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    span = models.CharField(max_length=5)  # day, week or month
+    start = models.DateField()
+    channel = models.CharField(max_length=16)
+    name = models.CharField(max_length=64)
+    value = models.TextField()
+    score = models.PositiveSmallIntegerField()
+    count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "survey", "span", "start", "channel", "name", "value", "score"],
+                name="propertyrollup_key",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["company", "name", "span", "start"], name="propertyrollup_company_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value} {self.span} of {self.start}: {self.count}"
+
+
+class PropertyRollupBuilt(TenantModel):
+    """A segment property whose ``PropertyRollup`` rows are counted (in ``time_zone``'s days).
+
+    The fold builds a property the company marked and drops one it unmarked; until it is
+    built, segments by it count live from the responses table.
+    """
+
+    company = models.ForeignKey("companies.Company", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=64)
+    time_zone = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "name"], name="propertyrollupbuilt_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class RollupZone(TenantModel):
@@ -144,6 +200,9 @@ class DashboardSettings(TenantModel):
     # Contribute this company's NPS, anonymously, to the peer benchmark of its industry and
     # see that benchmark (median and quartiles, shown from PEER_MIN_COMPANIES companies on).
     peer_benchmark = models.BooleanField(default=False)
+    # Contact properties the dashboard segments by often (plan, city, …): rolled up like
+    # channels, so their segments cost the same for a thousand answers or a million.
+    segment_properties = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

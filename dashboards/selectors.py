@@ -21,12 +21,19 @@ from typing import Any, Literal, TypedDict
 
 from django.db.models import CharField, Count, DateField, F, QuerySet, Sum, Value
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
+from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from companies.models import Company
 from dashboards.metrics import Comparison, Interval, NpsReport, nps_compare, nps_report
-from dashboards.models import Rollup, RollupDelta, RollupSpan, RollupZone
+from dashboards.models import (
+    PropertyRollup,
+    PropertyRollupBuilt,
+    Rollup,
+    RollupDelta,
+    RollupSpan,
+    RollupZone,
+)
 from responses.models import Response, ResponseChannel
 from surveys.models import Survey
 
@@ -93,7 +100,7 @@ class _Scope:
 
 
 # Which period a row counts for (``_Ask.tag``).
-NOW, PREVIOUS, YEAR_AGO = "now", "previous", "year_ago"
+NOW, PREVIOUS, YEAR_AGO, SEGMENT = "now", "previous", "year_ago", "segment"
 Level = Literal["day", "week", "month"]
 # Counts per score by (period tag, trend bucket or None, segment value or None).
 _Tagged = dict[tuple[str, Any, Any], Counts]
@@ -151,7 +158,14 @@ def metrics_for(
     scope = _Scope(company, company_zone(company), survey, channel, since, until)
     live = _rollup_is_stale(company)
     rolled = segment if segment in SEGMENT_KINDS else None
-    asks = [_Ask(NOW, since, until, trend, rolled)]
+    asks = [_Ask(NOW, since, until, trend, None)]
+    # Segments in the same statement: by a kind, or by a property the company rolls up.
+    by_property = bool(segment) and rolled is None and not live
+    by_property = by_property and _property_built(
+        company, str(segment).removeprefix(PROPERTY_PREFIX)
+    )
+    if rolled is not None or by_property:
+        asks.append(_Ask(SEGMENT, since, until, None, segment))
     if since is not None and until is not None:
         length = timedelta(days=(until - since).days + 1)
         asks.append(_Ask(PREVIOUS, since - length, until - length, None, None))
@@ -167,18 +181,17 @@ def metrics_for(
         "segments": None,
         "segments_hidden": 0,
     }
-    if len(asks) > 1:
-        figures["previous"] = _compared(current, counts, asks[1])
-    if len(asks) > 2:
-        figures["year_ago"] = _compared(current, counts, asks[2])
+    for ask in asks:
+        if ask.tag == PREVIOUS:
+            figures["previous"] = _compared(current, counts, ask)
+        elif ask.tag == YEAR_AGO:
+            figures["year_ago"] = _compared(current, counts, ask)
     if trend is not None:
         last = until or company_today(company)
         figures["trend"] = _trend_points(_grouped(counts, NOW, by_bucket=True), trend, since, last)
     if segment:
-        if rolled is None:  # a contact property: from the responses table
-            asks = [_Ask(NOW, since, until, None, segment)]
-            counts = _tagged_counts(scope, asks, live=True)
-        segments = _segments(scope, segment, _grouped(counts, NOW, by_bucket=False))
+        per_value = _per_segment_value(scope, segment, counts, current, by_property=by_property)
+        segments = _segments(scope, segment, per_value)
         if _is_anonymous_scope(company, survey):
             shown = [s for s in segments if s["response_count"] >= ANONYMOUS_MIN_GROUP]
             figures["segments_hidden"] = len(segments) - len(shown)
@@ -300,8 +313,9 @@ def _segment_labels(
 ) -> dict[Any, tuple[str | None, str]]:
     """(value, label) for values that are not shown as themselves: surveys by public id."""
     if segment == "survey":
-        surveys = Survey.objects.for_company(company).filter(pk__in=list(values))
-        return {s.pk: (s.public_id, s.name) for s in surveys}
+        ids = [int(value) for value in values if value is not None]
+        surveys = Survey.objects.for_company(company).filter(pk__in=ids)
+        return {str(s.pk): (s.public_id, s.name) for s in surveys}
     if segment == "channel":
         return {v: (v, str(ResponseChannel(v).label)) for v in values if v in ResponseChannel}
     return {}
@@ -323,6 +337,31 @@ def _rollup_is_stale(company: Company) -> bool:
     re-buckets them); reads then count live from the responses table."""
     zone = RollupZone.objects.for_company(company).values_list("time_zone", flat=True).first()
     return zone is not None and zone != company.time_zone
+
+
+def _per_segment_value(
+    scope: _Scope, segment: str, counts: _Tagged, current: Counts, *, by_property: bool
+) -> dict[Any, Counts]:
+    if by_property:  # the property's rollup was read with the period
+        return _property_groups(current, _grouped(counts, SEGMENT, by_bucket=False))
+    if segment in SEGMENT_KINDS:  # read with the period
+        return _grouped(counts, SEGMENT, by_bucket=False)
+    # A property that is not rolled up: from the responses table.
+    ask = _Ask(NOW, scope.since, scope.until, None, segment)
+    return _grouped(_tagged_counts(scope, [ask], live=True), NOW, by_bucket=False)
+
+
+def _property_groups(total: Counts, per_value: dict[Any, Counts]) -> dict[Any, Counts]:
+    """Counts per property value; the answers without one are the period's total less those."""
+    groups = {value: n for value, n in per_value.items() if value is not None}
+    rest = [total[score] - sum(n[score] for n in groups.values()) for score in range(11)]
+    if any(rest):
+        groups[None] = rest
+    return groups
+
+
+def _property_built(company: Company, name: str) -> bool:
+    return PropertyRollupBuilt.objects.for_company(company).filter(name=name).exists()
 
 
 def _grouped(counts: _Tagged, tag: str, *, by_bucket: bool) -> dict[Any, Counts]:
@@ -350,13 +389,25 @@ def _tagged_counts(scope: _Scope, asks: list[_Ask], *, live: bool) -> _Tagged:
         if live:
             parts.append(_part(_responses_source(scope, ask), ask, "day", Count("id")))
             continue
+        if ask.segment is not None and ask.segment not in SEGMENT_KINDS:
+            name = ask.segment.removeprefix(PROPERTY_PREFIX)
+            for level, first, last in _pieces(ask):
+                source = _property_source(scope, name, level, first, last)
+                parts.append(_part(source, ask, "start", key=F("value")))
+            key = KeyTextTransform(name, "properties")
+            parts.append(_part(_delta_source(scope, ask), ask, "day", Sum("delta"), key=key))
+            continue
         for level, first, last in _pieces(ask):
             parts.append(_part(_rollup_source(scope, level, first, last), ask, _DATE[level]))
         parts.append(_part(_delta_source(scope, ask), ask, "day", Sum("delta")))
     rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
     counts: _Tagged = defaultdict(lambda: [0] * 11)
+    # Rows come by day or span start (no per-row date conversion in SQL): bucketed here.
+    trends = {ask.tag: ask.trend for ask in asks}
     for row in rows:
-        counts[(row["t"], row["b"], row["g"])][row["s"]] += int(row["n"])
+        trend, day = trends[row["t"]], row["b"]
+        bucket = _bucket_start(day, trend) if trend is not None and day is not None else None
+        counts[(row["t"], bucket, row["g"])][row["s"]] += int(row["n"])
     return dict(counts)
 
 
@@ -410,15 +461,19 @@ def _rows_read(pieces: list[tuple[Level, date | None, date | None]]) -> float:
     return total
 
 
-def _part(qs: QuerySet[Any], ask: _Ask, date_field: str, total: Any = None) -> QuerySet[Any]:
-    """``qs`` summed by (period tag, trend bucket, segment value, score)."""
-    bucket = (
-        _day_key(date_field, ask.trend)
-        if ask.trend is not None
-        else Value(None, output_field=DateField())
-    )
+def _part(
+    qs: QuerySet[Any], ask: _Ask, date_field: str, total: Any = None, key: Any = None
+) -> QuerySet[Any]:
+    """``qs`` summed by (period tag, day or span start, segment value, score); ``key`` is the
+    segment value's expression when it is not the segment's own column."""
+    bucket = F(date_field) if ask.trend is not None else Value(None, output_field=DateField())
     return (
-        qs.values(t=Value(ask.tag), b=bucket, g=_segment_key(ask.segment), s=F("score"))
+        qs.values(
+            t=Value(ask.tag),
+            b=bucket,
+            g=key if key is not None else _segment_key(ask.segment),
+            s=F("score"),
+        )
         .annotate(n=total if total is not None else Sum("count"))
         .order_by()
     )
@@ -429,17 +484,9 @@ def _segment_key(segment: str | None) -> Any:
         return Value(None, output_field=CharField())
     if segment in ("channel", "language"):
         return F(segment)
-    if segment == "survey":
-        return F("survey_id")
+    if segment == "survey":  # as text, like every segment value (one column in the UNION)
+        return Cast("survey_id", CharField())
     return KeyTextTransform(segment.removeprefix(PROPERTY_PREFIX), "contact_properties")
-
-
-def _day_key(field: str, key: str | None) -> Any:
-    if key == "week":
-        return TruncWeek(field)
-    if key == "month":
-        return TruncMonth(field)
-    return F(field)
 
 
 def _narrowed(qs: QuerySet[Any], scope: _Scope) -> QuerySet[Any]:
@@ -467,6 +514,13 @@ def _rollup_source(
         )
     spans = RollupSpan.objects.for_company(scope.company).filter(span=level)
     return _in_days(_narrowed(spans, scope), "start", first, last)
+
+
+def _property_source(
+    scope: _Scope, name: str, level: Level, first: date | None, last: date | None
+) -> QuerySet[Any]:
+    rows = PropertyRollup.objects.for_company(scope.company).filter(name=name, span=level)
+    return _in_days(_narrowed(rows, scope), "start", first, last)
 
 
 def _by_local_day(qs: QuerySet[Any], scope: _Scope, ask: _Ask) -> QuerySet[Any]:

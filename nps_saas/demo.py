@@ -376,8 +376,12 @@ def demo_history_create(*, company: Company, owner: User, visit_survey: Survey) 
     Response.objects.bulk_create(responses, batch_size=1000)
     _followups(company, owner)
     # What the customers' yearly spend says about the detractors (revenue at risk).
+    # ... and the properties its managers segment by, rolled up like channels.
     dashboard_settings_update(
-        company=company, revenue_property="yearly_spend", peer_benchmark=False
+        company=company,
+        revenue_property="yearly_spend",
+        peer_benchmark=False,
+        segment_properties=["city", "plan", "team"],
     )
     return len(responses)
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from companies.models import Company, Industry
 from companies.services import company_create, user_create
 from dashboards.insights import (
+    dashboard_settings_of,
     dashboard_settings_update,
     peer_benchmark,
     revenue_at_risk,
@@ -127,3 +128,17 @@ def test_settings_page_outsiders(outsider: Any, company: Company) -> None:
     url = reverse("dashboards:settings", kwargs={"company_slug": company.slug})
     assert outsider.client.get(url).status_code == 404
     assert outsider.client.post(url, {"revenue_property": "x"}).status_code == 404
+
+
+def test_settings_page_sets_segment_properties(personas: dict[str, Any], company: Company) -> None:
+    url = reverse("dashboards:settings", kwargs={"company_slug": company.slug})
+    admin = personas["admin"].client
+    form = {"revenue_property": "", "segment_properties": " plan, city,plan ,, "}
+    assert admin.post(url, form).status_code == 302
+    assert dashboard_settings_of(company=company).segment_properties == ["plan", "city"]
+    assert 'value="plan, city"' in admin.get(url).content.decode()
+    too_many = {**form, "segment_properties": "a, b, c, d, e, f"}
+    page = admin.post(url, too_many)
+    assert page.status_code == 200
+    assert "At most 5 properties." in page.content.decode()
+    assert dashboard_settings_of(company=company).segment_properties == ["plan", "city"]

@@ -11,10 +11,19 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from companies.models import Company
 from dashboards import selectors, services
-from dashboards.models import Rollup, RollupDelta, RollupSpan, RollupZone
+from dashboards.models import (
+    DashboardSettings,
+    PropertyRollup,
+    PropertyRollupBuilt,
+    Rollup,
+    RollupDelta,
+    RollupSpan,
+    RollupZone,
+)
 from dashboards.selectors import metrics_for
 from dashboards.services import rollup_fold, rollup_rebuild
 from responses.models import Response, category_of
@@ -245,6 +254,120 @@ def test_any_period_from_days_weeks_and_months_equals_the_live_count(
             patched.setattr(selectors, "_rollup_is_stale", lambda company: True)
             live = metrics_for(company=company, **options)
         assert _figures(rolled) == _figures(live), options
+
+
+def _live(monkeypatch, **options: Any) -> Any:
+    """The same figures counted from the responses table."""
+    with monkeypatch.context() as patched:
+        patched.setattr(selectors, "_rollup_is_stale", lambda company: True)
+        return metrics_for(**options)
+
+
+def test_segment_properties_roll_up_exactly(company, other_company, fold_path, monkeypatch):
+    """A property the company segments by is rolled up from the next fold on (built from the
+    answers and the pending deltas, then kept by the fold through inserts, property and score
+    changes and deletes), and reads give what the responses table gives."""
+    rng = random.Random(11)
+    company.time_zone = "Asia/Almaty"
+    company.save(update_fields=["time_zone"])
+    survey = make_survey(company)
+    cities: list[Any] = ["Almaty", "Astana", "Берлин", 7, True, None]
+
+    def add(n: int) -> None:
+        Response.objects.bulk_create(
+            Response(
+                company=company,
+                survey=survey,
+                score=(score := rng.randint(0, 10)),
+                category=category_of(score),
+                channel=rng.choice(["email", "sms"]),
+                language="en",
+                contact_properties=(
+                    {} if (city := rng.choice(cities)) is None else {"city": city, "n": 1}
+                ),
+                created_at=datetime(2026, 1, 1, tzinfo=UTC)
+                + timedelta(minutes=rng.randint(0, 60 * 24 * 200)),
+            )
+            for _ in range(n)
+        )
+
+    add(300)
+    rollup_fold()
+    add(100)  # pending when the property is marked: the build must not count them twice
+    DashboardSettings.objects.create(company=company, segment_properties=["city"])
+    DashboardSettings.objects.create(company=other_company, segment_properties=["city"])
+    assert not PropertyRollupBuilt.objects.for_company(company).exists()
+    rollup_fold()
+    assert PropertyRollupBuilt.objects.for_company(company).get().name == "city"
+    responses = list(Response.objects.for_company(company).order_by("pk"))
+    for target in rng.sample(responses, 60):  # moved to another city, rescored, deleted
+        kind = rng.random()
+        rows = Response.objects.for_company(company).filter(pk=target.pk)
+        if kind < 0.4:
+            rows.update(contact_properties={"city": rng.choice(["Almaty", "Paris"])})
+        elif kind < 0.7:
+            rows.update(score=(score := rng.randint(0, 10)), category=category_of(score))
+        else:
+            rows.delete()
+        if rng.random() < 0.2:
+            rollup_fold(batch_size=7)
+    add(50)  # pending at read time
+    theirs = answer(make_survey(other_company), 0, "theirs")
+    Response.objects.for_company(other_company).filter(pk=theirs.pk).update(
+        contact_properties={"city": "Almaty"}
+    )
+    for _ in range(25):
+        since = date(2026, 1, 1) + timedelta(days=rng.randint(0, 150))
+        options: dict[str, Any] = {
+            "company": company,
+            "since": since,
+            "until": since + timedelta(days=rng.choice([0, 6, 30, 90, 200])),
+            "trend": rng.choice([None, "week", "month"]),
+            "segment": rng.choice(["city", "property:city"]),
+            "channel": rng.choice([None, "sms"]),
+        }
+        with CaptureQueriesContext(connection) as rolled_queries:
+            rolled = metrics_for(**options)
+        assert not any("responses_response" in q["sql"] for q in rolled_queries.captured_queries)
+        assert _figures(rolled) == _figures(_live(monkeypatch, **options)), options
+    rollup_fold()
+    assert (
+        sum(
+            PropertyRollup.objects.for_company(company)
+            .filter(span="day")
+            .values_list("count", flat=True)
+        )
+        == Response.objects.for_company(company).exclude(contact_properties={}).count()
+    )
+    # Unmarked: dropped by the next fold; segments by it count live again, still exact.
+    DashboardSettings.objects.filter(company=company).update(segment_properties=[])
+    rollup_fold()
+    assert not PropertyRollup.objects.for_company(company).exists()
+    assert PropertyRollup.objects.for_company(other_company).exists()
+    options = {"company": company, "since": date(2026, 1, 1), "until": date(2026, 7, 1)}
+    assert _figures(metrics_for(segment="city", **options)) == _figures(
+        _live(monkeypatch, segment="city", **options)
+    )
+
+
+def test_a_time_zone_change_rebuilds_segment_properties(company, fold_path):
+    survey = make_survey(company)
+    DashboardSettings.objects.create(company=company, segment_properties=["plan"])
+    response = answer(survey, 9, "p")
+    Response.objects.for_company(company).filter(pk=response.pk).update(
+        created_at=datetime(2026, 7, 1, 2, 0, tzinfo=UTC), contact_properties={"plan": "pro"}
+    )
+    rollup_fold()
+    assert PropertyRollup.objects.for_company(company).get(span="day").start == date(2026, 7, 1)
+    company.time_zone = "America/New_York"
+    company.save(update_fields=["time_zone"])
+    rollup_fold()
+    assert PropertyRollupBuilt.objects.for_company(company).get().time_zone == "America/New_York"
+    assert PropertyRollup.objects.for_company(company).get(span="day").start == date(2026, 6, 30)
+    june = metrics_for(
+        company=company, since=date(2026, 6, 30), until=date(2026, 6, 30), segment="plan"
+    )
+    assert [(s["value"], s["response_count"]) for s in june["segments"] or []] == [("pro", 1)]
 
 
 def test_a_year_reads_weeks_not_days(company, django_assert_max_num_queries):
