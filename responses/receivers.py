@@ -9,15 +9,12 @@ from companies.models import Company
 
 def on_response_saved(sender: Any, *, company_id: int, response_id: int, **kwargs: Any) -> None:
     """Every save (new answer or edit) is evaluated: the alert ledger decides what is new."""
-    from responses.tasks import alert_evaluate
-    from responses.webhook_events import response_event_emit
+    from responses.tasks import alert_evaluate, response_event
 
     alert_evaluate.delay_on_commit(company_id, response_id)
-    company = Company.objects.filter(pk=company_id).first()
-    if company is not None:  # response.created / response.updated to subscribed endpoints
-        response_event_emit(
-            company=company, response_id=response_id, created=bool(kwargs.get("created"))
-        )
+    # response.created / response.updated, off the answer's request (a worker looks up the
+    # company's endpoints: an answer costs no query for them).
+    response_event.delay_on_commit(company_id, response_id, bool(kwargs.get("created")))
 
 
 def on_company_saved(sender: Any, *, instance: Company, created: bool, **kwargs: Any) -> None:

@@ -40,6 +40,17 @@ def alert_evaluate(self: DjangoTask, company_id: int, response_id: int) -> int:
         raise self.retry(exc=err, countdown=max(countdown, err.retry_after)) from err
 
 
+@shared_task(name="responses.response_event", base=DjangoTask)
+def response_event(company_id: int, response_id: int, created: bool) -> None:
+    """``response.created`` / ``response.updated`` to the company's subscribed webhook
+    endpoints (none subscribed: one query, nothing else)."""
+    from responses.webhook_events import response_event_emit
+
+    company = Company.objects.filter(pk=company_id).first()
+    if company is not None:
+        response_event_emit(company=company, response_id=response_id, created=created)
+
+
 @shared_task(name="responses.alert_escalate_overdue", base=DjangoTask)
 def alert_escalate_overdue() -> int:
     """Beat, every minute: mark overdue follow-ups and email admins (once per follow-up)."""
