@@ -260,7 +260,8 @@ def _run(size: int, port: int, logs: Path) -> dict[str, float]:
     from companies.services import company_create, user_create
     from nps_saas.celery import app
     from surveys.models import Campaign, CampaignStatus, Contact, Invitation, Survey, SurveyStatus
-    from surveys.services import campaign_create, invitations_dispatch_due
+    from surveys.services.campaigns import campaign_create
+    from surveys.services.dispatch import invitations_dispatch_due
 
     owner = user_create(email=f"owner{size}@send.bench", password=uuid.uuid4().hex)
     company = company_create(name=f"Send bench {size}", owner=owner)

@@ -36,7 +36,8 @@ def _run(fake_url: str, logs: Path) -> None:
     from notifications.tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN
     from nps_saas.celery import app
     from surveys.models import Campaign, CampaignStatus, Contact, Survey, SurveyStatus
-    from surveys.services import campaign_create, invitations_dispatch_due
+    from surveys.services.campaigns import campaign_create
+    from surveys.services.dispatch import invitations_dispatch_due
 
     owner = user_create(email="owner@sms.bench", password=uuid.uuid4().hex)
     company = company_create(name="SMS bench", owner=owner)

@@ -39,7 +39,7 @@ from surveys.models import (
     SurveyKind,
     SurveyStatus,
 )
-from surveys.services import survey_create, survey_set_status
+from surveys.services.surveys import survey_create, survey_set_status
 from surveys.tokens import new_nonce, token_for, token_hash
 
 SEED = 20260622  # the day Delighted closed: any fixed number would do

@@ -473,7 +473,7 @@ SPECTACULAR_SETTINGS = {
         "SurveyKindEnum": "surveys.models.SurveyKind",
         "SurveyStatusEnum": "surveys.models.SurveyStatus",
         "ScaleStyleEnum": "surveys.models.ScaleStyle",
-        "ExtraQuestionKindEnum": "surveys.services.EXTRA_QUESTION_KINDS",
+        "ExtraQuestionKindEnum": "surveys.services.surveys.EXTRA_QUESTION_KINDS",
         "ChannelEnum": "notifications.models.Channel",
         # Campaigns may also go out on each contact's preferred channel.
         "CampaignChannelEnum": "surveys.models.CampaignChannel",

@@ -17,7 +17,7 @@ from companies.models import Company
 from responses.models import Response, ResponseChannel, category_of
 from responses.signals import response_saved
 from surveys.models import Contact, Invitation, Survey
-from surveys.services import invitation_mark_answered
+from surveys.services.invitations import invitation_mark_answered
 
 COMMENT_MAX_CHARS = 5000
 EXTRA_TEXT_MAX_CHARS = 1000

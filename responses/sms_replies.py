@@ -33,7 +33,7 @@ from responses.services import COMMENT_MAX_CHARS, response_record
 from surveys.defaults import sms_text
 from surveys.models import Invitation, InvitationEvent, InvitationStatus
 from surveys.selectors import survey_text
-from surveys.services import invitation_event_add
+from surveys.services.invitations import invitation_event_add
 
 STOP_WORDS = frozenset(
     {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "стоп", "отписаться"}

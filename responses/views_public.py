@@ -389,7 +389,7 @@ def _signed_email(request: HttpRequest, survey: Survey) -> str | None:
 def _link_contact(survey: Survey, email: str | None) -> Contact | None:
     if email is None:
         return None
-    from surveys.services import contact_upsert
+    from surveys.services.contacts import contact_upsert
 
     try:
         contact, _created = contact_upsert(company=survey.company, email=email)

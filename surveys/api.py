@@ -23,7 +23,7 @@ from companies.schema import error_responses
 from surveys.defaults import EDITABLE_TEXT_KEYS, TEXT_DEFAULT_MAX_LENGTH, TEXT_MAX_LENGTH
 from surveys.models import LANGUAGE_CHOICES, ScaleStyle, Survey, SurveyKind, SurveyStatus
 from surveys.selectors import survey_get, surveys_list
-from surveys.services import (
+from surveys.services.surveys import (
     CHOICES_MAX,
     EXTRA_QUESTION_KINDS,
     EXTRA_QUESTIONS_MAX,

@@ -32,7 +32,8 @@ from surveys.selectors import (
     invitations_list,
     survey_get,
 )
-from surveys.services import MAX_TRIGGER_DELAY, campaign_create, invitation_trigger
+from surveys.services.campaigns import campaign_create
+from surveys.services.triggers import MAX_TRIGGER_DELAY, invitation_trigger
 
 LANGUAGE_CODES = [code for code, _label in settings.SURVEY_LANGUAGES]
 

@@ -29,7 +29,7 @@ from companies.schema import error_responses
 from surveys.imports import contact_import_create, contact_import_start
 from surveys.models import Contact, ContactImport
 from surveys.selectors import contact_get, contact_import_get, contacts_list
-from surveys.services import contact_delete, contact_update, contact_upsert
+from surveys.services.contacts import contact_delete, contact_update, contact_upsert
 from surveys.views_contacts import import_errors_response
 
 IMPORT_ERRORS_IN_API = 20

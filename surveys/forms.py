@@ -25,11 +25,7 @@ from surveys.defaults import (
     default_text,
 )
 from surveys.models import ScaleStyle, Survey, SurveyKind
-from surveys.services import (
-    CHOICES_MAX,
-    EXTRA_QUESTIONS_MAX,
-    EXTRA_TEXT_MAX_LENGTH,
-)
+from surveys.services.surveys import CHOICES_MAX, EXTRA_QUESTIONS_MAX, EXTRA_TEXT_MAX_LENGTH
 
 LANGUAGE_NAMES = dict(settings.SURVEY_LANGUAGES)
 TEXT_LABELS = {

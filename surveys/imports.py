@@ -68,7 +68,7 @@ from django.utils.translation import gettext as _
 
 from companies.models import Company, User, new_public_id
 from surveys.models import Contact, ContactImport, ImportStatus
-from surveys.services import (
+from surveys.services.contacts import (
     PROPERTY_KEY_MAX_LENGTH,
     PROPERTY_VALUE_MAX_LENGTH,
     contact_phone_region,

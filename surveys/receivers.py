@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from surveys.services import invitation_record_status
+from surveys.services.invitations import invitation_record_status
 
 
 def on_message_status_changed(

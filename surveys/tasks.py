@@ -41,7 +41,7 @@ SEND_BACKOFF_MAX = 600
 def dispatch_due() -> int:
     """Beat, every 15 s: start due campaigns, hand due invitations to send tasks, and pick
     up invitations stuck in queued/sending (lost message, killed worker)."""
-    from surveys.services import invitations_dispatch_due, invitations_sweep_stale
+    from surveys.services.dispatch import invitations_dispatch_due, invitations_sweep_stale
 
     invitations_sweep_stale()
     return invitations_dispatch_due()
@@ -50,7 +50,7 @@ def dispatch_due() -> int:
 @shared_task(name="surveys.dispatch_reminders", base=DjangoTask)
 def dispatch_reminders() -> int:
     """Beat, every 5 min: enqueue the reminders that are due."""
-    from surveys.services import reminders_dispatch_due
+    from surveys.services.dispatch import reminders_dispatch_due
 
     return reminders_dispatch_due()
 
@@ -58,7 +58,7 @@ def dispatch_reminders() -> int:
 @shared_task(name="surveys.expand_campaign", base=DjangoTask)
 def expand_campaign(company_id: int, campaign_id: int) -> None:
     """Turn a campaign's audience into invitations (resumes where a crashed run stopped)."""
-    from surveys.services import campaign_expand
+    from surveys.services.campaigns import campaign_expand
 
     campaign_expand(company=Company.objects.get(pk=company_id), campaign_id=campaign_id)
 
@@ -76,7 +76,7 @@ def send_invitations(
     """Send these invitations (or their reminder). Safe to run twice: each row is claimed
     before the provider is called, so a redelivered message finds nothing left to send."""
     from notifications.email import TransientSendError
-    from surveys.services import invitations_give_up, invitations_retry_later, invitations_send
+    from surveys.services.send import invitations_give_up, invitations_retry_later, invitations_send
 
     company = Company.objects.get(pk=company_id)
     try:

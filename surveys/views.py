@@ -28,7 +28,7 @@ from surveys.emails import preview_invitation_email, safe_accent
 from surveys.forms import LANGUAGE_NAMES, StatusForm, SurveyForm
 from surveys.models import Survey, SurveyStatus
 from surveys.selectors import survey_extra_questions, survey_get, survey_text, surveys_list
-from surveys.services import (
+from surveys.services.surveys import (
     STATUS_TRANSITIONS,
     survey_create,
     survey_set_status,
@@ -202,7 +202,7 @@ def _sms_previews(survey: Survey, company: Company) -> list[dict[str, Any]]:
     """The SMS invitation in each language with its encoding and segment count (each segment
     is billed as one message; one non-GSM character makes the whole text UCS-2)."""
     from notifications.sms_segments import sms_segments
-    from surveys.services import answer_link_for_token
+    from surveys.services.links import answer_link_for_token
     from surveys.sms import sms_invitation_text
 
     link = answer_link_for_token(_SAMPLE_TOKEN)

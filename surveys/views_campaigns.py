@@ -25,7 +25,7 @@ from surveys.selectors import (
     survey_get,
     surveys_list,
 )
-from surveys.services import campaign_create
+from surveys.services.campaigns import campaign_create
 
 FILTER_ROWS = 3
 CAMPAIGNS_SHOWN = 200

@@ -33,7 +33,7 @@ from surveys.selectors import (
     contact_invitations,
     contacts_list,
 )
-from surveys.services import contact_delete, contact_update, contact_upsert
+from surveys.services.contacts import contact_delete, contact_update, contact_upsert
 
 if TYPE_CHECKING:
     from companies.models import Company, Membership, User

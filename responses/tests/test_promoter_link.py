@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from responses.tests.conftest import make_contact, make_invitation, make_survey
-from surveys.services import survey_update
+from surveys.services.surveys import survey_update
 
 pytestmark = pytest.mark.django_db
 

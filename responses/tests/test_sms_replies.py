@@ -20,7 +20,9 @@ from notifications.tests.twilio_fake import AUTH_TOKEN, sms_ready, twilio_fake
 from responses.models import Response
 from responses.sms_replies import parse_score
 from surveys.models import Contact, Invitation, InvitationEvent, InvitationStatus
-from surveys.services import invitation_trigger, invitations_dispatch_due, invitations_send
+from surveys.services.dispatch import invitations_dispatch_due
+from surveys.services.send import invitations_send
+from surveys.services.triggers import invitation_trigger
 from surveys.tests.sending_factories import active_survey
 
 pytestmark = pytest.mark.django_db

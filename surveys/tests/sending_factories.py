@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from companies.models import Company
 from surveys.models import Contact, Survey, SurveyKind, SurveyStatus
-from surveys.services import survey_create, survey_set_status
+from surveys.services.surveys import survey_create, survey_set_status
 
 
 def active_survey(

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from companies.models import Company
 from surveys.models import Contact
 from surveys.selectors import contact_get, contacts_list, contacts_matching
-from surveys.services import contact_delete, contact_update, contact_upsert
+from surveys.services.contacts import contact_delete, contact_update, contact_upsert
 
 pytestmark = pytest.mark.django_db
 

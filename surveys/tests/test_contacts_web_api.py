@@ -14,7 +14,7 @@ from companies.models import Company, Role
 from conftest import KeyPersona, Persona
 from notifications.models import Suppression, SuppressionReason
 from surveys.models import Contact, ContactImport, ImportStatus, Invitation, Survey
-from surveys.services import contact_upsert
+from surveys.services.contacts import contact_upsert
 from surveys.tokens import new_nonce, token_for, token_hash
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.urls import reverse
 from companies.models import Company
 from conftest import Persona
 from surveys.models import SurveyStatus
-from surveys.services import survey_create, survey_set_status
+from surveys.services.surveys import survey_create, survey_set_status
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,8 @@ from conftest import KeyPersona, Persona
 from notifications.models import Channel, SuppressionReason
 from notifications.services import suppression_add
 from surveys.models import Campaign, Contact, Invitation
-from surveys.services import campaign_create, survey_create
+from surveys.services.campaigns import campaign_create
+from surveys.services.surveys import survey_create
 from surveys.tests.sending_factories import active_survey, contacts
 
 pytestmark = pytest.mark.django_db

@@ -27,17 +27,12 @@ from surveys.models import (
     InvitationStatus,
     SurveyKind,
 )
-from surveys.services import (
-    _sampled_in,
-    answer_url,
-    campaign_create,
-    campaign_expand,
-    invitation_mark_answered,
-    invitation_trigger,
-    invitations_dispatch_due,
-    invitations_send,
-    reminders_dispatch_due,
-)
+from surveys.services.campaigns import _sampled_in, campaign_create, campaign_expand
+from surveys.services.dispatch import invitations_dispatch_due, reminders_dispatch_due
+from surveys.services.invitations import invitation_mark_answered
+from surveys.services.links import answer_url
+from surveys.services.send import invitations_send
+from surveys.services.triggers import invitation_trigger
 from surveys.tests.sending_factories import active_survey, contacts, postmark
 from surveys.tokens import token_hash
 
@@ -65,7 +60,7 @@ def _send_all(company: Company) -> None:
 def test_campaign_of_a_draft_survey_is_refused(company: Company) -> None:
     from django.core.exceptions import ValidationError
 
-    from surveys.services import survey_create
+    from surveys.services.surveys import survey_create
 
     draft = survey_create(company=company, name="Draft")
     with pytest.raises(ValidationError) as info:
@@ -171,7 +166,7 @@ def test_sampling_is_deterministic_and_near_the_share(company: Company) -> None:
 def test_expansion_is_chunked_with_constant_queries(
     company: Company, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from surveys import services
+    from surveys.services import campaigns as services
 
     survey = active_survey(company)
     monkeypatch.setattr(services, "EXPAND_CHUNK_SIZE", 10)
@@ -212,7 +207,7 @@ def test_dispatcher_queues_due_and_skips_future_and_paused(company: Company) -> 
     # eager mode: the expand task ran on commit only if there is a commit; run it here.
     campaign_expand(company=company, campaign_id=later.pk)
     assert _invitations(company, campaign=later, status=InvitationStatus.SCHEDULED).count() == 3
-    from surveys.services import survey_set_status
+    from surveys.services.surveys import survey_set_status
 
     survey_set_status(company=company, survey=survey, status="paused")
     assert invitations_dispatch_due(now=now + timedelta(hours=3)) == 0

@@ -20,15 +20,11 @@ from notifications.models import Channel, Delivery, SuppressionReason
 from notifications.services import suppression_add
 from notifications.tests.twilio_fake import sms_ready, twilio_fake
 from surveys.models import Contact, Invitation, InvitationEvent, InvitationStatus
-from surveys.services import (
-    answer_url,
-    campaign_create,
-    campaign_expand,
-    invitation_trigger,
-    invitations_dispatch_due,
-    invitations_send,
-    sms_answer_url,
-)
+from surveys.services.campaigns import campaign_create, campaign_expand
+from surveys.services.dispatch import invitations_dispatch_due
+from surveys.services.links import answer_url, sms_answer_url
+from surveys.services.send import invitations_send
+from surveys.services.triggers import invitation_trigger
 from surveys.sms import quiet_hours_until, recipient_time_zone
 from surveys.tests.sending_factories import active_survey
 
@@ -286,7 +282,7 @@ def test_whatsapp_invitations_use_the_companys_approved_template(company: Compan
 
 
 def test_an_sms_reminder_goes_once_and_waits_for_daytime(company: Company) -> None:
-    from surveys.services import reminders_dispatch_due
+    from surveys.services.dispatch import reminders_dispatch_due
 
     sms_ready(company)
     survey = active_survey(company, reminder_after_days=3)

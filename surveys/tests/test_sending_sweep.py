@@ -22,16 +22,14 @@ from surveys.models import (
     InvitationEvent,
     InvitationStatus,
 )
-from surveys.services import (
+from surveys.services.campaigns import campaign_create, campaign_expand
+from surveys.services.dispatch import (
     STALE_QUEUED_AFTER,
     STALE_SENDING_AFTER,
-    _claim,
-    campaign_create,
-    campaign_expand,
     invitations_dispatch_due,
-    invitations_send,
     invitations_sweep_stale,
 )
+from surveys.services.send import _claim, invitations_send
 from surveys.tests.sending_factories import active_survey, contacts, postmark
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -100,7 +98,7 @@ def test_stale_sending_with_a_sent_delivery_becomes_sent(company: Company) -> No
         # The provider takes the email, then the worker dies before recording the result.
         with (
             postmark() as fake,
-            mock.patch("surveys.services._record_results", side_effect=WorkerKilled),
+            mock.patch("surveys.services.send.record_results", side_effect=WorkerKilled),
             pytest.raises(WorkerKilled),
         ):
             invitations_send(company=company, invitation_ids=[invitation.pk])

@@ -15,7 +15,8 @@ from companies.models import Company
 from notifications.models import Delivery, OutboxMessage
 from nps_saas.celery import app
 from surveys.models import Campaign, CampaignStatus, Invitation, InvitationStatus
-from surveys.services import campaign_create, campaign_expand, invitations_send
+from surveys.services.campaigns import campaign_create, campaign_expand
+from surveys.services.send import invitations_send
 from surveys.tasks import send_invitations
 from surveys.tests.sending_factories import active_survey, contacts
 from tests.conftest import (  # noqa: F401 (the worker fixtures live there)

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from companies.models import Company, Role
 from conftest import Persona
-from surveys.services import survey_update
+from surveys.services.surveys import survey_update
 from surveys.tests.sending_factories import active_survey
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from surveys.models import Contact, Invitation, Survey, SurveyStatus
-from surveys.services import survey_create
+from surveys.services.surveys import survey_create
 from surveys.tokens import new_nonce, token_for, token_hash
 
 pytestmark = pytest.mark.django_db

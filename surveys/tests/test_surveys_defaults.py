@@ -6,7 +6,7 @@ import pytest
 
 from surveys.defaults import DEFAULT_TEXTS, EDITABLE_TEXT_KEYS, KINDS, LANGUAGES, TEXT_KEYS
 from surveys.selectors import survey_extra_questions, survey_text
-from surveys.services import survey_create
+from surveys.services.surveys import survey_create
 
 pytestmark = pytest.mark.django_db
 

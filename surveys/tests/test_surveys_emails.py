@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 
 from surveys.emails import build_invitation_email
-from surveys.services import survey_create
+from surveys.services.surveys import survey_create
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from surveys.models import Survey, SurveyStatus
-from surveys.services import (
+from surveys.services.surveys import (
     SurveyNotSendable,
     survey_create,
     survey_ensure_sendable,

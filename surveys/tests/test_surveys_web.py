@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from companies.models import Role
 from surveys.models import Survey, SurveyStatus
-from surveys.services import survey_create
+from surveys.services.surveys import survey_create
 
 pytestmark = pytest.mark.django_db
 

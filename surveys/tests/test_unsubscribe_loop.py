@@ -18,13 +18,10 @@ from django.utils import timezone
 from companies.models import Company
 from notifications.models import OutboxMessage, Suppression
 from surveys.models import Invitation, InvitationStatus
-from surveys.services import (
-    campaign_create,
-    campaign_expand,
-    invitation_trigger,
-    invitations_dispatch_due,
-    invitations_send,
-)
+from surveys.services.campaigns import campaign_create, campaign_expand
+from surveys.services.dispatch import invitations_dispatch_due
+from surveys.services.send import invitations_send
+from surveys.services.triggers import invitation_trigger
 from surveys.tests.sending_factories import active_survey
 
 pytestmark = pytest.mark.django_db

@@ -24,15 +24,11 @@ from companies.services import api_key_create
 from notifications.models import OutboxMessage
 from responses.models import Response
 from surveys.models import Invitation, InvitationStatus
-from surveys.services import (
-    campaign_create,
-    campaign_expand,
-    contact_upsert,
-    invitations_dispatch_due,
-    invitations_send,
-    survey_create,
-    survey_set_status,
-)
+from surveys.services.campaigns import campaign_create, campaign_expand
+from surveys.services.contacts import contact_upsert
+from surveys.services.dispatch import invitations_dispatch_due
+from surveys.services.send import invitations_send
+from surveys.services.surveys import survey_create, survey_set_status
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -31,7 +31,8 @@ from companies.selectors import membership_for, memberships_of_user
 from companies.services import company_create, user_create, user_mark_email_verified
 from nps_saas.demo import demo_history_create
 from surveys.models import SurveyStatus
-from surveys.services import contact_upsert, survey_create, survey_set_status
+from surveys.services.contacts import contact_upsert
+from surveys.services.surveys import survey_create, survey_set_status
 
 DEMO_COMPANY_NAME = "Demo Coffee Co."
 DEMO_TIME_ZONE = "Europe/Amsterdam"

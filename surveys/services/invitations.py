@@ -1,0 +1,220 @@
+"""Invitations: a new one, its timeline, the throttle window, channels and addresses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from companies.models import Company
+from notifications.models import Channel
+from surveys.models import (
+    Campaign,
+    CampaignChannel,
+    Contact,
+    Invitation,
+    InvitationEvent,
+    InvitationStatus,
+    Survey,
+)
+from surveys.tokens import new_nonce, short_token_for, token_for, token_hash
+
+# Invitations that count for the throttle window (anything not refused or dropped).
+THROTTLE_STATUSES = (
+    InvitationStatus.SCHEDULED,
+    InvitationStatus.QUEUED,
+    InvitationStatus.SENDING,
+    InvitationStatus.SENT,
+)
+
+
+def invitation_new(
+    *,
+    company: Company,
+    survey: Survey,
+    contact: Contact,
+    scheduled_for: datetime,
+    campaign: Campaign | None = None,
+    language: str | None = None,
+    properties: dict[str, Any] | None = None,
+    channel: str = Channel.EMAIL,
+) -> Invitation:
+    """An unsaved scheduled invitation with a fresh answer-link token."""
+    nonce = new_nonce()
+    return Invitation(
+        company=company,
+        survey=survey,
+        contact=contact,
+        campaign=campaign,
+        channel=channel,
+        language=language or contact.language or survey.default_language,
+        token_nonce=nonce,
+        token_hash=token_hash(token_for(nonce)),
+        short_token_hash=(token_hash(short_token_for(nonce)) if channel in SMS_CHANNELS else None),
+        status=InvitationStatus.SCHEDULED,
+        scheduled_for=scheduled_for,
+        properties=properties or {},
+        # Counted again from the actual send (invitations_send); this bounds a link that is
+        # never sent.
+        expires_at=scheduled_for + timedelta(days=survey.link_valid_days),
+    )
+
+
+def throttled_contact_ids(
+    *, company: Company, survey: Survey, contact_ids: Iterable[int], at: datetime
+) -> set[int]:
+    """Contacts (of ``contact_ids``) already surveyed by a survey of the same kind within the
+    survey's throttle window before ``at``: sent then, or waiting to be sent. ONE query."""
+    if not survey.throttle_days:
+        return set()
+    since = at - timedelta(days=survey.throttle_days)
+    return set(
+        Invitation.objects.for_company(company)
+        .filter(
+            contact_id__in=list(contact_ids),
+            survey__kind=survey.kind,
+            status__in=THROTTLE_STATUSES,
+        )
+        .filter(Q(sent_at__gte=since) | Q(sent_at__isnull=True, scheduled_for__gte=since))
+        .values_list("contact_id", flat=True)
+    )
+
+
+# Channels and the Contact field each one sends to.
+CHANNEL_ADDRESS_FIELD: dict[str, str] = {
+    Channel.EMAIL: "email",
+    Channel.SMS: "phone",
+    Channel.WHATSAPP: "phone",
+}
+
+SMS_CHANNELS: frozenset[str] = frozenset({Channel.SMS, Channel.WHATSAPP})
+
+# A contact property naming the channel a contact prefers (campaigns on "preferred").
+PREFERRED_CHANNEL_PROPERTY = "preferred_channel"
+
+
+def channel_clean(channel: object, *, preferred: bool = False) -> str:
+    """A known channel ("preferred" too, for campaigns), else a ValidationError."""
+    if channel in CHANNEL_ADDRESS_FIELD or (preferred and channel == CampaignChannel.PREFERRED):
+        return str(channel)
+    raise ValidationError({"channel": [_("Use email, sms, whatsapp or preferred.")]})
+
+
+def contact_channel(contact: Contact) -> str:
+    """The channel a "preferred" campaign uses for ``contact``: its ``preferred_channel``
+    property when it has that address, else email when it has one, else SMS."""
+    wanted = (contact.properties or {}).get(PREFERRED_CHANNEL_PROPERTY)
+    if isinstance(wanted, str):
+        wanted = wanted.strip().lower()
+        if wanted in CHANNEL_ADDRESS_FIELD and getattr(contact, CHANNEL_ADDRESS_FIELD[wanted]):
+            return wanted
+    return Channel.EMAIL if contact.email else Channel.SMS
+
+
+def contact_address(contact: Contact, channel: str) -> str | None:
+    """The contact's normalised address on ``channel`` (None: the contact has none)."""
+    from notifications.services import normalize_address
+
+    value = getattr(contact, CHANNEL_ADDRESS_FIELD[channel])
+    return normalize_address(channel, value) if value else None
+
+
+def suppressed_on(*, company: Company, channel: str, addresses: Iterable[str]) -> set[str]:
+    from notifications.selectors import suppressed_addresses
+
+    return set(suppressed_addresses(company=company, channel=channel, addresses=list(addresses)))
+
+
+def events_add(company: Company, events: Sequence[tuple[int, str, str]]) -> None:
+    """Add timeline events ``(invitation id, event, detail)``, all occurring now.
+
+    On PostgreSQL one ``INSERT … SELECT … FROM unnest(ids)`` per distinct (event, detail),
+    usually one: ``bulk_create`` spends ~0.1 ms of Python per row, which was a third of a
+    campaign's expansion. Elsewhere ``bulk_create``.
+    """
+    if not events:
+        return
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        InvitationEvent.objects.bulk_create(
+            InvitationEvent(
+                company=company, invitation_id=pk, event=event, detail=detail, occurred_at=now
+            )
+            for pk, event, detail in events
+        )
+        return
+    groups: dict[tuple[str, str], list[int]] = {}
+    for pk, event, detail in events:
+        groups.setdefault((event, detail), []).append(pk)
+    meta = InvitationEvent._meta
+    quote = connection.ops.quote_name
+    fields = [
+        meta.get_field(n) for n in ("company", "invitation", "event", "detail", "occurred_at")
+    ]
+    columns = ", ".join(quote(f.column) for f in fields if isinstance(f, models.Field))
+    assert columns.count(",") == len(fields) - 1
+    # Only quoted model metadata is formatted in: every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns})"  # noqa: S608
+        " SELECT %s, id, %s, %s, %s FROM unnest(%s::bigint[]) AS id"
+    )
+    with connection.cursor() as cursor:
+        for (event, detail), ids in groups.items():
+            cursor.execute(sql, [company.pk, event, detail, now, ids])
+
+
+def invitation_mark_answered(*, invitation: Invitation) -> bool:
+    """Record that the invitation was answered (once; later answers change nothing here)."""
+    now = timezone.now()
+    updated = (
+        Invitation.objects.filter(company_id=invitation.company_id)
+        .filter(pk=invitation.pk, answered_at__isnull=True)
+        .update(answered_at=now)
+    )
+    if updated:
+        invitation.answered_at = now
+        InvitationEvent.objects.create(
+            company_id=invitation.company_id, invitation=invitation, event="answered"
+        )
+    return bool(updated)
+
+
+def invitation_event_add(
+    *, company: Company, invitation: Invitation, event: str, detail: str = ""
+) -> InvitationEvent:
+    """Put one event on the invitation's timeline (e.g. the SMS conversation's steps)."""
+    if invitation.company_id != company.pk:
+        raise ValueError("invitation belongs to another company")
+    return InvitationEvent.objects.create(
+        company=company, invitation=invitation, event=event[:32], detail=detail[:500]
+    )
+
+
+def invitation_record_status(
+    *, company_id: int, invitation_public_id: str, status: str, occurred_at: datetime
+) -> bool:
+    """A provider's news about an invitation's message (delivered, opened, clicked, bounced…)
+    goes on the invitation's timeline; the first delivered/opened/clicked time is kept."""
+    invitation = (
+        Invitation.objects.filter(company_id=company_id)
+        .filter(public_id=invitation_public_id)
+        .first()
+    )
+    if invitation is None:
+        return False
+    stamp_field = {"delivered": "delivered_at", "opened": "opened_at", "clicked": "clicked_at"}
+    field = stamp_field.get(status)
+    if field is not None:
+        Invitation.objects.filter(company_id=company_id).filter(
+            pk=invitation.pk, **{f"{field}__isnull": True}
+        ).update(**{field: occurred_at})
+    InvitationEvent.objects.create(
+        company_id=company_id, invitation=invitation, event=status[:32], occurred_at=occurred_at
+    )
+    return True
