@@ -38,8 +38,9 @@ from django.utils import timezone, translation
 from companies.models import Company, Membership
 from dashboards.models import DigestAddress, DigestFrequency, DigestSchedule, DigestSubscription
 from dashboards.selectors import PreviousFigures, company_zone, day_bounds, metrics_for
-from notifications.email import OutgoingEmail, TransientSendError, email_send
+from notifications.email import OutgoingEmail, email_send
 from notifications.models import Channel, DeliveryStatus
+from notifications.transport import TransientSendError
 from notifications.unsubscribe import unsubscribe_url
 from responses.followups_emails import fallback_language
 from responses.followups_selectors import followups_digest_counts

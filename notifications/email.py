@@ -71,16 +71,20 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.core.validators import validate_email
-from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
-from companies.tenancy import tenant_update_per_row
-from notifications.ledger import LedgerEntry, announce, ledger_write
+from notifications.ledger import LedgerEntry, ledger_write
 from notifications.models import Channel, Delivery, DeliveryStatus
 from notifications.ratelimit import RateLimitTimeout, email_bucket
 from notifications.selectors import suppressed_addresses
 from notifications.services import normalize_address
+from notifications.transport import (
+    TRANSIENT_HTTP_STATUS,
+    TransientSendError,
+    calls_begin,
+    outcomes_save,
+    requeue,
+)
 
 if TYPE_CHECKING:
     from companies.models import Company
@@ -91,8 +95,6 @@ MERGE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _PLACEHOLDER = re.compile(r"\[\[nps:([a-z][a-z0-9_]{0,39})\]\]")
 # Characters whose meaning differs between HTML and text (see the module docstring).
 _HTML_ACTIVE = re.compile(r"[<>&\"']")
-# HTTP statuses worth retrying: rate limited, server trouble, and credentials being fixed.
-TRANSIENT_HTTP_STATUS = frozenset({401, 403, 408, 409, 425, 429})
 
 
 def merge_field(key: str) -> str:
@@ -134,15 +136,6 @@ class OutgoingEmail:
             headers=_rendered_headers(self),
             merge={},
         )
-
-
-class TransientSendError(Exception):
-    """Retry later; ``deliveries`` are the rows of the call, undecided ones back to queued."""
-
-    def __init__(self, message: str, *, deliveries: list[Delivery], retry_after: float = 0):
-        super().__init__(message)
-        self.deliveries = deliveries
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -225,14 +218,14 @@ def email_send(*, company: Company, emails: Sequence[OutgoingEmail]) -> list[Del
         try:
             bucket.acquire(len(batch), timeout=settings.EMAIL_RATE_TIMEOUT)
         except RateLimitTimeout as err:
-            _requeue(company, [item for later in batches[index:] for item in later])
+            requeue(company, [item.delivery for later in batches[index:] for item in later])
             raise TransientSendError(
                 str(err), deliveries=deliveries, retry_after=settings.EMAIL_RATE_TIMEOUT
             ) from err
         try:
             _send_batch(company=company, batch=batch, profile=profile)
         except TransientSendError as err:
-            _requeue(company, [item for later in batches[index:] for item in later])
+            requeue(company, [item.delivery for later in batches[index:] for item in later])
             raise TransientSendError(str(err), deliveries=deliveries) from err
     return deliveries
 
@@ -319,13 +312,7 @@ def _can_merge(email: OutgoingEmail, profile: ProviderProfile) -> bool:
 
 
 def _send_batch(*, company: Company, batch: list[_Item], profile: ProviderProfile) -> None:
-    ids = [item.delivery.pk for item in batch]
-    Delivery.objects.for_company(company).filter(pk__in=ids).update(
-        status=DeliveryStatus.SENDING, attempts=F("attempts") + 1
-    )
-    for item in batch:
-        item.delivery.status = DeliveryStatus.SENDING
-        item.delivery.attempts += 1
+    calls_begin(company, [item.delivery for item in batch])
     message = _message(batch, profile)
     connection = get_connection(ignore_recipient_status=True)
     try:
@@ -416,49 +403,7 @@ def _finish(
             if status is not None and status.message_id:
                 row.provider_message_id = str(status.message_id)[:255]
         row.updated_at = now
-    _save_outcomes(company, [item.delivery for item in batch])
-    for item in batch:
-        announce(item.delivery)
-
-
-_OUTCOME_FIELDS = ["status", "error", "sent_at", "provider_message_id", "updated_at"]
-
-
-def _save_outcomes(company: Company, rows: list[Delivery]) -> None:
-    """Write the outcome fields of ``rows`` as they are in memory (same result as bulk_update).
-
-    ``bulk_update`` builds one CASE per field and row, which cost most of a send. Here: one
-    plain UPDATE per group of rows sharing status/error/sent_at/updated_at (usually one
-    group), then the per-row provider_message_id in one ``UPDATE … FROM (VALUES …)`` on
-    PostgreSQL. Other databases keep ``bulk_update``.
-    """
-    if connection.vendor != "postgresql":
-        Delivery.objects.for_company(company).bulk_update(rows, _OUTCOME_FIELDS)
-        return
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for row in rows:
-        groups.setdefault((row.status, row.error, row.sent_at, row.updated_at), []).append(row.pk)
-    with transaction.atomic(savepoint=False):
-        for (status, error, sent_at, updated_at), ids in groups.items():
-            Delivery.objects.for_company(company).filter(pk__in=ids).update(
-                status=status, error=error, sent_at=sent_at, updated_at=updated_at
-            )
-        tenant_update_per_row(
-            Delivery,
-            company=company,
-            field_name="provider_message_id",
-            values=[(row.pk, row.provider_message_id) for row in rows],
-        )
-
-
-def _requeue(company: Company, items: list[_Item]) -> None:
-    """Put undecided rows back to queued so that a retry (delivery_id) sends them."""
-    ids = [item.delivery.pk for item in items]
-    Delivery.objects.for_company(company).filter(
-        pk__in=ids, status__in=[DeliveryStatus.SENDING, DeliveryStatus.QUEUED]
-    ).update(status=DeliveryStatus.QUEUED)
-    for item in items:
-        item.delivery.status = DeliveryStatus.QUEUED
+    outcomes_save(company, [item.delivery for item in batch])
 
 
 # --- Merge fields -----------------------------------------------------------------------------

@@ -49,16 +49,13 @@ from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 from django.conf import settings
-from django.db.models import F
 from django.urls import reverse
-from django.utils import timezone
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from companies.credentials import CredentialUnreadable
-from notifications.email import TRANSIENT_HTTP_STATUS, TransientSendError
-from notifications.ledger import LedgerEntry, announce, ledger_write
+from notifications.ledger import LedgerEntry, ledger_write
 from notifications.models import (
     Channel,
     Delivery,
@@ -69,6 +66,15 @@ from notifications.models import (
 from notifications.ratelimit import RateLimitTimeout, TokenBucket
 from notifications.selectors import suppressed_addresses
 from notifications.services import normalize_address, outbox_record, suppression_add
+from notifications.transport import (
+    SMS_CHANNELS,
+    TRANSIENT_HTTP_STATUS,
+    TransientSendError,
+    calls_begin,
+    outcome_set,
+    outcomes_save,
+    requeue,
+)
 
 if TYPE_CHECKING:
     from twilio.http import HttpClient
@@ -77,7 +83,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SMS_CHANNELS: frozenset[str] = frozenset({Channel.SMS, Channel.WHATSAPP})
 WHATSAPP_PREFIX = "whatsapp:"
 # Twilio error codes (https://www.twilio.com/docs/api/errors).
 TWILIO_UNSUBSCRIBED = 21610  # the recipient replied STOP to this sender
@@ -213,7 +218,7 @@ def sms_send(*, company: Company, messages: Sequence[OutgoingSms]) -> list[Deliv
         try:
             client = twilio_client(company)
         except CredentialUnreadable as err:  # the key changed: the company re-enters it
-            _requeue(company, [row for _m, row in pending])
+            requeue(company, [row for _m, row in pending])
             raise TransientSendError(str(err), deliveries=deliveries) from err
     for index, (message, delivery) in enumerate(pending):
         sender = senders[message.channel]
@@ -224,7 +229,7 @@ def sms_send(*, company: Company, messages: Sequence[OutgoingSms]) -> list[Deliv
             if client is not None:
                 sender_bucket(sender).acquire(1, timeout=settings.SMS_RATE_TIMEOUT)
         except RateLimitTimeout as err:
-            _requeue(company, [row for _m, row in pending[index:]])
+            requeue(company, [row for _m, row in pending[index:]])
             raise TransientSendError(
                 str(err), deliveries=deliveries, retry_after=settings.SMS_RATE_TIMEOUT
             ) from err
@@ -233,7 +238,7 @@ def sms_send(*, company: Company, messages: Sequence[OutgoingSms]) -> list[Deliv
                 company=company, message=message, delivery=delivery, sender=sender, client=client
             )
         except TransientSendError as err:
-            _requeue(company, [row for _m, row in pending[index:]])
+            requeue(company, [row for _m, row in pending[index:]])
             raise TransientSendError(str(err), deliveries=deliveries) from err
     return deliveries
 
@@ -291,11 +296,7 @@ def _send_one(
     sender: Sender,
     client: Client | None,
 ) -> None:
-    Delivery.objects.for_company(company).filter(pk=delivery.pk).update(
-        status=DeliveryStatus.SENDING, attempts=F("attempts") + 1
-    )
-    delivery.status = DeliveryStatus.SENDING
-    delivery.attempts += 1
+    calls_begin(company, [delivery])
     callback = status_callback_url(delivery)
     to = normalize_address(message.channel, message.to)
     if message.channel == Channel.WHATSAPP:
@@ -362,26 +363,5 @@ def _finish(
     error: str = "",
     message_id: str = "",
 ) -> None:
-    now = timezone.now()
-    delivery.status, delivery.error, delivery.updated_at = status, error[:2000], now
-    if status == DeliveryStatus.SENT:
-        delivery.sent_at = now
-        delivery.provider_message_id = message_id[:255]
-    Delivery.objects.for_company(company).filter(pk=delivery.pk).update(
-        status=delivery.status,
-        error=delivery.error,
-        sent_at=delivery.sent_at,
-        provider_message_id=delivery.provider_message_id,
-        updated_at=now,
-    )
-    announce(delivery)
-
-
-def _requeue(company: Company, rows: list[Delivery]) -> None:
-    """Put undecided rows back to queued so that a retry (delivery_id) sends them."""
-    Delivery.objects.for_company(company).filter(
-        pk__in=[row.pk for row in rows],
-        status__in=[DeliveryStatus.SENDING, DeliveryStatus.QUEUED],
-    ).update(status=DeliveryStatus.QUEUED)
-    for row in rows:
-        row.status = DeliveryStatus.QUEUED
+    outcome_set(delivery, status=status, error=error, message_id=message_id)
+    outcomes_save(company, [delivery])

@@ -50,8 +50,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from companies.credentials import CredentialUnreadable, secret_decrypt, secret_encrypt
-from notifications.email import OutgoingEmail, TransientSendError, email_send
+from notifications.email import OutgoingEmail, email_send
 from notifications.http_client import HttpResult, UnsafeURL, post_json, url_check
+from notifications.transport import TransientSendError
 from notifications.webhooks_models import (
     PING_EVENT,
     DisabledReason,

@@ -32,7 +32,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from companies.models import Company, Membership, Role
-from notifications.email import OutgoingEmail, TransientSendError, email_send
+from notifications.email import OutgoingEmail, email_send
+from notifications.transport import TransientSendError
 from responses.followups import followup_open_for_alert
 from responses.followups_emails import Recipient, fallback_language, render_emails
 from responses.models import AlertFiring, AlertRule, Category, Followup, Response

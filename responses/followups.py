@@ -15,8 +15,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies.models import Company, Membership, Role, User, role_at_least
-from notifications.email import TransientSendError, email_send
+from notifications.email import email_send
 from notifications.models import DeliveryStatus
+from notifications.transport import TransientSendError
 from responses.followups_emails import Recipient, render_emails
 from responses.models import (
     OPEN_STATUSES,

@@ -27,7 +27,7 @@ ALERT_BACKOFF_MAX = 600
 )
 def alert_evaluate(self: DjangoTask, company_id: int, response_id: int) -> int:
     """Raise the alerts a saved response calls for (idempotent: see responses/alerts.py)."""
-    from notifications.email import TransientSendError
+    from notifications.transport import TransientSendError
     from responses.alerts import alerts_evaluate
 
     company = Company.objects.filter(pk=company_id).first()

@@ -75,7 +75,7 @@ def send_invitations(
 ) -> None:
     """Send these invitations (or their reminder). Safe to run twice: each row is claimed
     before the provider is called, so a redelivered message finds nothing left to send."""
-    from notifications.email import TransientSendError
+    from notifications.transport import TransientSendError
     from surveys.services.send import invitations_give_up, invitations_retry_later, invitations_send
 
     company = Company.objects.get(pk=company_id)

@@ -19,10 +19,11 @@ import requests
 from django.test import override_settings
 
 from companies.models import Company
-from notifications.email import OutgoingEmail, TransientSendError, email_send, merge_field
+from notifications.email import OutgoingEmail, email_send, merge_field
 from notifications.models import Delivery, DeliveryStatus, OutboxMessage
 from notifications.services import suppression_add
 from notifications.signals import message_status_changed
+from notifications.transport import TransientSendError
 
 pytestmark = pytest.mark.django_db
 

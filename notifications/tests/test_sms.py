@@ -10,7 +10,6 @@ import pytest
 from django.test import override_settings
 
 from companies.models import Company
-from notifications.email import TransientSendError
 from notifications.models import (
     Channel,
     Delivery,
@@ -24,6 +23,7 @@ from notifications.signals import message_status_changed
 from notifications.sms import OutgoingSms, sms_send
 from notifications.sms_segments import GSM7, UCS2, gsm7_friendly, sms_segments
 from notifications.tests.twilio_fake import SERVICE_SID, sms_ready, twilio_fake
+from notifications.transport import TransientSendError
 
 pytestmark = pytest.mark.django_db
 

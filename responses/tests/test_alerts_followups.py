@@ -204,7 +204,7 @@ def test_round_robin_can_be_switched_off(company, agent):
 def test_an_escalation_nothing_could_send_is_tried_again_next_sweep(
     company, admin, agent, monkeypatch
 ):
-    from notifications.email import TransientSendError
+    from notifications.transport import TransientSendError
     from responses import followups
 
     with time_machine.travel(START, tick=False):

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from notifications.transport import SMS_CHANNELS
 from surveys.models import (
     Campaign,
     CampaignStatus,
@@ -22,7 +23,6 @@ from surveys.models import (
     SurveyStatus,
 )
 from surveys.services.campaigns import campaigns_mark_done, enqueue_expand
-from surveys.services.invitations import SMS_CHANNELS
 from surveys.services.send import SendOutcome, record_results
 
 logger = logging.getLogger(__name__)

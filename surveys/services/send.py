@@ -147,7 +147,7 @@ def invitations_send(
     Must not run inside a transaction: the ledger rows are committed before the provider
     call.
     """
-    from notifications.email import TransientSendError
+    from notifications.transport import TransientSendError
 
     claimed = _claim(company=company, invitation_ids=invitation_ids, reminder=reminder)
     outcome = SendOutcome(claimed=len(claimed))
@@ -349,7 +349,7 @@ def _hand_over(
     """The end of a send, whatever the channel: the unreachable fail, ``send`` hands
     ``to_send`` to the post office (deliveries in the same order), and each result is
     recorded; a transient error puts the undecided rows back and is raised for the retry."""
-    from notifications.email import TransientSendError
+    from notifications.transport import TransientSendError
 
     outcome.failed += _record_unreachable(
         company=company, invitations=unreachable, reminder=reminder

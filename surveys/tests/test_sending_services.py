@@ -278,7 +278,7 @@ def test_transient_error_requeues_then_the_retry_sends_once(company: Company) ->
 
     postmark_accept = FakePostmark.accept
     with postmark(flaky) as fake:
-        from notifications.email import TransientSendError
+        from notifications.transport import TransientSendError
 
         with pytest.raises(TransientSendError):
             invitations_send(company=company, invitation_ids=[invitation.pk])

@@ -15,10 +15,10 @@ from django.utils import timezone
 
 from companies.models import Company
 from companies.services import company_sms_update
-from notifications.email import TransientSendError
 from notifications.models import Channel, Delivery, SuppressionReason
 from notifications.services import suppression_add
 from notifications.tests.twilio_fake import sms_ready, twilio_fake
+from notifications.transport import TransientSendError
 from surveys.models import Contact, Invitation, InvitationEvent, InvitationStatus
 from surveys.services.campaigns import campaign_create, campaign_expand
 from surveys.services.dispatch import invitations_dispatch_due
