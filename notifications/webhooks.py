@@ -50,6 +50,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from companies.credentials import CredentialUnreadable, secret_decrypt, secret_encrypt
+from companies.wake import wake
 from notifications.email import OutgoingEmail, email_send
 from notifications.http_client import HttpResult, UnsafeURL, post_json, url_check
 from notifications.transport import TransientSendError
@@ -80,9 +81,13 @@ RETRY_DELAYS = (
 )
 MAX_ATTEMPTS = 1 + len(RETRY_DELAYS)
 DISABLE_AFTER = timedelta(days=1)
-# A queued task not started by then is enqueued again by the sweep (the claim dedupes).
-ENQUEUE_LEASE = timedelta(minutes=2)
-STALE_AFTER = timedelta(minutes=10)
+# A woken attempt not started by then is woken again by the sweep (the claim dedupes): its
+# message was lost (Redis down or restarted).
+ENQUEUE_LEASE = timedelta(seconds=30)
+# An attempt takes at most WEBHOOK_TOTAL_TIMEOUT (15 s): one "sending" for longer belongs to a
+# worker that died.
+STALE_AFTER = timedelta(minutes=1)
+DELIVER_TASK = "notifications.webhook_deliver"
 # The delivery log keeps finished messages (and their attempts) this long.
 LOG_RETENTION = timedelta(days=30)
 RETRYABLE_4XX = frozenset({408, 429})
@@ -249,10 +254,8 @@ def _envelope(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _queue(messages: Sequence[WebhookMessage]) -> None:
-    from notifications.tasks import webhook_deliver
-
     for message in messages:
-        webhook_deliver.delay_on_commit(message.company_id, message.pk, 0)
+        wake(DELIVER_TASK, message.company_id, message.pk, 0)
 
 
 def _subscribers(company: Company, event_type: str) -> list[WebhookEndpoint]:
@@ -510,8 +513,6 @@ def webhooks_deliver_due(*, limit: int = 500) -> int:
     """The beat sweep: recover rows a dead worker left ``sending``, drop log entries older
     than LOG_RETENTION, and enqueue due retries (each leased for ENQUEUE_LEASE, so the next
     sweeps do not enqueue it again). Returns how many messages were enqueued."""
-    from notifications.tasks import webhook_deliver
-
     now = timezone.now()
     all_rows = WebhookMessage.objects.unscoped(reason="the webhook sweep runs across companies")
     stale = list(
@@ -554,6 +555,6 @@ def webhooks_deliver_due(*, limit: int = 500) -> int:
             next_attempt_at__lte=now,
         ).update(next_attempt_at=now + ENQUEUE_LEASE)
         if leased:
-            webhook_deliver.delay_on_commit(company_id, pk, attempts)
+            wake(DELIVER_TASK, company_id, pk, attempts)
             enqueued += 1
     return enqueued

@@ -33,6 +33,7 @@ from django.utils import timezone, translation
 
 from companies.models import Company, Membership, Role
 from notifications.email import OutgoingEmail, email_send
+from notifications.models import Delivery
 from notifications.transport import TransientSendError
 from responses.followups import followup_open_for_alert
 from responses.followups_emails import Recipient, fallback_language, render_emails
@@ -208,10 +209,9 @@ def alert_rules_for(*, company: Company) -> list[AlertRule]:
 
 
 def alerts_evaluate(*, company: Company, response_id: int) -> list[AlertFiring]:
-    """Raise the alerts a saved response calls for; the ledger rows created now.
-
-    Safe to run any number of times, concurrently too (see the module docstring).
-    """
+    """Raise the alerts a saved response calls for and send their emails; the ledger rows
+    created now. Safe to run any number of times, concurrently too (see the module
+    docstring). The answer path runs this through ``responses.effects``."""
     response = (
         Response.objects.for_company(company)
         .select_related("survey", "contact")
@@ -220,6 +220,16 @@ def alerts_evaluate(*, company: Company, response_id: int) -> list[AlertFiring]:
     )
     if response is None:
         return []  # deleted since it was saved
+    with transaction.atomic():
+        fired = alerts_raise(company=company, response=response)
+    alert_emails_send_pending(company=company, response_id=response.pk)
+    return fired
+
+
+def alerts_raise(*, company: Company, response: Response) -> list[AlertFiring]:
+    """Steps 1–3 of the module docstring, in the caller's transaction: the ledger rows of
+    the rules that match now (each rule once per response), the follow-up, the Slack and
+    webhook actions. The emails are left pending for ``alert_emails_send_pending``."""
     facts = response_facts(response)
     rules = [
         rule
@@ -228,32 +238,28 @@ def alerts_evaluate(*, company: Company, response_id: int) -> list[AlertFiring]:
         if rule_matches(rule, facts)
     ]
     fired: list[AlertFiring] = []
-    with transaction.atomic():
-        for rule in rules:
-            firing = AlertFiring(
-                company=company,
-                rule=rule,
-                response=response,
-                score=response.score,
-                email_status=(
-                    AlertFiring.EmailStatus.PENDING
-                    if _has_email_action(rule)
-                    else AlertFiring.EmailStatus.NONE
-                ),
-            )
-            try:
-                with transaction.atomic():  # a savepoint: losing the race keeps the rest
-                    firing.save(force_insert=True)
-            except IntegrityError:
-                continue  # this rule already alerted on this response
-            fired.append(firing)
-        followup_rules = [f.rule for f in fired if f.rule.create_followup]
-        followup = followup_open_for_alert(company=company, response=response, rules=followup_rules)
-        for firing in fired:  # Slack and webhook actions: queued with the ledger row
-            alert_actions_queue(
-                company=company, rule=firing.rule, response=response, followup=followup
-            )
-    alert_emails_send_pending(company=company, response_id=response.pk)
+    for rule in rules:
+        firing = AlertFiring(
+            company=company,
+            rule=rule,
+            response=response,
+            score=response.score,
+            email_status=(
+                AlertFiring.EmailStatus.PENDING
+                if _has_email_action(rule)
+                else AlertFiring.EmailStatus.NONE
+            ),
+        )
+        try:
+            with transaction.atomic():  # a savepoint: losing the race keeps the rest
+                firing.save(force_insert=True)
+        except IntegrityError:
+            continue  # this rule already alerted on this response
+        fired.append(firing)
+    followup_rules = [f.rule for f in fired if f.rule.create_followup]
+    followup = followup_open_for_alert(company=company, response=response, rules=followup_rules)
+    for firing in fired:  # Slack and webhook actions: queued with the ledger row
+        alert_actions_queue(company=company, rule=firing.rule, response=response, followup=followup)
     return fired
 
 
@@ -274,7 +280,7 @@ def alert_emails_send_pending(*, company: Company, response_id: int) -> int:
         claimed = (
             AlertFiring.objects.for_company(company)
             .filter(pk=firing.pk, email_status=AlertFiring.EmailStatus.PENDING)
-            .update(email_status=AlertFiring.EmailStatus.SENDING)
+            .update(email_status=AlertFiring.EmailStatus.SENDING, email_woken_at=timezone.now())
         )
         if not claimed:
             continue  # another worker has it
@@ -297,6 +303,18 @@ def alert_emails_send_pending(*, company: Company, response_id: int) -> int:
         )
         sent += 1
     return sent
+
+
+def ledger_rows_by_address(firing: AlertFiring) -> dict[str, int]:
+    """{address: Delivery id} of the emails an earlier attempt wrote for this alert (their
+    metadata names it), for a retry after its worker died."""
+    rows = (
+        Delivery.objects.filter(company_id=firing.company_id)
+        .filter(metadata__alert=str(firing.pk))
+        .order_by("pk")
+        .values_list("to", "pk")
+    )
+    return dict(rows)
 
 
 # --- Emails ------------------------------------------------------------------------------------

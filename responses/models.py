@@ -33,6 +33,11 @@ class ResponseChannel(models.TextChoices):
     LINK = "link", _("Web link")
 
 
+# Response.owed_event: the webhook event an answer still owes.
+OWED_CREATED = "created"
+OWED_UPDATED = "updated"
+
+
 class Response(TenantModel):
     """One answer: at most one per invitation (database-enforced); answering again updates it.
 
@@ -71,6 +76,11 @@ class Response(TenantModel):
     browser_key = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001 (NULL = none; unique when set)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
+    # What this answer still owes (responses/effects.py), written with the answer itself:
+    # its webhook event ("created" or "updated") and its alert evaluation. ``owed_since``
+    # NULL: nothing owed. The sweep wakes what has been owed for too long.
+    owed_event = models.CharField(max_length=8, blank=True, default="")
+    owed_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -94,6 +104,11 @@ class Response(TenantModel):
             models.Index(fields=["company", "survey", "created_at"], name="response_survey_time"),
             models.Index(fields=["company", "created_at", "id"], name="response_by_age"),
             models.Index(fields=["company", "updated_at", "id"], name="response_by_update"),
+            models.Index(
+                fields=["owed_since"],
+                name="response_owed",
+                condition=models.Q(owed_since__isnull=False),
+            ),
             # The latest comments (dashboard, digests, verbatims): most answers have none, so
             # walking back through every answer to find a few would grow with the traffic.
             models.Index(
@@ -205,6 +220,9 @@ class AlertFiring(TenantModel):
     # these rows, so an address already sent to is never sent to again.
     deliveries = models.JSONField(default=dict, blank=True)
     fired_at = models.DateTimeField(default=timezone.now)
+    # When the emails were last claimed (pending → sending) or woken by the sweep: a claim
+    # older than the sweep's lease belongs to a worker that died (responses/effects.py).
+    email_woken_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -217,7 +235,12 @@ class AlertFiring(TenantModel):
                 fields=["company", "response"],
                 name="alertfiring_pending",
                 condition=models.Q(email_status="pending"),
-            )
+            ),
+            models.Index(
+                fields=["fired_at"],
+                name="alertfiring_unsent",
+                condition=models.Q(email_status__in=["pending", "sending"]),
+            ),
         ]
 
 

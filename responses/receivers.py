@@ -8,13 +8,11 @@ from companies.models import Company
 
 
 def on_response_saved(sender: Any, *, company_id: int, response_id: int, **kwargs: Any) -> None:
-    """Every save (new answer or edit) is evaluated: the alert ledger decides what is new."""
-    from responses.tasks import alert_evaluate, response_event
+    """Every save (new answer or edit) owes its webhook event and its alert evaluation
+    (marked on the row itself): a worker is woken to pay them (responses/effects.py)."""
+    from responses.effects import response_effects_wake
 
-    alert_evaluate.delay_on_commit(company_id, response_id)
-    # response.created / response.updated, off the answer's request (a worker looks up the
-    # company's endpoints: an answer costs no query for them).
-    response_event.delay_on_commit(company_id, response_id, bool(kwargs.get("created")))
+    response_effects_wake(company_id=company_id, response_id=response_id)
 
 
 def on_company_saved(sender: Any, *, instance: Company, created: bool, **kwargs: Any) -> None:

@@ -14,7 +14,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from companies.models import Company
-from responses.models import Response, ResponseChannel, category_of
+from responses.models import OWED_CREATED, OWED_UPDATED, Response, ResponseChannel, category_of
 from responses.signals import response_saved
 from surveys.models import Contact, Invitation, Survey
 from surveys.services.invitations import invitation_mark_answered
@@ -132,6 +132,9 @@ def _insert(answer: _Answer) -> Response | None:
         browser_key=answer.browser_key,
         created_at=now,
         updated_at=now,
+        # Owed in the same INSERT: the webhook event and the alert evaluation.
+        owed_event=OWED_CREATED,
+        owed_since=now,
     )
     try:
         with transaction.atomic():  # a savepoint: the outer transaction survives a loss
@@ -146,7 +149,11 @@ def _update(response: Response, answer: _Answer) -> None:
     response.category = category_of(answer.score)
     response.language = answer.language
     response.updated_at = timezone.now()
-    fields = ["score", "category", "language", "updated_at"]
+    # The row is locked: an event not yet out stays "created" (it carries the latest state).
+    if response.owed_event != OWED_CREATED:
+        response.owed_event = OWED_UPDATED
+    response.owed_since = response.owed_since or response.updated_at
+    fields = ["score", "category", "language", "updated_at", "owed_event", "owed_since"]
     if answer.comment is not None:
         response.comment = answer.comment
         fields.append("comment")

@@ -26,29 +26,29 @@ ALERT_BACKOFF_MAX = 600
     max_retries=ALERT_MAX_RETRIES,
 )
 def alert_evaluate(self: DjangoTask, company_id: int, response_id: int) -> int:
-    """Raise the alerts a saved response calls for (idempotent: see responses/alerts.py)."""
-    from notifications.transport import TransientSendError
-    from responses.alerts import alerts_evaluate
+    """Pay what a saved response owes: its webhook event, its alerts and their emails
+    (idempotent: see responses/effects.py). Transient errors are retried with backoff; if
+    even the retry cannot be enqueued, the sweep wakes the response again."""
+    from notifications.transport import TRANSIENT_ERRORS
+    from responses.effects import response_effects_run
 
     company = Company.objects.filter(pk=company_id).first()
     if company is None:
         return 0
     try:
-        return len(alerts_evaluate(company=company, response_id=response_id))
-    except TransientSendError as err:
+        return len(response_effects_run(company=company, response_id=response_id))
+    except TRANSIENT_ERRORS as err:
         countdown = min(ALERT_BACKOFF_BASE * 2**self.request.retries, ALERT_BACKOFF_MAX)
-        raise self.retry(exc=err, countdown=max(countdown, err.retry_after)) from err
+        retry_after = getattr(err, "retry_after", 0)
+        raise self.retry(exc=err, countdown=max(countdown, retry_after)) from err
 
 
-@shared_task(name="responses.response_event", base=DjangoTask)
-def response_event(company_id: int, response_id: int, created: bool) -> None:
-    """``response.created`` / ``response.updated`` to the company's subscribed webhook
-    endpoints (none subscribed: one query, nothing else)."""
-    from responses.webhook_events import response_event_emit
+@shared_task(name="responses.effects_sweep", base=DjangoTask)
+def effects_sweep() -> None:
+    """Beat, every 5 s: wake answers whose effects are still owed (their message was lost)."""
+    from responses.effects import effects_sweep as sweep
 
-    company = Company.objects.filter(pk=company_id).first()
-    if company is not None:
-        response_event_emit(company=company, response_id=response_id, created=created)
+    sweep()
 
 
 @shared_task(name="responses.alert_escalate_overdue", base=DjangoTask)

@@ -66,22 +66,12 @@ def followup_data(followup: Followup) -> dict[str, Any]:
     }
 
 
-def _response(company: Company, response_id: int) -> Response | None:
-    return (
-        Response.objects.for_company(company)
-        .select_related("survey", "contact")
-        .filter(pk=response_id)
-        .first()
-    )
-
-
-def response_event_emit(*, company: Company, response_id: int, created: bool) -> None:
-    """``response.created`` for a new answer, ``response.updated`` for a changed one."""
+def response_event_emit(*, company: Company, response: Response, created: bool) -> None:
+    """``response.created`` for a new answer, ``response.updated`` for a changed one (the
+    response with its survey and contact; inside a transaction, the messages are part of
+    it)."""
     event = WebhookEventType.RESPONSE_CREATED if created else WebhookEventType.RESPONSE_UPDATED
-    if not webhook_has_subscribers(company=company, event_type=event):
-        return
-    response = _response(company, response_id)
-    if response is not None:
+    if webhook_has_subscribers(company=company, event_type=event):
         webhook_event_emit(company=company, event_type=event, data=response_data(response))
 
 

@@ -366,25 +366,26 @@ def test_round_robin_cycles_through_the_agents(company, django_capture_on_commit
 
 def test_a_redelivered_task_sends_a_pending_email_once(company, agent, setup, monkeypatch):
     """A worker that died after the ledger commit but before the send: the next run sends."""
-    from responses import alerts
+    from responses import effects
+    from responses.tasks import alert_evaluate
 
     calls: list[int] = []
-    real = alerts.alert_emails_send_pending
+    real = effects.alert_emails_send_pending
 
     def crash(**kwargs: Any) -> int:
         calls.append(1)
         raise RuntimeError("worker lost")
 
-    monkeypatch.setattr(alerts, "alert_emails_send_pending", crash)
+    monkeypatch.setattr(effects, "alert_emails_send_pending", crash)
     _survey, submit = setup
     with pytest.raises(RuntimeError):
         submit(3)
     assert AlertFiring.objects.for_company(company).get().email_status == "pending"
     assert not alert_deliveries(company)
-    monkeypatch.setattr(alerts, "alert_emails_send_pending", real)
+    monkeypatch.setattr(effects, "alert_emails_send_pending", real)
     response = Response.objects.for_company(company).get()
-    alerts_evaluate(company=company, response_id=response.pk)
-    alerts_evaluate(company=company, response_id=response.pk)
+    alert_evaluate.apply(args=(company.pk, response.pk))
+    alert_evaluate.apply(args=(company.pk, response.pk))
     assert len(alert_deliveries(company)) == 1
     assert calls == [1]
 
