@@ -65,6 +65,7 @@ from dataclasses import dataclass, field, replace
 from email.utils import formataddr, parseaddr
 from typing import TYPE_CHECKING, Any
 
+import requests
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from anymail.message import AnymailMessage
 from django.conf import settings
@@ -72,6 +73,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.core.validators import validate_email
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from notifications.ledger import LedgerEntry, ledger_write
 from notifications.models import Channel, Delivery, DeliveryStatus
@@ -80,9 +82,11 @@ from notifications.selectors import suppressed_addresses
 from notifications.services import normalize_address
 from notifications.transport import (
     TRANSIENT_HTTP_STATUS,
+    Found,
     TransientSendError,
     calls_begin,
     outcomes_save,
+    request_may_have_arrived,
     requeue,
 )
 
@@ -214,18 +218,17 @@ def email_send(*, company: Company, emails: Sequence[OutgoingEmail]) -> list[Del
     ]
     batches = _batches(pending, profile)
     bucket = email_bucket(provider)
-    for index, batch in enumerate(batches):
+    for batch in batches:
         try:
             bucket.acquire(len(batch), timeout=settings.EMAIL_RATE_TIMEOUT)
-        except RateLimitTimeout as err:
-            requeue(company, [item.delivery for later in batches[index:] for item in later])
+        except (RateLimitTimeout, RedisError) as err:
+            # Nothing of this batch or the later ones was claimed: they are still queued.
             raise TransientSendError(
-                str(err), deliveries=deliveries, retry_after=settings.EMAIL_RATE_TIMEOUT
+                f"rate limit: {err}", deliveries=deliveries, retry_after=settings.EMAIL_RATE_TIMEOUT
             ) from err
         try:
             _send_batch(company=company, batch=batch, profile=profile)
         except TransientSendError as err:
-            requeue(company, [item.delivery for later in batches[index:] for item in later])
             raise TransientSendError(str(err), deliveries=deliveries) from err
     return deliveries
 
@@ -312,8 +315,15 @@ def _can_merge(email: OutgoingEmail, profile: ProviderProfile) -> bool:
 
 
 def _send_batch(*, company: Company, batch: list[_Item], profile: ProviderProfile) -> None:
-    calls_begin(company, [item.delivery for item in batch])
-    message = _message(batch, profile)
+    """One provider call for the rows of ``batch`` that this call claims (see
+    notifications.transport); a transient failure gives them back before raising, an unknown
+    outcome leaves them ``sending`` for ``deliveries_resolve``."""
+    claimed, call_ref = calls_begin(company, [item.delivery for item in batch])
+    won = {row.pk for row in claimed}
+    batch = [item for item in batch if item.delivery.pk in won]
+    if not batch:
+        return
+    message = _message(batch, profile, call_ref=call_ref)
     connection = get_connection(ignore_recipient_status=True)
     try:
         connection.send_messages([message])
@@ -322,7 +332,14 @@ def _send_batch(*, company: Company, batch: list[_Item], profile: ProviderProfil
         return
     except AnymailAPIError as err:
         status = getattr(err, "status_code", None)
+        if (status is None and request_may_have_arrived(err)) or (
+            status is not None and 200 <= status < 300
+        ):
+            # Sent, and then the answer was lost or garbled: the provider may have it.
+            logger.warning("outcome unknown for call %s: %s", call_ref, err)
+            return
         if status is None or status >= 500 or status in TRANSIENT_HTTP_STATUS:
+            requeue(company, claimed)
             reason = f"provider unavailable ({status or 'network error'}): {err}"
             raise TransientSendError(reason, deliveries=[]) from err
         _finish(company, batch, fail_all=f"provider refused the message ({status}): {err}")
@@ -334,11 +351,51 @@ def _send_batch(*, company: Company, batch: list[_Item], profile: ProviderProfil
         _finish(company, batch, fail_all=f"refused by the mail server: {err.recipients}")
         return
     except (smtplib.SMTPException, OSError) as err:
+        requeue(company, claimed)
         raise TransientSendError(f"mail server unavailable: {err}", deliveries=[]) from err
     _finish(company, batch, message=message)
 
 
-def _message(batch: list[_Item], profile: ProviderProfile) -> AnymailMessage:
+def postmark_lookup(company: Company, rows: Sequence[Delivery]) -> dict[int, Found]:
+    """Postmark's outbound message search by the call's ``nps_call`` metadata: a row whose
+    address the call's messages reached was sent; the others never arrived. One request per
+    call (at most 500 messages, one page)."""
+    found: dict[int, Found] = {}
+    by_call: dict[str, list[Delivery]] = {}
+    for row in rows:
+        if row.call_ref:
+            by_call.setdefault(row.call_ref, []).append(row)
+    base = settings.ANYMAIL.get("POSTMARK_API_URL", "https://api.postmarkapp.com/")
+    for call_ref, group in by_call.items():
+        try:
+            answer = requests.get(
+                f"{base.rstrip('/')}/messages/outbound",
+                params={"count": "500", "offset": "0", "metadata_nps_call": call_ref},
+                headers={
+                    "Accept": "application/json",
+                    "X-Postmark-Server-Token": settings.ANYMAIL.get("POSTMARK_SERVER_TOKEN", ""),
+                },
+                timeout=settings.EMAIL_REQUEST_TIMEOUT,
+            )
+            answer.raise_for_status()
+            messages = answer.json().get("Messages") or []
+        except (requests.RequestException, ValueError) as err:
+            raise TransientSendError(f"Postmark search unavailable: {err}", deliveries=[]) from err
+        reached: dict[str, str] = {}
+        for message in messages:
+            for address in message.get("Recipients") or []:
+                reached[str(address).strip().lower()] = str(message.get("MessageID") or "")
+        for row in group:
+            message_id = reached.get(row.to.strip().lower())
+            found[row.pk] = (
+                Found(DeliveryStatus.SENT, message_id)
+                if message_id is not None
+                else Found("absent")
+            )
+    return found
+
+
+def _message(batch: list[_Item], profile: ProviderProfile, *, call_ref: str) -> AnymailMessage:
     # One recipient gains nothing from the provider's merge: it gets its final content.
     merged = batch[0].merged and len(batch) > 1
     first = batch[0].email if merged else batch[0].email.rendered()
@@ -359,8 +416,9 @@ def _message(batch: list[_Item], profile: ProviderProfile) -> AnymailMessage:
         message.attach_alternative(html, "text/html")
     if len(batch) == 1:
         message.extra_headers = dict(first.headers)
-        message.metadata = dict(first.metadata)
+        message.metadata = {**first.metadata, "nps_call": call_ref}
         return message
+    message.metadata = {"nps_call": call_ref}  # every recipient's too (merged by anymail)
     # A batch: one message per "to" address, each with its own values, headers and metadata.
     # Identical emails batch with an empty merge_data (anymail's documented way to ask for
     # a batch send without merge fields; Postmark refuses non-empty merge_data there).

@@ -95,6 +95,8 @@ class DeliveryStatus(models.TextChoices):
     COMPLAINED = "complained", _("Complained")
     FAILED = "failed", _("Failed")
     SUPPRESSED = "suppressed", _("Suppressed")
+    # The provider may or may not have taken it, and cannot tell: never sent again by itself.
+    UNKNOWN = "unknown", _("Outcome unknown")
 
 
 class Delivery(TenantModel):
@@ -119,6 +121,9 @@ class Delivery(TenantModel):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The provider call this row last went out in (random, in the message's metadata as
+    # ``nps_call``): how an unknown outcome is looked up at the provider.
+    call_ref = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         constraints = [

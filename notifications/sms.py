@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 import phonenumbers
 from django.conf import settings
 from django.urls import reverse
+from redis.exceptions import RedisError
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -73,6 +74,7 @@ from notifications.transport import (
     calls_begin,
     outcome_set,
     outcomes_save,
+    request_may_have_arrived,
     requeue,
 )
 
@@ -150,7 +152,7 @@ class _RebasedHttpClient(TwilioHttpClient):
     """Twilio's own HTTP client, sending to ``TWILIO_API_URL`` instead (a local fake)."""
 
     def __init__(self, base_url: str) -> None:
-        super().__init__(pool_connections=True)
+        super().__init__(pool_connections=True, timeout=settings.SMS_REQUEST_TIMEOUT)
         self.base_url = base_url.rstrip("/")
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
@@ -160,11 +162,12 @@ class _RebasedHttpClient(TwilioHttpClient):
         return super().request(method, url, *args, **kwargs)
 
 
-def twilio_http_client() -> HttpClient | None:
-    """The HTTP client the twilio library uses (None: its own). Tests replace this."""
+def twilio_http_client() -> HttpClient:
+    """The HTTP client the twilio library uses, with timeouts (twilio's own has none: a
+    stalled call would hold a worker). Tests replace this."""
     if settings.TWILIO_API_URL:
         return _RebasedHttpClient(settings.TWILIO_API_URL)
-    return None
+    return TwilioHttpClient(pool_connections=True, timeout=settings.SMS_REQUEST_TIMEOUT)
 
 
 def twilio_credentials(company: Company | None) -> tuple[str, str]:
@@ -218,9 +221,8 @@ def sms_send(*, company: Company, messages: Sequence[OutgoingSms]) -> list[Deliv
         try:
             client = twilio_client(company)
         except CredentialUnreadable as err:  # the key changed: the company re-enters it
-            requeue(company, [row for _m, row in pending])
             raise TransientSendError(str(err), deliveries=deliveries) from err
-    for index, (message, delivery) in enumerate(pending):
+    for message, delivery in pending:
         sender = senders[message.channel]
         assert sender is not None  # rows without a sender failed in the ledger
         try:
@@ -228,17 +230,16 @@ def sms_send(*, company: Company, messages: Sequence[OutgoingSms]) -> list[Deliv
             # request that started the send).
             if client is not None:
                 sender_bucket(sender).acquire(1, timeout=settings.SMS_RATE_TIMEOUT)
-        except RateLimitTimeout as err:
-            requeue(company, [row for _m, row in pending[index:]])
+        except (RateLimitTimeout, RedisError) as err:
+            # This row and the later ones were not claimed: they are still queued.
             raise TransientSendError(
-                str(err), deliveries=deliveries, retry_after=settings.SMS_RATE_TIMEOUT
+                f"rate limit: {err}", deliveries=deliveries, retry_after=settings.SMS_RATE_TIMEOUT
             ) from err
         try:
             _send_one(
                 company=company, message=message, delivery=delivery, sender=sender, client=client
             )
         except TransientSendError as err:
-            requeue(company, [row for _m, row in pending[index:]])
             raise TransientSendError(str(err), deliveries=deliveries) from err
     return deliveries
 
@@ -296,7 +297,9 @@ def _send_one(
     sender: Sender,
     client: Client | None,
 ) -> None:
-    calls_begin(company, [delivery])
+    claimed, _call_ref = calls_begin(company, [delivery])
+    if not claimed:
+        return  # another worker has this row
     callback = status_callback_url(delivery)
     to = normalize_address(message.channel, message.to)
     if message.channel == Channel.WHATSAPP:
@@ -329,30 +332,44 @@ def _send_one(
     try:
         sent = client.messages.create(**params)
     except TwilioRestException as err:
-        status = err.status
-        if status >= 500 or status in TRANSIENT_HTTP_STATUS:
-            raise TransientSendError(
-                f"Twilio unavailable ({status}, {err.code}): {err.msg}", deliveries=[]
-            ) from err
-        if err.code == TWILIO_UNSUBSCRIBED:
-            suppression_add(
-                company=company,
-                channel=message.channel,
-                address=message.to,
-                reason=SuppressionReason.STOPPED,
-                detail=f"Twilio {err.code}: the recipient replied STOP",
-            )
-            _finish(company, delivery, status=DeliveryStatus.SUPPRESSED, error="unsubscribed")
-            return
-        if err.code in TWILIO_INVALID_NUMBER:
-            reason = f"invalid phone number (Twilio {err.code}): {err.msg}"
-        else:
-            reason = f"Twilio refused the message ({status}, {err.code}): {err.msg}"
-        _finish(company, delivery, status=DeliveryStatus.FAILED, error=reason)
+        _refused(company=company, message=message, delivery=delivery, err=err)
         return
     except (TwilioException, OSError) as err:  # network (requests' errors are OSErrors)
+        if request_may_have_arrived(err):
+            # Twilio may have the message: the row stays "sending" (deliveries_resolve).
+            logger.warning("outcome unknown for %s: %s", delivery.public_id, err)
+            return
+        requeue(company, claimed)
         raise TransientSendError(f"Twilio unreachable: {err}", deliveries=[]) from err
     _finish(company, delivery, status=DeliveryStatus.SENT, message_id=str(sent.sid or ""))
+
+
+def _refused(
+    *, company: Company, message: OutgoingSms, delivery: Delivery, err: TwilioRestException
+) -> None:
+    """Twilio answered with an error: retry later (5xx, 429, credentials), or the row's
+    outcome for good (the recipient unsubscribed, an invalid number, another refusal)."""
+    status = err.status
+    if status >= 500 or status in TRANSIENT_HTTP_STATUS:
+        requeue(company, [delivery])
+        raise TransientSendError(
+            f"Twilio unavailable ({status}, {err.code}): {err.msg}", deliveries=[]
+        ) from err
+    if err.code == TWILIO_UNSUBSCRIBED:
+        suppression_add(
+            company=company,
+            channel=message.channel,
+            address=message.to,
+            reason=SuppressionReason.STOPPED,
+            detail=f"Twilio {err.code}: the recipient replied STOP",
+        )
+        _finish(company, delivery, status=DeliveryStatus.SUPPRESSED, error="unsubscribed")
+        return
+    if err.code in TWILIO_INVALID_NUMBER:
+        reason = f"invalid phone number (Twilio {err.code}): {err.msg}"
+    else:
+        reason = f"Twilio refused the message ({status}, {err.code}): {err.msg}"
+    _finish(company, delivery, status=DeliveryStatus.FAILED, error=reason)
 
 
 def _finish(

@@ -244,7 +244,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "scheduler-heartbeat": {"task": "nps_saas.heartbeat", "schedule": 60.0},
     # Due invitations and campaigns live in the database; these pick them up.
-    "surveys-dispatch-due": {"task": "surveys.dispatch_due", "schedule": 15.0},
+    # Every 5 s: what lost its message is woken again within seconds (surveys/services/dispatch.py).
+    "surveys-dispatch-due": {"task": "surveys.dispatch_due", "schedule": 5.0},
     "surveys-dispatch-reminders": {"task": "surveys.dispatch_reminders", "schedule": 300.0},
     # Rollup deltas folded into the rollup (dashboards/services.py); reads are exact without.
     "dashboards-rollup-fold": {"task": "dashboards.rollup_fold", "schedule": 5.0},
@@ -253,6 +254,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "dashboards.digests_dispatch_due",
         "schedule": 300.0,
     },
+    # Answers whose webhook event or alert evaluation is still owed (a lost wake-up message),
+    # and alert emails left by a dead worker (responses/effects.py).
+    "responses-effects-sweep": {"task": "responses.effects_sweep", "schedule": 5.0},
     # Overdue follow-ups: marked, and their company's admins emailed once (responses/tasks.py).
     "responses-alert-escalate-overdue": {
         "task": "responses.alert_escalate_overdue",
@@ -345,6 +349,11 @@ EMAIL_USE_TLS: bool = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_RATE_PER_SECOND: float = env.float("EMAIL_RATE_PER_SECOND", default=100.0)
 EMAIL_RATE_BURST: int = env.int("EMAIL_RATE_BURST", default=1000)
 EMAIL_RATE_TIMEOUT: float = env.float("EMAIL_RATE_TIMEOUT", default=30.0)
+# Seconds an email provider's API may take to answer one call (connect and each read). A
+# call that times out after sending has an unknown outcome: it is looked up, never resent
+# blindly (notifications/transport.py).
+EMAIL_REQUEST_TIMEOUT: float = env.float("EMAIL_REQUEST_TIMEOUT", default=30.0)
+ANYMAIL["REQUESTS_TIMEOUT"] = EMAIL_REQUEST_TIMEOUT
 # Recipients per provider call; 0 means the provider's own cap (notifications/email.py).
 EMAIL_BATCH_SIZE: int = env.int("EMAIL_BATCH_SIZE", default=0)
 
@@ -372,6 +381,9 @@ if IS_PRODUCTION and SMS_PROVIDER == "outbox":
 TWILIO_API_URL: str = env.str("TWILIO_API_URL", default="")
 # How long one SMS waits for its sender's shared rate limit before the send is retried later.
 SMS_RATE_TIMEOUT: float = env.float("SMS_RATE_TIMEOUT", default=30.0)
+# Seconds Twilio's API may take to answer one call (connect and each read); a timeout after
+# sending is an unknown outcome, never resent blindly (notifications/transport.py).
+SMS_REQUEST_TIMEOUT: float = env.float("SMS_REQUEST_TIMEOUT", default=30.0)
 # The Fernet key (urlsafe base64 of 32 bytes) that encrypts secrets companies give us (their
 # own Twilio auth token). Outside production a key derived from SECRET_KEY is the default; in
 # production, without it, companies cannot store their own Twilio account.

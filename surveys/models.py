@@ -205,6 +205,9 @@ class Campaign(TenantModel):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The expansion's last progress (claimed, a chunk written): an expansion that makes none
+    # for a while lost its worker or its message and is woken again (surveys/services/dispatch.py).
+    progressed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
 
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
@@ -30,11 +29,17 @@ def import_contacts(company_id: int, import_pk: int) -> None:
 
 # --- Sending ----------------------------------------------------------------------------------
 
-# Transient provider errors (network, 429, 5xx) are retried with exponential backoff and
-# jitter: 30 s, 60 s, 2 min … capped at 10 min; after the last retry the invitations fail.
-SEND_MAX_RETRIES = 6
-SEND_BACKOFF_BASE = 30
-SEND_BACKOFF_MAX = 600
+# Infrastructure down for a while (the database, Redis): the task itself is retried through
+# the broker, 5 s, 10 s, 20 s … capped at 2 minutes. If even that retry cannot be enqueued,
+# nothing is lost: the rows are in the database and the stale sweep wakes them.
+INFRA_MAX_RETRIES = 10
+INFRA_BACKOFF_BASE = 5
+INFRA_BACKOFF_MAX = 120
+
+
+def _infra_countdown(retries: int) -> float:
+    backoff = min(INFRA_BACKOFF_MAX, INFRA_BACKOFF_BASE * 2**retries)
+    return backoff / 2 + random.uniform(0, backoff / 2)  # noqa: S311 (jitter)
 
 
 @shared_task(name="surveys.dispatch_due", base=DjangoTask)
@@ -68,43 +73,33 @@ def expand_campaign(company_id: int, campaign_id: int) -> None:
     base=DjangoTask,
     bind=True,
     acks_late=True,
-    max_retries=SEND_MAX_RETRIES,
+    max_retries=INFRA_MAX_RETRIES,
 )
 def send_invitations(
     self: DjangoTask, company_id: int, invitation_ids: list[int], reminder: bool = False
 ) -> None:
     """Send these invitations (or their reminder). Safe to run twice: each row is claimed
-    before the provider is called, so a redelivered message finds nothing left to send."""
-    from notifications.transport import TransientSendError
-    from surveys.services.send import invitations_give_up, invitations_retry_later, invitations_send
+    before the provider is called, so a redelivered message finds nothing left to send.
 
-    company = Company.objects.get(pk=company_id)
+    A provider that cannot take them now (network, 429, 5xx, the rate limiter down): they
+    wait in the database for their next attempt (``invitations_retry_later``). The database
+    or Redis down: the task is retried with backoff."""
+    from companies.wake import INFRASTRUCTURE_ERRORS
+    from notifications.transport import TransientSendError
+    from surveys.services.send import invitations_retry_later, invitations_send
+
     try:
-        invitations_send(company=company, invitation_ids=invitation_ids, reminder=reminder)
-    except TransientSendError as exc:
-        retries = self.request.retries
-        backoff = min(SEND_BACKOFF_MAX, SEND_BACKOFF_BASE * 2**retries)
-        countdown = max(
-            backoff / 2 + random.uniform(0, backoff / 2),  # noqa: S311 (jitter)
-            exc.retry_after,
-        )
-        if self.request.is_eager:
-            # Inline tasks (make run) cannot wait: the rows wait in the database instead
-            # and the dispatcher sends them again when due (reminders: at its next run).
+        company = Company.objects.get(pk=company_id)
+        try:
+            invitations_send(company=company, invitation_ids=invitation_ids, reminder=reminder)
+        except TransientSendError as exc:
             invitations_retry_later(
                 company=company,
                 invitation_ids=invitation_ids,
-                after=timedelta(seconds=countdown),
-                max_attempts=SEND_MAX_RETRIES + 1,
+                at_least=exc.retry_after,
                 reminder=reminder,
             )
-            return
-        if retries >= SEND_MAX_RETRIES:
-            invitations_give_up(
-                company=company,
-                invitation_ids=invitation_ids,
-                reason=f"gave up after {retries + 1} attempts: {exc}",
-                reminder=reminder,
-            )
-            return
-        raise self.retry(exc=exc, countdown=countdown) from exc
+    except INFRASTRUCTURE_ERRORS as exc:
+        if self.request.is_eager:
+            raise
+        raise self.retry(exc=exc, countdown=_infra_countdown(self.request.retries)) from exc

@@ -17,6 +17,9 @@ from unittest import mock
 import pytest
 import requests
 from django.test import override_settings
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPSConnectionPool
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from companies.models import Company
 from notifications.email import OutgoingEmail, email_send, merge_field
@@ -98,6 +101,15 @@ def fake_postmark() -> Iterator[Callable[..., FakePostmark]]:
     yield install
     for patcher in patches:
         patcher.stop()
+
+
+def refused() -> requests.ConnectionError:
+    """What requests raises when nothing listens at the provider's address."""
+    pool = HTTPSConnectionPool("api.postmarkapp.com")
+    cause = NewConnectionError(
+        HTTPSConnection("api.postmarkapp.com"), "Failed to establish a new connection: refused"
+    )
+    return requests.ConnectionError(MaxRetryError(pool, "/email/bulk", reason=cause))
 
 
 def survey_email(address: str, n: int) -> OutgoingEmail:
@@ -288,7 +300,7 @@ def test_network_error_is_transient(
     company: Company, fake_postmark: Callable[..., FakePostmark]
 ) -> None:
     def unreachable(endpoint: str, body: Any) -> tuple[int, Any]:
-        raise requests.ConnectionError("connection refused")
+        raise refused()
 
     fake_postmark(unreachable)
     with pytest.raises(TransientSendError):

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies.models import Company, User
+from companies.wake import wake
 from notifications.models import Channel
 from surveys.models import (
     Campaign,
@@ -97,17 +98,18 @@ def campaign_create(
             audience=cleaned_audience,
             scheduled_for=max(when, now) if due else when,
             status=CampaignStatus.EXPANDING if due else CampaignStatus.SCHEDULED,
+            progressed_at=now if due else None,
             created_by=created_by,
         )
         if due:
-            enqueue_expand(company_id=company.pk, campaign_id=campaign.pk)
+            expansion_wake(company_id=company.pk, campaign_id=campaign.pk)
     return campaign
 
 
-def enqueue_expand(*, company_id: int, campaign_id: int) -> None:
-    from surveys.tasks import expand_campaign
-
-    expand_campaign.delay_on_commit(company_id, campaign_id)
+def expansion_wake(*, company_id: int, campaign_id: int) -> None:
+    """After the commit, wake a worker for the campaign's expansion (a lost message is
+    fine: the stale sweep wakes an expansion that makes no progress)."""
+    wake("surveys.expand_campaign", company_id, campaign_id)
 
 
 def campaign_expand(*, company: Company, campaign_id: int) -> Campaign:
@@ -153,16 +155,13 @@ def _campaign_expand_chunk(*, company: Company, campaign_id: int) -> tuple[Campa
                 throttled=F("throttled") + counts["throttled"],
                 sampled_out=F("sampled_out") + counts["sampled_out"],
                 status=CampaignStatus.EXPANDING,
+                progressed_at=timezone.now(),
             )
         finished = len(contacts) < EXPAND_CHUNK_SIZE
         if finished:
             Campaign.objects.for_company(company).filter(pk=campaign.pk).update(
-                status=CampaignStatus.SENDING
+                status=CampaignStatus.SENDING, progressed_at=timezone.now()
             )
-            # Whatever is due goes out now rather than at the dispatcher's next tick.
-            from surveys.tasks import dispatch_due
-
-            dispatch_due.delay_on_commit()
         campaign.refresh_from_db()
     if finished:
         campaigns_mark_done(company=company, campaign_ids=[campaign.pk])
@@ -231,6 +230,10 @@ def _expand_contacts(
             )
     created = Invitation.objects.bulk_create(invitations)
     events_add(company, [(invitation.pk, "scheduled", "") for invitation in created])
+    if created:
+        # They are due (the campaign is expanding): the dispatcher is woken with this chunk's
+        # commit, so sending overlaps the rest of the expansion.
+        wake("surveys.dispatch_due")
     return counts
 
 

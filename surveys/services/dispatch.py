@@ -1,4 +1,12 @@
-"""The periodic jobs across companies: due invitations and campaigns, reminders, the stale sweep."""
+"""The periodic jobs across companies: due invitations and campaigns, reminders, the stale sweep.
+
+What is owed lives in the database (scheduled and queued invitations, expanding campaigns);
+Celery messages only wake workers. The dispatcher (beat, every few seconds) hands due
+invitations to send tasks and starts due campaigns; the stale sweep, run with it, wakes
+again what lost its message and settles what a dead worker left half done, from the
+delivery ledger. Every claim is a conditional UPDATE, so a woken task that finds its work
+already taken does nothing.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +14,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
-from notifications.transport import SMS_CHANNELS
+from notifications.models import Delivery, DeliveryStatus
+from notifications.transport import TransientSendError, deliveries_resolve
 from surveys.models import (
     Campaign,
     CampaignStatus,
@@ -22,46 +31,45 @@ from surveys.models import (
     Survey,
     SurveyStatus,
 )
-from surveys.services.campaigns import campaigns_mark_done, enqueue_expand
-from surveys.services.send import SendOutcome, record_results
+from surveys.services.campaigns import campaigns_mark_done, expansion_wake
+from surveys.services.invitations import sends_wake
+from surveys.services.send import SendOutcome, delivery_undecided, record_results
 
 logger = logging.getLogger(__name__)
 
-
-# Invitations per send task. The post office splits further to the provider's per-call cap;
-# 500 is the largest cap among the supported providers (Postmark), so one task is at most one
-# provider call for most of them.
-SEND_BATCH_SIZE = 500
-
-# SMS/WhatsApp invitations per send task: one message per provider call at the sender's rate
-# (1/s for a long code), so a task stays well inside the time limit.
-SMS_SEND_BATCH_SIZE = 20
-
 # Due invitations moved to queued per dispatcher transaction; a run repeats until drained.
 DISPATCH_BATCH_SIZE = 5000
-
 DISPATCH_MAX_BATCHES = 100
-
 # Due campaigns started per dispatcher run.
 DISPATCH_CAMPAIGNS = 100
-
 # Reminders enqueued per survey per run.
 REMINDER_BATCH_SIZE = 5000
 
-# The stale sweep (invitations_sweep_stale). A send message is normally taken within seconds
-# and a retried one waits at most 10 minutes (tasks.SEND_BACKOFF_MAX): a row queued for
-# longer lost its message (broker restart, purge). Enqueuing it again is safe, the send task
-# claims before sending; during a long backlog the extra message just finds nothing to claim.
-STALE_QUEUED_AFTER = timedelta(minutes=15)
-
-# A send task is killed at the hard time limit (5 min) and an unacknowledged message comes
-# back after the broker's visibility timeout (20 min): a row still "sending" after 30 minutes
-# belongs to a worker that died during the provider call. Its outcome is read from the
-# delivery ledger; it is never sent again (the provider may already have taken it).
-STALE_SENDING_AFTER = timedelta(minutes=30)
-
-# Rows of each kind resolved per sweep run (every dispatcher run, 15 s): bounded work.
+# The stale sweep (invitations_sweep_stale), every dispatcher run:
+# - A send message is taken within seconds of the commit; an invitation ``queued`` for
+#   longer than this lost it (Redis down, restarted, purged) and is woken again. During a
+#   backlog the extra message finds nothing to claim.
+REWAKE_QUEUED_AFTER = timedelta(seconds=30)
+# - A send task holds its claim for seconds (one provider call per email task; at most
+#   SMS_SEND_BATCH_SIZE messages at the sender's rate). An invitation ``sending`` for longer
+#   is settled from the ledger: sent, failed or suppressed as its delivery says; not handed
+#   to the provider (delivery ``queued`` or none) → queued again and sent; mid-call →
+#   looked up once the call cannot be running any more (``call_deadline``). A worker still
+#   alive past the lease is harmless: each delivery is claimed for one call only.
+SEND_LEASE = timedelta(seconds=60)
+# - An expansion writes a chunk in well under a second: a campaign ``expanding`` with no
+#   progress for this long lost its worker or its message and is woken again (the campaign
+#   row lock keeps two expansions from inviting anyone twice).
+REWAKE_EXPANSION_AFTER = timedelta(seconds=30)
+# Rows of each kind settled per sweep run: bounded work.
 STALE_SWEEP_BATCH_SIZE = 1000
+
+
+def call_deadline() -> timedelta:
+    """After this, a provider call that started can no longer be running (connect and read
+    timeouts, with a margin): a delivery still ``sending`` has an unknown outcome."""
+    longest = max(settings.EMAIL_REQUEST_TIMEOUT, settings.SMS_REQUEST_TIMEOUT)
+    return timedelta(seconds=2 * longest + 15)
 
 
 def invitations_dispatch_due(
@@ -72,11 +80,10 @@ def invitations_dispatch_due(
 
     Due invitations (scheduled, time come, survey active: a paused survey's invitations
     wait) are locked with SKIP LOCKED in the partial index's order, moved to ``queued`` with
-    a conditional UPDATE, and one send task per company and ``SEND_BATCH_SIZE`` ids is
-    enqueued after the commit. Concurrent dispatchers skip each other's rows.
+    a conditional UPDATE, and send tasks are woken after the commit (``sends_wake``: per
+    company and kind of channel, ``SEND_BATCH_SIZE`` or ``SMS_SEND_BATCH_SIZE`` ids each).
+    Concurrent dispatchers skip each other's rows.
     """
-    from surveys.tasks import send_invitations
-
     now = now or timezone.now()
     _campaigns_start_due(now=now)
     total = 0
@@ -100,14 +107,7 @@ def invitations_dispatch_due(
             Invitation.objects.unscoped(reason="rows locked just above").filter(
                 pk__in=[pk for pk, _company, _channel in rows], status=InvitationStatus.SCHEDULED
             ).update(status=InvitationStatus.QUEUED, updated_at=timezone.now())
-            # Email and text messages go in separate tasks of their own sizes.
-            by_company: dict[tuple[int, bool], list[int]] = {}
-            for pk, company_id, channel in rows:
-                by_company.setdefault((company_id, channel in SMS_CHANNELS), []).append(pk)
-            for (company_id, texts), ids in by_company.items():
-                size = SMS_SEND_BATCH_SIZE if texts else SEND_BATCH_SIZE
-                for start in range(0, len(ids), size):
-                    send_invitations.delay_on_commit(company_id, ids[start : start + size])
+            sends_wake(rows)
             total += len(rows)
         if len(rows) < batch_size:
             break
@@ -131,10 +131,10 @@ def _campaigns_start_due(*, now: datetime) -> None:
             claimed = (
                 Campaign.objects.unscoped(reason="claiming one due campaign")
                 .filter(pk=pk, status=CampaignStatus.SCHEDULED)
-                .update(status=CampaignStatus.EXPANDING)
+                .update(status=CampaignStatus.EXPANDING, progressed_at=timezone.now())
             )
             if claimed:
-                enqueue_expand(company_id=company_id, campaign_id=pk)
+                expansion_wake(company_id=company_id, campaign_id=pk)
 
 
 @dataclass
@@ -145,142 +145,169 @@ class SweepOutcome:
     sent: int = 0
     failed: int = 0
     suppressed: int = 0
+    expansions: int = 0
 
 
 def invitations_sweep_stale(
     *, now: datetime | None = None, batch_size: int = STALE_SWEEP_BATCH_SIZE
 ) -> SweepOutcome:
-    """Pick up invitations stuck between the dispatcher and the provider (a system job
-    across companies, run with the dispatcher).
-
-    - ``queued`` for longer than ``STALE_QUEUED_AFTER``: the send message was lost; a send
-      task is enqueued again (the claim makes a duplicate message harmless).
-    - ``sending`` for longer than ``STALE_SENDING_AFTER``: the worker died during the provider
-      call. The delivery ledger decides: a sent (delivered, opened…) delivery makes the
-      invitation sent, a suppressed or failed one gives that result; without a decided
-      delivery it fails as "interrupted: outcome unknown" and is never sent again.
+    """Wake what lost its message and settle what a dead worker left (a system job across
+    companies, run with the dispatcher; see the constants above for each rule).
 
     At most ``batch_size`` rows of each kind per run, oldest first, locked with SKIP LOCKED.
     """
-    from surveys.tasks import send_invitations
-
     now = now or timezone.now()
     outcome = SweepOutcome()
+    invitations = Invitation.objects.unscoped(reason="the stale sweep serves every company")
     with transaction.atomic():
         rows = list(
-            Invitation.objects.unscoped(reason="the stale sweep serves every company")
-            .select_for_update(skip_locked=True, of=("self",))
-            .filter(status=InvitationStatus.QUEUED, updated_at__lt=now - STALE_QUEUED_AFTER)
+            invitations.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=InvitationStatus.QUEUED, updated_at__lt=now - REWAKE_QUEUED_AFTER)
             .order_by("updated_at", "pk")
             .values_list("pk", "company_id", "channel")[:batch_size]
         )
         if rows:
-            # A fresh stamp: the row is enqueued again at most once per STALE_QUEUED_AFTER.
-            Invitation.objects.unscoped(reason="rows locked just above").filter(
-                pk__in=[pk for pk, _company, _channel in rows], status=InvitationStatus.QUEUED
-            ).update(updated_at=now)
-            by_company: dict[tuple[int, bool], list[int]] = {}
-            for pk, company_id, channel in rows:
-                by_company.setdefault((company_id, channel in SMS_CHANNELS), []).append(pk)
-            for (company_id, texts), ids in by_company.items():
-                size = SMS_SEND_BATCH_SIZE if texts else SEND_BATCH_SIZE
-                for start in range(0, len(ids), size):
-                    send_invitations.delay_on_commit(company_id, ids[start : start + size])
+            # A fresh stamp: the row is woken again at most once per REWAKE_QUEUED_AFTER.
+            invitations.filter(pk__in=[pk for pk, _c, _ch in rows]).update(updated_at=now)
             InvitationEvent.objects.bulk_create(
                 InvitationEvent(
                     company_id=company_id,
                     invitation_id=pk,
                     event="requeued",
-                    detail="send message lost: enqueued again",
+                    detail="send message lost: woken again",
                 )
                 for pk, company_id, _channel in rows
             )
+            sends_wake(rows)
             outcome.requeued = len(rows)
-    with transaction.atomic():
-        stuck = list(
-            Invitation.objects.unscoped(reason="the stale sweep serves every company")
-            .select_for_update(skip_locked=True, of=("self",))
-            .filter(status=InvitationStatus.SENDING, updated_at__lt=now - STALE_SENDING_AFTER)
-            .select_related("survey", "company")
-            .order_by("updated_at", "pk")[:batch_size]
-        )
-        if stuck:
-            _sweep_resolve_sending(stuck, now=now, outcome=outcome)
-    if outcome.requeued or outcome.sent or outcome.failed or outcome.suppressed:
+    _settle_sending(now=now, batch_size=batch_size, outcome=outcome)
+    outcome.expansions = _expansions_rewake(now=now, batch_size=batch_size)
+    if any((outcome.requeued, outcome.sent, outcome.failed, outcome.suppressed)):
         logger.warning("stale invitations swept: %s", outcome)
     return outcome
 
 
-def _sweep_resolve_sending(
-    stuck: Sequence[Invitation], *, now: datetime, outcome: SweepOutcome
-) -> None:
-    """Settle invitations whose send task died mid-call from the delivery ledger (rows locked
-    by the caller). Two reads of the ledger, then one write set per company."""
-    from notifications.models import Delivery
-
-    linked = {i.delivery_id for i in stuck if i.delivery_id is not None}
-    by_pk = (
-        Delivery.objects.unscoped(reason="the stale sweep serves every company").in_bulk(
-            list(linked)
+def _settle_sending(*, now: datetime, batch_size: int, outcome: SweepOutcome) -> None:
+    invitations = Invitation.objects.unscoped(reason="the stale sweep serves every company")
+    stale = invitations.filter(status=InvitationStatus.SENDING, updated_at__lt=now - SEND_LEASE)
+    # First, outside any lock: calls past their deadline are looked up at the provider.
+    candidates = list(stale.order_by("updated_at", "pk").select_related("company")[:batch_size])
+    ledger = _ledger_rows(candidates)
+    in_doubt: dict[int, list[Delivery]] = {}
+    for delivery in ledger.values():
+        if (
+            delivery.status == DeliveryStatus.SENDING
+            and delivery.updated_at < now - call_deadline()
+        ):
+            in_doubt.setdefault(delivery.company_id, []).append(delivery)
+    companies = {i.company_id: i.company for i in candidates}
+    for company_id, deliveries in in_doubt.items():
+        try:
+            deliveries_resolve(company=companies[company_id], rows=deliveries)
+        except TransientSendError as err:  # the provider cannot be asked now: next run
+            logger.warning("unknown outcomes not looked up yet: %s", err)
+    # Then each stuck invitation, locked, settles from its ledger row as it is now.
+    with transaction.atomic():
+        stuck = list(
+            stale.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=[i.pk for i in candidates])
+            .select_related("survey", "company")
+            .order_by("updated_at", "pk")
         )
-        if linked
-        else {}
-    )
-    # A first attempt links its Delivery only after the provider call: find it by the
-    # metadata the send wrote (invitation public id, unique per company). Rare (a worker
-    # died), and limited to the stuck rows' companies.
-    unlinked = [i for i in stuck if i.delivery_id is None]
-    by_metadata: dict[tuple[int, str], Any] = {}
-    if unlinked:
-        found = (
-            Delivery.objects.unscoped(reason="the stale sweep serves every company")
-            .filter(
-                company_id__in={i.company_id for i in unlinked},
-                metadata__message="invitation",
-                metadata__invitation__in=[i.public_id for i in unlinked],
+        ledger = _ledger_rows(stuck)
+        by_company: dict[int, list[tuple[Invitation, Delivery | None]]] = {}
+        for invitation in stuck:
+            by_company.setdefault(invitation.company_id, []).append(
+                (invitation, ledger.get(invitation.pk))
             )
-            .order_by("created_at", "pk")
+        for pairs in by_company.values():
+            _settle_company(pairs, now=now, outcome=outcome)
+
+
+def _settle_company(
+    pairs: Sequence[tuple[Invitation, Delivery | None]], *, now: datetime, outcome: SweepOutcome
+) -> None:
+    company = pairs[0][0].company
+    decided = [(i, d) for i, d in pairs if d is not None and not delivery_undecided(d)]
+    unsent = [(i, d) for i, d in pairs if d is None or d.status == DeliveryStatus.QUEUED]
+    result = SendOutcome()
+    record_results(company=company, results=decided, reminder=False, now=now, outcome=result)
+    outcome.sent += result.sent
+    outcome.failed += result.failed
+    outcome.suppressed += result.suppressed
+    if unsent:
+        # Never handed to the provider: queued again (keeping the ledger row, which the
+        # next attempt reuses) and woken; the claim's attempt is given back.
+        rows = Invitation.objects.for_company(company)
+        for invitation, delivery in unsent:
+            rows.filter(pk=invitation.pk, status=InvitationStatus.SENDING).update(
+                status=InvitationStatus.QUEUED,
+                delivery=delivery,
+                attempts=F("attempts") - 1,
+                updated_at=now,
+            )
+        InvitationEvent.objects.bulk_create(
+            InvitationEvent(
+                company=company,
+                invitation=i,
+                event="requeued",
+                detail="the send task stopped before the provider got it: sent again",
+            )
+            for i, _d in unsent
         )
-        for delivery in found:
-            key = (delivery.company_id, str(delivery.metadata.get("invitation")))
-            best = by_metadata.get(key)
+        sends_wake((i.pk, company.pk, i.channel) for i, _d in unsent)
+        outcome.requeued += len(unsent)
+    campaigns_mark_done(
+        company=company,
+        campaign_ids={i.campaign_id for i, _d in pairs if i.campaign_id is not None},
+    )
+
+
+def _ledger_rows(invitations: Sequence[Invitation]) -> dict[int, Delivery]:
+    """The ledger row of each invitation (by invitation pk): the linked one, else (a first
+    attempt links its row only after the provider call) the one whose metadata names it."""
+    if not invitations:
+        return {}
+    deliveries = Delivery.objects.unscoped(reason="the stale sweep serves every company")
+    linked = deliveries.in_bulk([i.delivery_id for i in invitations if i.delivery_id])
+    found: dict[int, Delivery] = {}
+    for invitation in invitations:
+        if invitation.delivery_id in linked:
+            found[invitation.pk] = linked[invitation.delivery_id]
+    unlinked = [i for i in invitations if i.pk not in found]
+    if unlinked:
+        by_key = {(i.company_id, i.public_id): i.pk for i in unlinked}
+        rows = deliveries.filter(
+            company_id__in={i.company_id for i in unlinked},
+            metadata__message="invitation",
+            metadata__invitation__in=[i.public_id for i in unlinked],
+        ).order_by("created_at", "pk")
+        for delivery in rows:
+            pk = by_key.get((delivery.company_id, str(delivery.metadata.get("invitation"))))
+            if pk is None:
+                continue
+            best = found.get(pk)
             # A decided row wins over an undecided one; among equals the latest.
             if best is None or not delivery_undecided(delivery) or delivery_undecided(best):
-                by_metadata[key] = delivery
-    by_company: dict[int, list[tuple[Invitation, Any]]] = {}
-    for invitation in stuck:
-        if invitation.delivery_id is not None:
-            ledger_row = by_pk.get(invitation.delivery_id)
-        else:
-            ledger_row = by_metadata.get((invitation.company_id, invitation.public_id))
-        by_company.setdefault(invitation.company_id, []).append((invitation, ledger_row))
-    reason = "interrupted: outcome unknown"
-    for pairs in by_company.values():
-        company = pairs[0][0].company
-        decided = [(i, d) for i, d in pairs if d is not None and not delivery_undecided(d)]
-        unknown = [i for i, d in pairs if d is None or delivery_undecided(d)]
-        result = SendOutcome()
-        record_results(company=company, results=decided, reminder=False, now=now, outcome=result)
-        outcome.sent += result.sent
-        outcome.failed += result.failed
-        outcome.suppressed += result.suppressed
-        if unknown:
-            Invitation.objects.for_company(company).filter(
-                pk__in=[i.pk for i in unknown], status=InvitationStatus.SENDING
-            ).update(status=InvitationStatus.FAILED, failed_reason=reason, updated_at=now)
-            InvitationEvent.objects.bulk_create(
-                InvitationEvent(company=company, invitation=i, event="failed", detail=reason)
-                for i in unknown
-            )
-            outcome.failed += len(unknown)
-        campaigns_mark_done(
-            company=company,
-            campaign_ids={i.campaign_id for i, _d in pairs if i.campaign_id is not None},
+                found[pk] = delivery
+    return found
+
+
+def _expansions_rewake(*, now: datetime, batch_size: int) -> int:
+    """Campaigns ``expanding`` with no progress for ``REWAKE_EXPANSION_AFTER``: woken again
+    (their progress stamp moved, so at most once per period)."""
+    campaigns = Campaign.objects.unscoped(reason="the stale sweep serves every company")
+    with transaction.atomic():
+        stale = list(
+            campaigns.select_for_update(skip_locked=True)
+            .filter(status=CampaignStatus.EXPANDING, progressed_at__lt=now - REWAKE_EXPANSION_AFTER)
+            .values_list("pk", "company_id")[:batch_size]
         )
-
-
-def delivery_undecided(delivery: Any) -> bool:
-    return delivery.status in ("queued", "sending")
+        if stale:
+            campaigns.filter(pk__in=[pk for pk, _c in stale]).update(progressed_at=now)
+            for pk, company_id in stale:
+                expansion_wake(company_id=company_id, campaign_id=pk)
+    return len(stale)
 
 
 def reminders_dispatch_due(*, now: datetime | None = None) -> int:
@@ -292,8 +319,6 @@ def reminders_dispatch_due(*, now: datetime | None = None) -> int:
     invitation enqueued twice (two runs before the task ran) is still reminded once.
     Unsubscribed addresses are caught by the post office (suppressed, not sent).
     """
-    from surveys.tasks import send_invitations
-
     now = now or timezone.now()
     total = 0
     surveys = Survey.objects.unscoped(reason="the reminder dispatcher serves every company").filter(
@@ -302,7 +327,7 @@ def reminders_dispatch_due(*, now: datetime | None = None) -> int:
     for survey in surveys.only("pk", "company_id", "reminder_after_days"):
         assert survey.reminder_after_days is not None
         due_before = now - timedelta(days=survey.reminder_after_days)
-        ids = list(
+        rows = list(
             Invitation.objects.filter(company_id=survey.company_id)
             .filter(
                 survey_id=survey.pk,
@@ -313,11 +338,8 @@ def reminders_dispatch_due(*, now: datetime | None = None) -> int:
             )
             .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
             .order_by("pk")
-            .values_list("pk", flat=True)[:REMINDER_BATCH_SIZE]
+            .values_list("pk", "channel")[:REMINDER_BATCH_SIZE]
         )
-        for start in range(0, len(ids), SEND_BATCH_SIZE):
-            send_invitations.delay_on_commit(
-                survey.company_id, ids[start : start + SEND_BATCH_SIZE], reminder=True
-            )
-        total += len(ids)
+        sends_wake(((pk, survey.company_id, channel) for pk, channel in rows), reminder=True)
+        total += len(rows)
     return total

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies.models import Company
+from companies.wake import wake
 from notifications.models import Channel
 from surveys.models import (
     Campaign,
@@ -218,3 +219,30 @@ def invitation_record_status(
         company_id=company_id, invitation=invitation, event=status[:32], occurred_at=occurred_at
     )
     return True
+
+
+# Invitations per send task. The post office splits further to the provider's per-call cap;
+# 500 is the largest cap among the supported providers (Postmark), so one task is at most one
+# provider call for most of them.
+SEND_BATCH_SIZE = 500
+# SMS/WhatsApp invitations per send task: one message per provider call at the sender's rate
+# (1/s for a long code), so a task stays well inside the time limit and the claim's lease.
+SMS_SEND_BATCH_SIZE = 20
+SEND_TASK = "surveys.send_invitations"
+
+
+def sends_wake(rows: Iterable[tuple[int, int, str]], *, reminder: bool = False) -> None:
+    """After the commit, wake send tasks for ``(invitation id, company id, channel)`` rows
+    (``queued``, or sent for a reminder): one task per company, kind of channel and batch.
+    A lost message is fine: the stale sweep wakes queued rows again."""
+    by_company: dict[tuple[int, bool], list[int]] = {}
+    for pk, company_id, channel in rows:
+        by_company.setdefault((company_id, channel in SMS_CHANNELS), []).append(pk)
+    for (company_id, texts), ids in by_company.items():
+        size = SMS_SEND_BATCH_SIZE if texts else SEND_BATCH_SIZE
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            if reminder:
+                wake(SEND_TASK, company_id, chunk, reminder=True)
+            else:
+                wake(SEND_TASK, company_id, chunk)

@@ -8,6 +8,7 @@ a second worker racing on the same ids never sends twice."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from companies.models import Company
 from companies.tenancy import tenant_update_per_row
-from notifications.models import Channel
+from notifications.models import Channel, DeliveryStatus
 from surveys.models import (
     Invitation,
     InvitationEvent,
@@ -426,13 +427,22 @@ def record_results(
 ) -> None:
     """Write each invitation's result (one bulk update) and its timeline event (one insert).
 
-    A delivery still ``queued``/``sending`` here was left by a killed worker (the post office
-    returns such a row untouched): its outcome is unknown, and it is not sent again.
+    A delivery still ``queued``/``sending`` is undecided: its call's outcome is unknown (the
+    provider's answer was lost) or another worker has it. The invitation stays ``sending``,
+    linked to its delivery, and the stale sweep settles it from the ledger: it is never
+    failed here, and never sent again blindly.
     """
     events: list[tuple[int, str, str]] = []
     changed = []
     for invitation, delivery in results:
         status = delivery.status
+        if delivery_undecided(delivery):
+            if not reminder:
+                invitation.delivery = delivery
+                changed.append(invitation)
+            if status == DeliveryStatus.SENDING:
+                events.append((invitation.pk, "outcome_unknown", _OUTCOME_UNKNOWN))
+            continue
         if status in _SENT_DELIVERY_STATUSES:
             outcome.sent += 1
             event, detail = ("reminder_sent" if reminder else "sent"), ""
@@ -447,10 +457,7 @@ def record_results(
                 invitation.status = InvitationStatus.SUPPRESSED
         else:
             outcome.failed += 1
-            if status in ("queued", "sending"):
-                detail = str(_("Interrupted while sending: not sent again to avoid a duplicate."))
-            else:
-                detail = (delivery.error or status)[:500]
+            detail = (delivery.error or status)[:500]
             event = "reminder_failed" if reminder else "failed"
             if not reminder:
                 invitation.status = InvitationStatus.FAILED
@@ -465,6 +472,12 @@ def record_results(
 
 
 _RESULT_FIELDS = ["status", "sent_at", "expires_at", "failed_reason", "delivery"]
+_OUTCOME_UNKNOWN = "the provider's answer was lost: looked up before anything is sent again"
+
+
+def delivery_undecided(delivery: Any) -> bool:
+    """The ledger row has no outcome yet (not sent, or its call's outcome is unknown)."""
+    return delivery.status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
 
 
 def _save_results(company: Company, rows: list[Invitation]) -> None:
@@ -504,36 +517,38 @@ def _send_interrupted(
     reminder: bool,
     now: datetime,
 ) -> None:
-    """After a transient error: decided rows are recorded, undecided ones given back."""
-    decided = []
-    undecided = []
+    """After a transient error: rows with an outcome (and those whose outcome is unknown)
+    are recorded as ``record_results`` does; the rows the provider certainly did not get
+    (their delivery still ``queued``, or none written) are given back for the retry."""
+    settled = []
+    given_back = []
     for invitation, delivery in zip(invitations, deliveries, strict=False):
-        if delivery.status in ("queued", "sending"):
-            undecided.append((invitation, delivery))
+        if delivery.status == DeliveryStatus.QUEUED:
+            given_back.append((invitation, delivery))
         else:
-            decided.append((invitation, delivery))
-    # Rows the post office never reached (no delivery returned) are undecided too.
-    undecided += [(i, None) for i in invitations[len(deliveries) :]]
+            settled.append((invitation, delivery))
+    # Rows the post office never reached (no delivery returned) go back too.
+    given_back += [(i, None) for i in invitations[len(deliveries) :]]
     record_results(
-        company=company, results=decided, reminder=reminder, now=now, outcome=SendOutcome()
+        company=company, results=settled, reminder=reminder, now=now, outcome=SendOutcome()
     )
     if reminder:
         Invitation.objects.for_company(company).filter(
-            pk__in=[i.pk for i, _delivery in undecided]
+            pk__in=[i.pk for i, _delivery in given_back]
         ).update(reminder_sent_at=None)
         return
     requeued_at = timezone.now()
-    for invitation, delivery in undecided:
+    for invitation, delivery in given_back:
         invitation.status = InvitationStatus.QUEUED
         invitation.delivery = delivery
         invitation.updated_at = requeued_at  # the stale sweep times "queued" from here
-    if undecided:
+    if given_back:
         Invitation.objects.for_company(company).bulk_update(
-            [i for i, _delivery in undecided], ["status", "delivery", "updated_at"]
+            [i for i, _delivery in given_back], ["status", "delivery", "updated_at"]
         )
     events = [
         InvitationEvent(company=company, invitation=i, event="retry", detail="transient error")
-        for i, _delivery in undecided
+        for i, _delivery in given_back
     ]
     InvitationEvent.objects.bulk_create(events)
 
@@ -563,29 +578,55 @@ def invitations_give_up(
     return len(ids)
 
 
+# A send the provider could not take (network, 429, 5xx) waits in the database for its next
+# attempt, with exponential backoff and jitter: 10 s, 20 s, 40 s … capped at 10 minutes; the
+# attempt that makes SEND_MAX_ATTEMPTS fails the invitation.
+SEND_MAX_ATTEMPTS = 8
+SEND_BACKOFF_BASE = 10.0
+SEND_BACKOFF_MAX = 600.0
+
+
+def send_retry_delay(attempts: int, *, at_least: float = 0) -> timedelta:
+    """How long an invitation that has made ``attempts`` attempts waits for the next."""
+    backoff = min(SEND_BACKOFF_MAX, SEND_BACKOFF_BASE * 2 ** max(0, attempts - 1))
+    jittered = backoff / 2 + random.uniform(0, backoff / 2)  # noqa: S311 (jitter)
+    return timedelta(seconds=max(jittered, at_least))
+
+
 def invitations_retry_later(
     *,
     company: Company,
     invitation_ids: Sequence[int],
-    after: timedelta,
-    max_attempts: int,
+    at_least: float = 0,
     reminder: bool = False,
 ) -> None:
-    """Queued invitations wait in the database for another try ``after`` from now (the
-    dispatcher picks them up); those that used ``max_attempts`` fail instead. Reminders need
-    nothing: their claim was undone, the reminder dispatcher finds them again."""
+    """After a transient error: the given-back (``queued``) invitations wait in the database
+    for their next attempt (``send_retry_delay``, at least ``at_least`` seconds: a provider's
+    Retry-After); the dispatcher picks them up when due. Those that made
+    ``SEND_MAX_ATTEMPTS`` fail instead. Reminders need nothing: their claim was undone, the
+    reminder dispatcher finds them again."""
     if reminder:
         return
     rows = Invitation.objects.for_company(company).filter(
         pk__in=list(invitation_ids), status=InvitationStatus.QUEUED
     )
-    spent = list(rows.filter(attempts__gte=max_attempts).values_list("pk", flat=True))
+    by_attempts: dict[int, list[int]] = {}
+    for pk, attempts in rows.values_list("pk", "attempts"):
+        by_attempts.setdefault(attempts, []).append(pk)
+    spent = [
+        pk for attempts, pks in by_attempts.items() if attempts >= SEND_MAX_ATTEMPTS for pk in pks
+    ]
     if spent:
         invitations_give_up(
             company=company,
             invitation_ids=spent,
-            reason=f"gave up after {max_attempts} attempts (provider unavailable)",
+            reason=f"gave up after {SEND_MAX_ATTEMPTS} attempts (provider unavailable)",
         )
-    rows.exclude(pk__in=spent).update(
-        status=InvitationStatus.SCHEDULED, scheduled_for=timezone.now() + after
-    )
+    now = timezone.now()
+    for attempts, pks in by_attempts.items():
+        if attempts < SEND_MAX_ATTEMPTS:
+            rows.filter(pk__in=pks).update(
+                status=InvitationStatus.SCHEDULED,
+                scheduled_for=now + send_retry_delay(attempts, at_least=at_least),
+                updated_at=now,
+            )

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from unittest import mock
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from django.test import override_settings
@@ -34,14 +35,20 @@ def contacts(
 
 
 class FakePostmark:
-    """Postmark's API at the HTTP edge: answers each request with ``reply(payload)``.
+    """Postmark's API at the HTTP edge: answers each send with ``reply(payload)``.
 
-    ``reply`` returns (status, body); records every payload sent (thread-safe).
+    ``reply`` returns (status, body); records every payload sent (thread-safe). The messages
+    of a 200 answer are kept as accepted, and the outbound message search
+    (``GET /messages/outbound?metadata_<key>=<value>``) finds them. ``lose_answers``: the
+    messages are accepted, then the answer never comes (a read timeout).
     """
 
     def __init__(self, reply: Callable[[Any], tuple[int, Any]] | None = None) -> None:
         self.reply = reply or self.accept
         self.calls: list[tuple[str, Any]] = []
+        self.accepted: list[dict[str, Any]] = []
+        self.searches: list[dict[str, str]] = []
+        self.lose_answers = False
         self._lock = threading.Lock()
 
     @staticmethod
@@ -62,16 +69,48 @@ class FakePostmark:
     def send(self, adapter: Any, request: requests.PreparedRequest, **kwargs: Any) -> Any:
         assert request.url is not None
         assert request.url.startswith("https://api.postmarkapp.com/"), request.url
+        if request.method == "GET":
+            return self._search(request)
         body = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
         payload = json.loads(body or "null")
         with self._lock:
             self.calls.append((request.url, payload))
         status, reply = self.reply(payload)
+        if status == 200:
+            messages = payload.get("Messages", [payload]) if isinstance(payload, dict) else payload
+            with self._lock:
+                self.accepted += messages
+            if self.lose_answers:
+                raise requests.ReadTimeout("Read timed out. (read timeout=30)", request=request)
+        return self._response(request, status, reply)
+
+    def _search(self, request: requests.PreparedRequest) -> Any:
+        assert request.url is not None
+        query = {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
+        assert urlsplit(request.url).path == "/messages/outbound", request.url
+        with self._lock:
+            self.searches.append(query)
+            filters = {
+                k[len("metadata_") :]: v for k, v in query.items() if k.startswith("metadata_")
+            }
+            found = [
+                {
+                    "MessageID": f"msg-{abs(hash(m['To']))}",
+                    "Recipients": [m["To"]],
+                    "Metadata": m.get("Metadata", {}),
+                }
+                for m in self.accepted
+                if all((m.get("Metadata") or {}).get(k) == v for k, v in filters.items())
+            ]
+        return self._response(request, 200, {"TotalCount": len(found), "Messages": found})
+
+    @staticmethod
+    def _response(request: requests.PreparedRequest, status: int, reply: Any) -> Any:
         response = requests.Response()
         response.status_code = status
         response._content = json.dumps(reply).encode()
         response.headers["Content-Type"] = "application/json"
-        response.url = request.url
+        response.url = request.url  # type: ignore[assignment]
         response.request = request
         return response
 

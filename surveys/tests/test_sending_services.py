@@ -294,29 +294,35 @@ def test_transient_error_requeues_then_the_retry_sends_once(company: Company) ->
     assert Delivery.objects.for_company(company).count() == 1  # the row was reused
 
 
-def test_inline_task_reschedules_with_backoff_then_gives_up(company: Company) -> None:
-    """Eager tasks (make run) cannot sleep: the invitation waits in the database, the
-    dispatcher retries it when due, and after the last attempt it fails with the reason."""
+def test_a_provider_outage_reschedules_with_backoff_then_gives_up(company: Company) -> None:
+    """The provider cannot take the email (a 500): the invitation waits in the database for
+    its next attempt with backoff (the dispatcher sends it when due), and after the last
+    attempt it fails with the reason."""
+    from surveys.services import send
+
     survey = active_survey(company)
     contacts(company, 1)
     _campaign(company, survey)
     (invitation,) = _invitations(company)
     now = timezone.now()
+    waits = []
     with postmark(lambda payload: (500, {"ErrorCode": 100, "Message": "Down"})) as fake:
-        for attempt in range(1, tasks.SEND_MAX_RETRIES + 2):
+        for attempt in range(1, send.SEND_MAX_ATTEMPTS + 1):
             now += timedelta(hours=1)
             assert invitations_dispatch_due(now=now) == 1
             tasks.send_invitations.apply(args=(company.pk, [invitation.pk]))
             invitation.refresh_from_db()
             assert invitation.attempts == attempt
-            if attempt <= tasks.SEND_MAX_RETRIES:
+            if attempt < send.SEND_MAX_ATTEMPTS:
                 assert invitation.status == InvitationStatus.SCHEDULED
-                assert invitation.scheduled_for > timezone.now() + timedelta(
-                    seconds=tasks.SEND_BACKOFF_BASE / 2 - 1
-                )
+                waits.append((invitation.scheduled_for - timezone.now()).total_seconds())
     assert invitation.status == InvitationStatus.FAILED
     assert "gave up" in invitation.failed_reason
-    assert len(fake.calls) == tasks.SEND_MAX_RETRIES + 1
+    assert len(fake.calls) == send.SEND_MAX_ATTEMPTS
+    # Exponential with jitter: each wait at least half its step, and growing to the cap.
+    for attempts, wait in enumerate(waits, start=1):
+        step = min(send.SEND_BACKOFF_MAX, send.SEND_BACKOFF_BASE * 2 ** (attempts - 1))
+        assert step / 2 - 1 <= wait <= step + 1
 
 
 def test_permanent_recipient_error_fails_with_the_reason(company: Company) -> None:

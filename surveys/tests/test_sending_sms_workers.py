@@ -16,7 +16,7 @@ from notifications.tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, LoopbackTwi
 from nps_saas.celery import app
 from surveys.models import Contact, Invitation, InvitationStatus
 from surveys.services.campaigns import campaign_create, campaign_expand
-from surveys.services.dispatch import SMS_SEND_BATCH_SIZE
+from surveys.services.invitations import SMS_SEND_BATCH_SIZE
 from surveys.tasks import send_invitations
 from surveys.tests.sending_factories import active_survey
 from tests.conftest import TEST_QUEUE, start_celery_worker, stop_celery_worker
