@@ -37,6 +37,17 @@ INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
     BrokerError,
 )
 
+# Celery's own retry for tasks on the owed-work paths (``@shared_task(..., **INFRA_RETRY)``):
+# infrastructure errors retried with exponential backoff and jitter, 5 s … 2 min. If even the
+# retry cannot be enqueued (Redis down), nothing is lost: the sweeps wake the work again.
+INFRA_RETRY: dict[str, Any] = {
+    "autoretry_for": INFRASTRUCTURE_ERRORS,
+    "retry_backoff": 5,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": 10,
+}
+
 # One reconnect (a pooled connection that broke while Redis restarted), then give up.
 _PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 

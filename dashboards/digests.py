@@ -36,6 +36,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from companies.models import Company, Membership
+from companies.wake import wake_now
 from dashboards.models import DigestAddress, DigestFrequency, DigestSchedule, DigestSubscription
 from dashboards.selectors import PreviousFigures, company_zone, day_bounds, metrics_for
 from notifications.email import OutgoingEmail, email_send
@@ -192,11 +193,10 @@ def digests_due(*, now: datetime | None = None) -> list[DueDigest]:
 def digests_dispatch_due(*, now: datetime | None = None) -> int:
     """The beat's job: one ``dashboards.digest_send`` task per due digest (the task claims;
     a digest enqueued twice still goes out once)."""
-    from dashboards.tasks import digest_send as task
-
     due = digests_due(now=now)
     for digest in due:
-        task.delay(digest.company_id, digest.kind, digest.object_id)
+        # Not claimed until a worker sends it: a lost message makes it due at the next run.
+        wake_now("dashboards.digest_send", digest.company_id, digest.kind, digest.object_id)
     return len(due)
 
 
@@ -236,6 +236,15 @@ def digest_send(
     )
     if occurrence is None or occurrence.key == schedule.last_sent_for:
         return False
+    # Built before the claim: a database that fails here leaves the occurrence unclaimed
+    # (the task's retry, or the next beat, sends it).
+    email = digest_email(
+        company=company,
+        recipient=recipient,
+        frequency=schedule.frequency,
+        occurrence=occurrence,
+        now=now,
+    )
     previous_key = schedule.last_sent_for
     claimed = (
         _model(kind)
@@ -245,13 +254,6 @@ def digest_send(
     )
     if not claimed:
         return False  # another beat or worker has it (or the settings just changed)
-    email = digest_email(
-        company=company,
-        recipient=recipient,
-        frequency=schedule.frequency,
-        occurrence=occurrence,
-        now=now,
-    )
     try:
         email_send(company=company, emails=[email])
     except TransientSendError as err:

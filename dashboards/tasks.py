@@ -5,6 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 
+from companies.wake import INFRA_RETRY
+
 
 @shared_task(name="dashboards.rollup_fold", base=DjangoTask)
 def rollup_fold() -> int:
@@ -23,7 +25,7 @@ def digests_dispatch_due() -> int:
     return dispatch()
 
 
-@shared_task(name="dashboards.digest_send", base=DjangoTask, acks_late=True)
+@shared_task(name="dashboards.digest_send", base=DjangoTask, acks_late=True, **INFRA_RETRY)
 def digest_send(company_id: int, kind: str, object_id: int) -> bool:
     """Claim and send one digest's latest occurrence (at most once: dashboards/digests.py)."""
     from companies.models import Company

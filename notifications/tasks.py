@@ -9,9 +9,10 @@ from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 
 from companies.models import Company
+from companies.wake import INFRA_RETRY
 
 
-@shared_task(name="notifications.webhook_deliver", base=DjangoTask, acks_late=True)
+@shared_task(name="notifications.webhook_deliver", base=DjangoTask, acks_late=True, **INFRA_RETRY)
 def webhook_deliver(company_id: int, message_id: int, attempt: int) -> str | None:
     """One attempt of an outbound webhook or Slack message (claimed first: see
     notifications/webhooks.py); failures are rescheduled in the database, not here."""
@@ -27,5 +28,13 @@ def webhook_deliver(company_id: int, message_id: int, attempt: int) -> str | Non
 def webhooks_deliver_due() -> int:
     """Beat, every 15 s: enqueue due webhook retries."""
     from notifications.webhooks import webhooks_deliver_due as sweep
+
+    return sweep()
+
+
+@shared_task(name="notifications.deliveries_resolve_due", base=DjangoTask)
+def deliveries_resolve_due() -> int:
+    """Beat, every 30 s: settle deliveries whose call's outcome is unknown."""
+    from notifications.transport import deliveries_resolve_due as sweep
 
     return sweep()

@@ -28,12 +28,15 @@ contract:
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import requests
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -46,6 +49,8 @@ from notifications.models import Channel, Delivery, DeliveryStatus
 
 if TYPE_CHECKING:
     from companies.models import Company
+
+logger = logging.getLogger(__name__)
 
 # HTTP statuses worth retrying: rate limited, server trouble, and credentials being fixed.
 TRANSIENT_HTTP_STATUS = frozenset({401, 403, 408, 409, 425, 429})
@@ -207,6 +212,41 @@ def _lookups() -> dict[str, Lookup]:
     from notifications.email import postmark_lookup
 
     return {"postmark": postmark_lookup}
+
+
+def call_deadline() -> timedelta:
+    """After this, a provider call that started can no longer be running (connect and read
+    timeouts, with a margin): a delivery still ``sending`` has an unknown outcome."""
+    longest = max(settings.EMAIL_REQUEST_TIMEOUT, settings.SMS_REQUEST_TIMEOUT)
+    return timedelta(seconds=2 * longest + 15)
+
+
+RESOLVE_BATCH_SIZE = 500
+
+
+def deliveries_resolve_due(*, now: datetime | None = None) -> int:
+    """The beat's job across companies: every delivery left ``sending`` past the call
+    deadline (an unknown outcome, or a worker that died mid-call) is settled by
+    ``deliveries_resolve``; the number settled. Invitations also settle their own rows in
+    the surveys' stale sweep; a row settled twice is settled once (the writes are
+    conditional)."""
+    now = now or timezone.now()
+    stuck = list(
+        Delivery.objects.unscoped(reason="the ledger sweep serves every company")
+        .filter(status=DeliveryStatus.SENDING, updated_at__lt=now - call_deadline())
+        .select_related("company")
+        .order_by("updated_at")[:RESOLVE_BATCH_SIZE]
+    )
+    by_company: dict[int, list[Delivery]] = {}
+    for row in stuck:
+        by_company.setdefault(row.company_id, []).append(row)
+    settled = 0
+    for rows in by_company.values():
+        try:
+            settled += len(deliveries_resolve(company=rows[0].company, rows=rows))
+        except TransientSendError as err:  # the provider cannot be asked now: next run
+            logger.warning("unknown outcomes not looked up yet: %s", err)
+    return settled
 
 
 def deliveries_resolve(*, company: Company, rows: Sequence[Delivery]) -> dict[int, str]:

@@ -262,6 +262,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "responses.alert_escalate_overdue",
         "schedule": 60.0,
     },
+    # Provider calls whose outcome is unknown, looked up (notifications/transport.py).
+    "notifications-deliveries-resolve-due": {
+        "task": "notifications.deliveries_resolve_due",
+        "schedule": 30.0,
+    },
     # Outbound webhook and Slack retries live in the database (notifications/webhooks.py).
     "notifications-webhooks-deliver-due": {
         "task": "notifications.webhooks_deliver_due",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import random
-
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 
 from companies.models import Company
+from companies.wake import INFRA_RETRY
 from surveys.imports import contact_import_run
 
 # --- Contacts ---------------------------------------------------------------------------------
@@ -29,18 +28,6 @@ def import_contacts(company_id: int, import_pk: int) -> None:
 
 # --- Sending ----------------------------------------------------------------------------------
 
-# Infrastructure down for a while (the database, Redis): the task itself is retried through
-# the broker, 5 s, 10 s, 20 s … capped at 2 minutes. If even that retry cannot be enqueued,
-# nothing is lost: the rows are in the database and the stale sweep wakes them.
-INFRA_MAX_RETRIES = 10
-INFRA_BACKOFF_BASE = 5
-INFRA_BACKOFF_MAX = 120
-
-
-def _infra_countdown(retries: int) -> float:
-    backoff = min(INFRA_BACKOFF_MAX, INFRA_BACKOFF_BASE * 2**retries)
-    return backoff / 2 + random.uniform(0, backoff / 2)  # noqa: S311 (jitter)
-
 
 @shared_task(name="surveys.dispatch_due", base=DjangoTask)
 def dispatch_due() -> int:
@@ -60,7 +47,7 @@ def dispatch_reminders() -> int:
     return reminders_dispatch_due()
 
 
-@shared_task(name="surveys.expand_campaign", base=DjangoTask)
+@shared_task(name="surveys.expand_campaign", base=DjangoTask, **INFRA_RETRY)
 def expand_campaign(company_id: int, campaign_id: int) -> None:
     """Turn a campaign's audience into invitations (resumes where a crashed run stopped)."""
     from surveys.services.campaigns import campaign_expand
@@ -69,11 +56,7 @@ def expand_campaign(company_id: int, campaign_id: int) -> None:
 
 
 @shared_task(
-    name="surveys.send_invitations",
-    base=DjangoTask,
-    bind=True,
-    acks_late=True,
-    max_retries=INFRA_MAX_RETRIES,
+    name="surveys.send_invitations", base=DjangoTask, bind=True, acks_late=True, **INFRA_RETRY
 )
 def send_invitations(
     self: DjangoTask, company_id: int, invitation_ids: list[int], reminder: bool = False
@@ -83,23 +66,17 @@ def send_invitations(
 
     A provider that cannot take them now (network, 429, 5xx, the rate limiter down): they
     wait in the database for their next attempt (``invitations_retry_later``). The database
-    or Redis down: the task is retried with backoff."""
-    from companies.wake import INFRASTRUCTURE_ERRORS
+    or Redis down: the task is retried with backoff (``INFRA_RETRY``)."""
     from notifications.transport import TransientSendError
     from surveys.services.send import invitations_retry_later, invitations_send
 
+    company = Company.objects.get(pk=company_id)
     try:
-        company = Company.objects.get(pk=company_id)
-        try:
-            invitations_send(company=company, invitation_ids=invitation_ids, reminder=reminder)
-        except TransientSendError as exc:
-            invitations_retry_later(
-                company=company,
-                invitation_ids=invitation_ids,
-                at_least=exc.retry_after,
-                reminder=reminder,
-            )
-    except INFRASTRUCTURE_ERRORS as exc:
-        if self.request.is_eager:
-            raise
-        raise self.retry(exc=exc, countdown=_infra_countdown(self.request.retries)) from exc
+        invitations_send(company=company, invitation_ids=invitation_ids, reminder=reminder)
+    except TransientSendError as exc:
+        invitations_retry_later(
+            company=company,
+            invitation_ids=invitation_ids,
+            at_least=exc.retry_after,
+            reminder=reminder,
+        )

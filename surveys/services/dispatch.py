@@ -15,13 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryStatus
-from notifications.transport import TransientSendError, deliveries_resolve
+from notifications.transport import TransientSendError, call_deadline, deliveries_resolve
 from surveys.models import (
     Campaign,
     CampaignStatus,
@@ -63,13 +62,6 @@ SEND_LEASE = timedelta(seconds=60)
 REWAKE_EXPANSION_AFTER = timedelta(seconds=30)
 # Rows of each kind settled per sweep run: bounded work.
 STALE_SWEEP_BATCH_SIZE = 1000
-
-
-def call_deadline() -> timedelta:
-    """After this, a provider call that started can no longer be running (connect and read
-    timeouts, with a margin): a delivery still ``sending`` has an unknown outcome."""
-    longest = max(settings.EMAIL_REQUEST_TIMEOUT, settings.SMS_REQUEST_TIMEOUT)
-    return timedelta(seconds=2 * longest + 15)
 
 
 def invitations_dispatch_due(

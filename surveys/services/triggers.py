@@ -31,6 +31,7 @@ from surveys.services.invitations import (
     throttled_contact_ids,
 )
 from surveys.services.surveys import survey_check_sendable
+from surveys.sms import quiet_hours_until
 
 MAX_TRIGGER_DELAY = timedelta(days=90)
 
@@ -122,6 +123,10 @@ def invitation_trigger(
         if suppressed_on(company=company, channel=channel, addresses=[address]):
             return None, TRIGGER_SUPPRESSED
         when = timezone.now() + timedelta(seconds=delay)
+        if channel in SMS_CHANNELS:
+            # A text due inside the recipient's quiet hours waits for the window: the answer
+            # says when it really goes out (the send would hold it until then anyway).
+            when = quiet_hours_until(contact=contact, company=company, now=when) or when
         if not force and throttled_contact_ids(
             company=company, survey=survey, contact_ids=[contact.pk], at=when
         ):

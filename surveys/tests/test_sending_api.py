@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import zoneinfo
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import time_machine
 from django.urls import reverse
 
 from companies.models import Company
@@ -113,6 +116,27 @@ def test_trigger_sms_schedules_a_text_invitation_for_the_phone(
     assert again.status_code == 201, again.content
     assert again.json()["contact"]["id"] == data["contact"]["id"]
     assert Contact.objects.for_company(api_owner.company).count() == 1
+
+
+def test_trigger_sms_in_quiet_hours_answers_when_it_really_goes_out(
+    client: Any, api_owner: KeyPersona
+) -> None:
+    """At 23:00 in Almaty (the number's zone) a text waits for 09:00: the answer says so."""
+    survey = active_survey(api_owner.company)
+    body = {"phone": "+7 701 123 4567", "channel": "sms"}
+    with time_machine.travel(datetime(2026, 3, 2, 18, 0, tzinfo=UTC), tick=False):  # 23:00
+        response = _post(client, api_owner, _trigger_path(survey.public_id), body)
+    assert response.status_code == 201, response.content
+    almaty = zoneinfo.ZoneInfo("Asia/Almaty")
+    due = datetime.fromisoformat(response.json()["scheduled_for"]).astimezone(almaty)
+    assert (due.date().isoformat(), due.hour, due.minute) == ("2026-03-03", 9, 0)
+    invitation = Invitation.objects.for_company(api_owner.company).get()
+    assert invitation.scheduled_for == due
+    # By day it goes out at once.
+    with time_machine.travel(datetime(2026, 3, 3, 6, 0, tzinfo=UTC), tick=False):  # 11:00
+        again = _post(client, api_owner, _trigger_path(survey.public_id), {**body, "force": True})
+    day = datetime.fromisoformat(again.json()["scheduled_for"])
+    assert day == datetime(2026, 3, 3, 6, 0, tzinfo=UTC)
 
 
 def test_trigger_draft_survey_is_400(client: Any, api_owner: KeyPersona) -> None:

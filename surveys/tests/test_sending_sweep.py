@@ -288,3 +288,24 @@ def test_the_sweep_is_bounded_per_run(
             assert invitations_sweep_stale(batch_size=2).requeued == 1
             assert invitations_sweep_stale(batch_size=2).requeued == 0  # stamped again
     assert len(enqueued) == 2
+
+
+def test_the_ledger_sweep_settles_any_unknown_outcome(company: Company) -> None:
+    """Not only invitations: any row left mid-call (here an alert email whose answer was
+    lost) is looked up by the ledger's own beat job, and a found one becomes sent."""
+    from notifications.email import OutgoingEmail, email_send
+    from notifications.transport import deliveries_resolve_due
+
+    email = OutgoingEmail(to="agent@acme.test", subject="Alert", text="A detractor", html="")
+    with time_machine.travel(START, tick=False) as clock, postmark() as fake:
+        fake.lose_answers = True
+        (row,) = email_send(company=company, emails=[email])
+        assert row.status == "sending"
+        fake.lose_answers = False
+        assert deliveries_resolve_due() == 0  # the call might still be running
+        clock.shift(call_deadline() + timedelta(seconds=1))
+        assert deliveries_resolve_due() == 1
+        assert deliveries_resolve_due() == 0
+    row.refresh_from_db()
+    assert (row.status, row.provider_message_id) == ("sent", f"msg-{abs(hash(email.to))}")
+    assert fake.recipients == [email.to]
