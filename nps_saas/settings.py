@@ -254,9 +254,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "dashboards.digests_dispatch_due",
         "schedule": 300.0,
     },
-    # Answers whose webhook event or alert evaluation is still owed (a lost wake-up message),
-    # and alert emails left by a dead worker (responses/effects.py).
-    "responses-effects-sweep": {"task": "responses.effects_sweep", "schedule": 5.0},
+    # What answers owe (webhook events, alerts, follow-ups) paid from their rows, and alert
+    # emails left by a dead worker (responses/effects.py).
+    "responses-alert-drain": {"task": "responses.alert_drain", "schedule": 1.0},
     # Overdue follow-ups: marked, and their company's admins emailed once (responses/tasks.py).
     "responses-alert-escalate-overdue": {
         "task": "responses.alert_escalate_overdue",

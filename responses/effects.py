@@ -1,17 +1,21 @@
-"""What a saved answer owes, and the sweep that makes sure it is paid.
+"""What a saved answer owes, and the drain that pays it.
 
 Every save of a response (``responses.services.response_record``) marks the row in the same
 statement: ``owed_event`` ("created" or "updated": the webhook event still to emit) and
-``owed_since``. After the commit a message wakes ``responses.alert_evaluate``, which runs
-``response_effects_run``: in one transaction, with the response row locked, the webhook
-event is emitted (its messages are rows, delivered by notifications.webhooks), the alert
-rules are evaluated (the alert ledger, the follow-up, Slack and ``alert.triggered``) and the
-mark is cleared. Then the alert emails go out (each ledger row claimed first).
+``owed_at`` (when it is due). The answer's request publishes nothing: the drain
+(``effects_drain``, from beat every second on the ``alerts`` queue) claims due rows with a
+lease (``owed_at`` moved ahead, SKIP LOCKED, so two workers never take the same row) and
+runs ``response_effects_run`` for each: in one transaction, with the response row locked,
+the webhook event is emitted (its messages are rows, delivered by notifications.webhooks),
+the alert rules are evaluated (the alert ledger, the follow-up, Slack and
+``alert.triggered``) and the mark is cleared. Then the alert emails go out (each ledger row
+claimed first).
 
-So a lost message (Redis down while the answer was saved) loses nothing: the sweep
-(``effects_sweep``, every few seconds from beat) wakes every answer owed for longer than
-``REWAKE_AFTER``, and alert emails left pending or stuck by a dead worker. A repeated
-message finds nothing owed and does nothing.
+So Redis down while answers arrive loses nothing and costs the answers nothing: the rows wait
+until beat and the workers are back. A worker that dies mid-drain leaves its rows leased:
+they are due again when the lease ends. Alert emails left pending, or claimed by a worker
+that died, are picked up by the same drain. Run inline (``make run``, unit tests: tasks
+eager), the effects run right after the answer's commit instead.
 """
 
 from __future__ import annotations
@@ -20,31 +24,41 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from celery import current_app
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from companies.models import Company
-from companies.wake import wake
+from companies.wake import wake, wake_now
+from notifications.transport import TransientSendError
 from responses.alerts import alert_emails_send_pending, alerts_raise, ledger_rows_by_address
 from responses.models import OWED_CREATED, AlertFiring, Response
 from responses.webhook_events import response_event_emit
 
 logger = logging.getLogger(__name__)
 
-# An answer's effects normally run within a second of the commit; owed for longer than this,
-# its wake-up message is taken to be lost and it is woken again (at most once per period).
-REWAKE_AFTER = timedelta(seconds=20)
-# Alert emails claimed (pending → sending) longer ago than this belong to a dead worker: the
-# post office's ledger (rows found by the alert's metadata) decides what is left to send.
+# A drain claims this many due answers at a time; with more due it wakes itself again.
+DRAIN_BATCH_SIZE = 200
+# A claimed answer is paid within a second; a claim this old belongs to a worker that died,
+# and the answer is due again.
+DRAIN_LEASE = timedelta(seconds=30)
+# Alert emails pending for this long are sent by the drain (they normally go out right after
+# their evaluation); claimed (pending → sending) longer ago than EMAIL_CLAIM_LEASE, they
+# belong to a dead worker: the post office's ledger (rows found by the alert's metadata)
+# decides what is left to send.
+EMAIL_PENDING_AFTER = timedelta(seconds=10)
 EMAIL_CLAIM_LEASE = timedelta(minutes=1)
-SWEEP_BATCH_SIZE = 1000
 TASK = "responses.alert_evaluate"
+DRAIN_TASK = "responses.alert_drain"
 
 
 def response_effects_wake(*, company_id: int, response_id: int) -> None:
-    """After the commit, wake a worker for this answer's effects (a lost message is fine)."""
-    wake(TASK, company_id, response_id)
+    """Run inline (tasks eager: ``make run``, unit tests), pay the answer's effects right
+    after its commit. With workers, nothing: the drain takes it within a second or two, and
+    the answer's request costs no broker round trip (nor fails with the broker down)."""
+    if current_app.conf.task_always_eager:
+        wake(TASK, company_id, response_id)
 
 
 def response_effects_run(*, company: Company, response_id: int) -> list[AlertFiring]:
@@ -64,52 +78,62 @@ def response_effects_run(*, company: Company, response_id: int) -> list[AlertFir
         )
         if response is None:
             return []  # deleted since it was saved
-        if response.owed_since is not None:
+        if response.owed_at is not None:
             response_event_emit(
                 company=company, response=response, created=response.owed_event == OWED_CREATED
             )
             fired = alerts_raise(company=company, response=response)
             Response.objects.for_company(company).filter(pk=response.pk).update(
-                owed_event="", owed_since=None
+                owed_event="", owed_at=None
             )
     alert_emails_send_pending(company=company, response_id=response_id)
     return fired
 
 
 @dataclass
-class EffectsSweep:
+class EffectsDrain:
     answers: int = 0
     emails: int = 0
+    more: bool = False
 
 
-def effects_sweep(*, now: datetime | None = None, limit: int = SWEEP_BATCH_SIZE) -> EffectsSweep:
-    """Wake what answers still owe (a system job across companies).
-
-    - answers owed for longer than ``REWAKE_AFTER``: woken, and their ``owed_since`` moved to
-      now, so each is woken again at most once per period;
-    - alert emails pending for longer than that, or claimed by a worker longer ago than
-      ``EMAIL_CLAIM_LEASE``: the claim is given back and the response's emails are woken.
-    """
+def effects_drain(*, now: datetime | None = None, limit: int = DRAIN_BATCH_SIZE) -> EffectsDrain:
+    """Pay what due answers owe, oldest first (a system job across companies), and send
+    alert emails left behind. With a full batch done, the drain wakes itself again."""
     now = now or timezone.now()
-    outcome = EffectsSweep()
-    responses = Response.objects.unscoped(reason="the effects sweep serves every company")
+    outcome = EffectsDrain()
+    responses = Response.objects.unscoped(reason="the effects drain serves every company")
     with transaction.atomic():
-        owed = list(
+        due = list(
             responses.select_for_update(skip_locked=True)
-            .filter(owed_since__lt=now - REWAKE_AFTER)
-            .order_by("owed_since")
+            .filter(owed_at__lte=now)
+            .order_by("owed_at")
             .values_list("pk", "company_id")[:limit]
         )
-        if owed:
-            responses.filter(pk__in=[pk for pk, _company in owed]).update(owed_since=now)
-            for pk, company_id in owed:
-                wake(TASK, company_id, pk)
-        outcome.answers = len(owed)
-    firings = AlertFiring.objects.unscoped(reason="the effects sweep serves every company")
+        if due:
+            responses.filter(pk__in=[pk for pk, _c in due]).update(owed_at=now + DRAIN_LEASE)
+    companies = Company.objects.in_bulk({company_id for _pk, company_id in due})
+    for pk, company_id in due:
+        try:
+            response_effects_run(company=companies[company_id], response_id=pk)
+        except TransientSendError as err:
+            # Its follow-up and ledger rows are committed; its emails wait as pending and
+            # go out with the emails left behind.
+            logger.warning("alert emails of response %s deferred: %s", pk, err)
+    outcome.answers = len(due)
+    outcome.emails = _emails_left_behind(now=now, limit=limit)
+    outcome.more = len(due) == limit
+    if outcome.more:
+        wake_now(DRAIN_TASK)
+    return outcome
+
+
+def _emails_left_behind(*, now: datetime, limit: int) -> int:
+    firings = AlertFiring.objects.unscoped(reason="the effects drain serves every company")
     with transaction.atomic():
         pending = Q(email_status=AlertFiring.EmailStatus.PENDING) & (
-            Q(email_woken_at__isnull=True, fired_at__lt=now - REWAKE_AFTER)
-            | Q(email_woken_at__lt=now - REWAKE_AFTER)
+            Q(email_woken_at__isnull=True, fired_at__lt=now - EMAIL_PENDING_AFTER)
+            | Q(email_woken_at__lt=now - EMAIL_PENDING_AFTER)
         )
         stuck = Q(
             email_status=AlertFiring.EmailStatus.SENDING,
@@ -128,9 +152,12 @@ def effects_sweep(*, now: datetime | None = None, limit: int = SWEEP_BATCH_SIZE)
             firing.email_status = AlertFiring.EmailStatus.PENDING
             firing.email_woken_at = now
         firings.bulk_update(unsent, ["email_status", "email_woken_at", "deliveries"])
-        for company_id, response_id in {(f.company_id, f.response_id) for f in unsent}:
-            wake(TASK, company_id, response_id)
-        outcome.emails = len(unsent)
-    if outcome.answers or outcome.emails:
-        logger.warning("answers' effects woken again: %s", outcome)
-    return outcome
+    companies = Company.objects.in_bulk({f.company_id for f in unsent})
+    for company_id, response_id in {(f.company_id, f.response_id) for f in unsent}:
+        try:
+            alert_emails_send_pending(company=companies[company_id], response_id=response_id)
+        except TransientSendError as err:
+            logger.warning("alert emails of response %s deferred: %s", response_id, err)
+    if unsent:
+        logger.warning("alert emails left behind, sent now: %d", len(unsent))
+    return len(unsent)

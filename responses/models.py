@@ -77,10 +77,11 @@ class Response(TenantModel):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
     # What this answer still owes (responses/effects.py), written with the answer itself:
-    # its webhook event ("created" or "updated") and its alert evaluation. ``owed_since``
-    # NULL: nothing owed. The sweep wakes what has been owed for too long.
+    # its webhook event ("created" or "updated") and its alert evaluation, due at
+    # ``owed_at`` (the save; a worker paying it moves it ahead by its lease). NULL: nothing
+    # owed.
     owed_event = models.CharField(max_length=8, blank=True, default="")
-    owed_since = models.DateTimeField(null=True, blank=True)
+    owed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -105,9 +106,9 @@ class Response(TenantModel):
             models.Index(fields=["company", "created_at", "id"], name="response_by_age"),
             models.Index(fields=["company", "updated_at", "id"], name="response_by_update"),
             models.Index(
-                fields=["owed_since"],
+                fields=["owed_at"],
                 name="response_owed",
-                condition=models.Q(owed_since__isnull=False),
+                condition=models.Q(owed_at__isnull=False),
             ),
             # The latest comments (dashboard, digests, verbatims): most answers have none, so
             # walking back through every answer to find a few would grow with the traffic.

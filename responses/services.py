@@ -112,11 +112,11 @@ def _locked_existing(answer: _Answer) -> Response | None:
     return qs.filter(survey=answer.survey, browser_key=answer.browser_key).first()
 
 
-def _insert(answer: _Answer) -> Response | None:
-    """The new row, or None if a concurrent submit inserted it first (unique constraint)."""
+def _new(answer: _Answer) -> Response:
+    """The unsaved row of a first answer."""
     now = timezone.now()
     contact, invitation = answer.snapshot_contact, answer.invitation
-    candidate = Response(
+    return Response(
         company=answer.survey.company,
         survey=answer.survey,
         invitation=invitation,
@@ -134,14 +134,8 @@ def _insert(answer: _Answer) -> Response | None:
         updated_at=now,
         # Owed in the same INSERT: the webhook event and the alert evaluation.
         owed_event=OWED_CREATED,
-        owed_since=now,
+        owed_at=now,
     )
-    try:
-        with transaction.atomic():  # a savepoint: the outer transaction survives a loss
-            candidate.save(force_insert=True)
-    except IntegrityError:
-        return None
-    return candidate
 
 
 def _update(response: Response, answer: _Answer) -> None:
@@ -152,8 +146,8 @@ def _update(response: Response, answer: _Answer) -> None:
     # The row is locked: an event not yet out stays "created" (it carries the latest state).
     if response.owed_event != OWED_CREATED:
         response.owed_event = OWED_UPDATED
-    response.owed_since = response.owed_since or response.updated_at
-    fields = ["score", "category", "language", "updated_at", "owed_event", "owed_since"]
+    response.owed_at = response.owed_at or response.updated_at
+    fields = ["score", "category", "language", "updated_at", "owed_event", "owed_at"]
     if answer.comment is not None:
         response.comment = answer.comment
         fields.append("comment")
@@ -226,10 +220,10 @@ def response_record(
     contact's and the invitation's properties are snapshotted at the first answer only, so
     later edits of the contact do not move old answers between segments.
 
-    Race-safe: the row is inserted in a savepoint; a concurrent submit of the same invitation
-    (or browser) loses on the unique constraint and then updates the winner's row (READ
-    COMMITTED: the statement after the failed insert sees the committed row), so two
-    simultaneous submits leave one row. ``response_saved`` is sent after commit.
+    Race-safe: a concurrent submit of the same invitation (or browser) loses on the unique
+    constraint, its attempt is rolled back, and it then updates the winner's row (committed
+    by then), so two simultaneous submits leave one row. ``response_saved`` is sent after
+    commit.
     """
     answer = _clean_answer(
         invitation=invitation,
@@ -242,20 +236,26 @@ def response_record(
         contact=contact,
         browser_key=browser_key,
     )
+    # An invitation not yet answered has no response: go straight to the insert (the common
+    # case). Losing the race to a concurrent submit rolls that attempt back; the winner's row
+    # is committed by then and is updated instead.
+    first_time = invitation is not None and invitation.answered_at is None
+    try:
+        return _record(answer, insert_first=first_time)
+    except IntegrityError:
+        return _record(answer, insert_first=False)
+
+
+def _record(answer: _Answer, *, insert_first: bool) -> Response:
+    """One attempt of ``response_record`` in its own transaction (a savepoint when called
+    inside another). A unique conflict on the insert propagates: the caller tries again."""
+    invitation, survey = answer.invitation, answer.survey
     with transaction.atomic():
-        # An invitation not yet answered has no response: go straight to the insert (the
-        # common case, one round trip fewer); the unique constraint still guards the race.
-        first_time = invitation is not None and invitation.answered_at is None
-        response = None if first_time else _locked_existing(answer)
+        response = None if insert_first else _locked_existing(answer)
         previous_score = response.score if response is not None else None
         if response is None:
-            response = _insert(answer)
-            if response is None:  # lost the race: the winner's row is committed now
-                response = _locked_existing(answer)
-                if response is None:
-                    raise RuntimeError("the response vanished after a unique conflict")
-                previous_score = response.score
-                _update(response, answer)
+            response = _new(answer)
+            response.save(force_insert=True)
         else:
             _update(response, answer)
         if invitation is not None:

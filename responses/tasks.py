@@ -10,6 +10,7 @@ from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 
 from companies.models import Company
+from companies.wake import INFRA_RETRY
 
 # Transient provider errors: retried after 30 s, 1 min, 2 min … capped at 10 min. The ledger
 # makes a retry raise nothing twice and send only what is left.
@@ -27,8 +28,8 @@ ALERT_BACKOFF_MAX = 600
 )
 def alert_evaluate(self: DjangoTask, company_id: int, response_id: int) -> int:
     """Pay what a saved response owes: its webhook event, its alerts and their emails
-    (idempotent: see responses/effects.py). Transient errors are retried with backoff; if
-    even the retry cannot be enqueued, the sweep wakes the response again."""
+    (idempotent: see responses/effects.py). Run inline after an answer's commit (eager
+    tasks); with workers the drain does this. Transient errors are retried with backoff."""
     from notifications.transport import TRANSIENT_ERRORS
     from responses.effects import response_effects_run
 
@@ -43,12 +44,13 @@ def alert_evaluate(self: DjangoTask, company_id: int, response_id: int) -> int:
         raise self.retry(exc=err, countdown=max(countdown, retry_after)) from err
 
 
-@shared_task(name="responses.effects_sweep", base=DjangoTask)
-def effects_sweep() -> None:
-    """Beat, every 5 s: wake answers whose effects are still owed (their message was lost)."""
-    from responses.effects import effects_sweep as sweep
+@shared_task(name="responses.alert_drain", base=DjangoTask, **INFRA_RETRY)
+def alert_drain() -> int:
+    """Beat, every second: pay what due answers owe (their webhook events, alerts and
+    follow-ups) and send alert emails left behind (responses/effects.py)."""
+    from responses.effects import effects_drain
 
-    sweep()
+    return effects_drain().answers
 
 
 @shared_task(name="responses.alert_escalate_overdue", base=DjangoTask)

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='response',
-            name='owed_since',
+            name='owed_at',
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddIndex(
@@ -33,6 +33,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='response',
-            index=models.Index(condition=models.Q(('owed_since__isnull', False)), fields=['owed_since'], name='response_owed'),
+            index=models.Index(condition=models.Q(('owed_at__isnull', False)), fields=['owed_at'], name='response_owed'),
         ),
     ]

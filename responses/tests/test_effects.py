@@ -1,5 +1,6 @@
-"""What an answer owes (its webhook event, its alerts, the detractor's follow-up) survives a
-broker that is down: the answer still answers 2xx, and the sweep pays what is owed."""
+"""What an answer owes (its webhook event, its alerts, the detractor's follow-up) is on its
+row: a broker that is down costs the answer nothing (it still answers 2xx), and the drain
+pays what is owed, once, also after a worker died holding it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from conftest import add_member
 from notifications.tests.webhooks_fake import LoopbackReceiver
 from notifications.webhooks import webhook_endpoint_create
 from notifications.webhooks_models import WebhookEndpoint, WebhookMessage
-from responses.effects import REWAKE_AFTER, effects_sweep, response_effects_run
+from responses.effects import DRAIN_LEASE, effects_drain, response_effects_run
 from responses.models import OWED_CREATED, OWED_UPDATED, AlertFiring, Followup, Response
 from responses.services import response_record
 from responses.tests.conftest import make_contact, make_invitation, make_survey
@@ -58,18 +59,34 @@ def test_an_answer_saved_while_the_broker_is_down_answers_200_and_its_follow_up_
         assert _post_score(token, 2) == 200
     response = Response.objects.for_company(company).get()
     assert (response.score, response.owed_event) == (2, OWED_CREATED)
-    assert response.owed_since is not None
-    assert not Followup.objects.for_company(company).exists()  # nothing woke a worker
-    # Not yet due for the sweep: nothing happens.
-    assert effects_sweep().answers == 0
-    # Later the sweep (beat, every few seconds) wakes it; here the tasks run inline.
-    outcome = effects_sweep(now=timezone.now() + REWAKE_AFTER + timedelta(seconds=1))
-    assert outcome.answers == 1
+    assert response.owed_at is not None
+    assert not Followup.objects.for_company(company).exists()  # no worker has run yet
+    # The drain (beat, every second, once workers and Redis are back) pays it, once.
+    with publishing_to(NOWHERE):
+        assert effects_drain().answers == 1
+        assert effects_drain().answers == 0
     followup = Followup.objects.for_company(company).get()
     assert followup.response_id == response.pk
     assert AlertFiring.objects.for_company(company).get().email_status == "sent"
     response.refresh_from_db()
-    assert (response.owed_event, response.owed_since) == ("", None)
+    assert (response.owed_event, response.owed_at) == ("", None)
+
+
+def test_an_answer_a_dead_worker_held_is_due_again_after_its_lease(company, agent):
+    survey = make_survey(company)
+    invitation, _token = make_invitation(survey, make_contact(company))
+    with publishing_to(NOWHERE):
+        response_record(
+            invitation=invitation, survey=survey, score=1, channel="email", language="en"
+        )
+        # A drain claims it and its worker dies before paying (the claim is its lease).
+        claimed_at = timezone.now()
+        Response.objects.for_company(company).update(owed_at=claimed_at + DRAIN_LEASE)
+        assert effects_drain().answers == 0
+        assert not Followup.objects.for_company(company).exists()
+        later = claimed_at + DRAIN_LEASE + timedelta(seconds=1)
+        assert effects_drain(now=later).answers == 1
+    assert Followup.objects.for_company(company).count() == 1
 
 
 def test_a_repeated_wake_up_pays_nothing_twice(company, agent, webhook_endpoint):

@@ -171,8 +171,16 @@ def events_add(company: Company, events: Sequence[tuple[int, str, str]]) -> None
 
 
 def invitation_mark_answered(*, invitation: Invitation) -> bool:
-    """Record that the invitation was answered (once; later answers change nothing here)."""
+    """Record that the invitation was answered (once; later answers change nothing here).
+
+    On every answer's hot path: on PostgreSQL the stamp and its timeline event are one
+    statement (an UPDATE … RETURNING feeding the INSERT), elsewhere two.
+    """
+    if invitation.answered_at is not None:
+        return False
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        return _mark_answered_postgres(invitation, now)
     updated = (
         Invitation.objects.filter(company_id=invitation.company_id)
         .filter(pk=invitation.pk, answered_at__isnull=True)
@@ -184,6 +192,24 @@ def invitation_mark_answered(*, invitation: Invitation) -> bool:
             company_id=invitation.company_id, invitation=invitation, event="answered"
         )
     return bool(updated)
+
+
+def _mark_answered_postgres(invitation: Invitation, now: datetime) -> bool:
+    quote = connection.ops.quote_name
+    table, events = Invitation._meta.db_table, InvitationEvent._meta.db_table
+    # Only quoted model metadata is formatted in: every value is a parameter.
+    sql = (
+        f"WITH marked AS (UPDATE {quote(table)} SET answered_at = %s"  # noqa: S608
+        " WHERE company_id = %s AND id = %s AND answered_at IS NULL RETURNING id, company_id)"
+        f" INSERT INTO {quote(events)} (company_id, invitation_id, event, detail, occurred_at)"
+        " SELECT company_id, id, 'answered', '', %s FROM marked"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, invitation.company_id, invitation.pk, now])
+        marked = cursor.rowcount == 1
+    if marked:
+        invitation.answered_at = now
+    return marked
 
 
 def invitation_event_add(
