@@ -26,11 +26,11 @@ from surveys.models import (
     Survey,
 )
 from surveys.services.invitations import (
+    Target,
     channel_clean,
     contact_address,
     contact_channel,
-    events_add,
-    invitation_new,
+    invitations_schedule,
     suppressed_on,
     throttled_contact_ids,
 )
@@ -202,7 +202,7 @@ def _expand_contacts(
         at=campaign.scheduled_for,
     )
     counts = {"suppressed": 0, "throttled": 0, "sampled_out": 0}
-    invitations = []
+    targets: list[Target] = []
     for contact in contacts:
         if (
             contact.pk not in addresses
@@ -218,18 +218,15 @@ def _expand_contacts(
         ):
             counts["sampled_out"] += 1
         else:
-            invitations.append(
-                invitation_new(
-                    company=company,
-                    survey=survey,
-                    contact=contact,
-                    scheduled_for=campaign.scheduled_for,
-                    campaign=campaign,
-                    channel=channels[contact.pk],
-                )
-            )
-    created = Invitation.objects.bulk_create(invitations)
-    events_add(company, [(invitation.pk, "scheduled", "") for invitation in created])
+            language = contact.language or survey.default_language
+            targets.append(Target(contact=contact, channel=channels[contact.pk], language=language))
+    created = invitations_schedule(
+        company=company,
+        survey=survey,
+        campaign=campaign,
+        scheduled_for=campaign.scheduled_for,
+        targets=targets,
+    )
     if created:
         # They are due (the campaign is expanding): the dispatcher is woken with this chunk's
         # commit, so sending overlaps the rest of the expansion.
