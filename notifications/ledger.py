@@ -11,11 +11,12 @@ call (suppressed address, invalid address, no sender) gets that status and error
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryStatus
@@ -57,13 +58,59 @@ def ledger_write(*, company: Company, entries: Sequence[LedgerEntry]) -> list[De
             row.status, row.error = entry.refusal
         rows.append(row)
     with transaction.atomic():
-        Delivery.objects.bulk_create(new_rows)
+        _insert(new_rows)
         if changed:
             Delivery.objects.for_company(company).bulk_update(changed, ["status", "error"])
     for row in new_rows + changed:
         if row.status != DeliveryStatus.QUEUED:
             announce(row)
     return rows
+
+
+def _insert(rows: list[Delivery]) -> None:
+    """Insert new rows and set their pks. On PostgreSQL one ``INSERT … SELECT … FROM
+    unnest`` fed by arrays (a send writes 500 at a time, and ``bulk_create``'s per-value
+    preparation was a large part of it); elsewhere ``bulk_create``."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        Delivery.objects.bulk_create(rows)
+        return
+    now = timezone.now()
+    for row in rows:
+        row.updated_at = now
+    per_row = {
+        "company_id": ("bigint[]", [row.company_id for row in rows]),
+        "public_id": ("text[]", [row.public_id for row in rows]),
+        "channel": ("text[]", [row.channel for row in rows]),
+        "to": ("text[]", [row.to for row in rows]),
+        "subject": ("text[]", [row.subject for row in rows]),
+        "status": ("text[]", [row.status for row in rows]),
+        "provider": ("text[]", [row.provider for row in rows]),
+        "error": ("text[]", [row.error for row in rows]),
+        "metadata": ("text[]", [json.dumps(row.metadata) for row in rows]),
+        "created_at": ("timestamptz[]", [row.created_at for row in rows]),
+    }
+    quote = connection.ops.quote_name
+    names = [*per_row, "provider_message_id", "attempts", "updated_at", "call_ref"]
+    select = [f"r.{quote(name)}" for name in per_row]
+    select[list(per_row).index("metadata")] += "::jsonb"
+    select += ["''", "0", "%s", "''"]
+    unnest = ", ".join(f"%s::{cast}" for cast, _column in per_row.values())
+    params: list[Any] = [now, *(column for _cast, column in per_row.values())]
+    # Only quoted model metadata is formatted in: every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(Delivery._meta.db_table)}"  # noqa: S608
+        f" ({', '.join(quote(name) for name in names)})"
+        f" SELECT {', '.join(select)} FROM unnest({unnest})"
+        f" AS r({', '.join(quote(name) for name in per_row)}) RETURNING id, public_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = {public_id: pk for pk, public_id in cursor.fetchall()}
+    for row in rows:
+        row.pk = ids[row.public_id]
+        row._state.adding = False
 
 
 def announce(delivery: Delivery) -> None:
