@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 PORT ?= 8000
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint worker beat bench clean
+.PHONY: install run test lint worker beat bench faults clean
 
 # Creates the virtualenv and installs exactly what uv.lock pins.
 $(VENV)/.installed: pyproject.toml uv.lock
@@ -40,6 +40,10 @@ beat: install
 
 bench: install
 	NPS_MODE=test $(BIN)/python -m bench
+
+# Fault injection (bench/faults.py): its own PostgreSQL, Redis, fake provider and app processes.
+faults: install
+	NPS_MODE=test $(BIN)/python -m bench.faults
 
 clean:
 	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache
