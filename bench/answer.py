@@ -297,9 +297,7 @@ def _verify(company: Company, tokens: list[str], accepted: dict[str, int]) -> tu
     # What each answer owes (its webhook event and alert evaluation) is on its row: an
     # accepted answer without the mark would be a detractor left without a follow-up.
     unmarked = (
-        Response.objects.for_company(company)
-        .filter(owed_at__isnull=True)
-        .aggregate(n=Count("id"))
+        Response.objects.for_company(company).filter(owed_at__isnull=True).aggregate(n=Count("id"))
     )["n"]
     lost += unmarked
     return lost, doubled, wrong
