@@ -434,12 +434,11 @@ def record_results(
     """
     events: list[tuple[int, str, str]] = []
     changed = []
+    undecided = []
     for invitation, delivery in results:
         status = delivery.status
         if delivery_undecided(delivery):
-            if not reminder:
-                invitation.delivery = delivery
-                changed.append(invitation)
+            undecided.append((invitation.pk, delivery.pk))
             if status == DeliveryStatus.SENDING:
                 events.append((invitation.pk, "outcome_unknown", _OUTCOME_UNKNOWN))
             continue
@@ -468,7 +467,19 @@ def record_results(
         events.append((invitation.pk, event, detail))
     if changed:
         _save_results(company, changed)
+    if not reminder:
+        _link_undecided(company, undecided)
     events_add(company, events)
+
+
+def _link_undecided(company: Company, undecided: Sequence[tuple[int, int]]) -> None:
+    """Link ``(invitation, delivery)`` pairs without an outcome yet: only the link, and only
+    while still sending (another worker may hold the row after a lease ran out and record its
+    outcome); the stale sweep settles them from the ledger."""
+    for invitation_pk, delivery_pk in undecided:
+        Invitation.objects.for_company(company).filter(
+            pk=invitation_pk, status=InvitationStatus.SENDING
+        ).update(delivery_id=delivery_pk)
 
 
 _RESULT_FIELDS = ["status", "sent_at", "expires_at", "failed_reason", "delivery"]
@@ -538,13 +549,13 @@ def _send_interrupted(
         ).update(reminder_sent_at=None)
         return
     requeued_at = timezone.now()
+    rows = Invitation.objects.for_company(company)
     for invitation, delivery in given_back:
-        invitation.status = InvitationStatus.QUEUED
-        invitation.delivery = delivery
-        invitation.updated_at = requeued_at  # the stale sweep times "queued" from here
-    if given_back:
-        Invitation.objects.for_company(company).bulk_update(
-            [i for i, _delivery in given_back], ["status", "delivery", "updated_at"]
+        # Conditional: a row another worker took over (a lease that ran out) is its own.
+        rows.filter(pk=invitation.pk, status=InvitationStatus.SENDING).update(
+            status=InvitationStatus.QUEUED,
+            delivery=delivery,
+            updated_at=requeued_at,  # the stale sweep times "queued" from here
         )
     events = [
         InvitationEvent(company=company, invitation=i, event="retry", detail="transient error")
