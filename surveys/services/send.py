@@ -475,11 +475,20 @@ def record_results(
 def _link_undecided(company: Company, undecided: Sequence[tuple[int, int]]) -> None:
     """Link ``(invitation, delivery)`` pairs without an outcome yet: only the link, and only
     while still sending (another worker may hold the row after a lease ran out and record its
-    outcome); the stale sweep settles them from the ledger."""
-    for invitation_pk, delivery_pk in undecided:
-        Invitation.objects.for_company(company).filter(
-            pk=invitation_pk, status=InvitationStatus.SENDING
-        ).update(delivery_id=delivery_pk)
+    outcome); the stale sweep settles them from the ledger. Two statements for any number."""
+    if not undecided:
+        return
+    sending = set(
+        Invitation.objects.for_company(company)
+        .filter(pk__in=[pk for pk, _delivery in undecided], status=InvitationStatus.SENDING)
+        .values_list("pk", flat=True)
+    )
+    values = [(pk, delivery) for pk, delivery in undecided if pk in sending]
+    if connection.vendor != "postgresql":
+        for pk, delivery in values:
+            Invitation.objects.for_company(company).filter(pk=pk).update(delivery_id=delivery)
+        return
+    tenant_update_per_row(Invitation, company=company, field_name="delivery", values=values)
 
 
 _RESULT_FIELDS = ["status", "sent_at", "expires_at", "failed_reason", "delivery"]
