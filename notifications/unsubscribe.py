@@ -9,6 +9,7 @@ thing it can ever do is suppress the address it names, for the company it names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,14 @@ def unsubscribe_url(
     """
     token = unsubscribe_token(company=company, channel=channel, address=address, language=language)
     return settings.SITE_URL + reverse("notifications:unsubscribe", kwargs={"token": token})
+
+
+def unsubscribe_url_maker() -> Callable[[str], str]:
+    """token → the absolute unsubscribe URL, with one ``reverse()`` per maker instead of one
+    per URL (a send builds hundreds)."""
+    before, after = reverse("notifications:unsubscribe", kwargs={"token": "TOKEN"}).split("TOKEN")
+    prefix = settings.SITE_URL + before
+    return lambda token: f"{prefix}{token}{after}"
 
 
 def unsubscribe_read(token: str) -> UnsubscribeRequest | None:

@@ -26,6 +26,7 @@ from surveys.models import (
     Invitation,
     InvitationEvent,
     InvitationStatus,
+    Survey,
 )
 from surveys.services.campaigns import campaigns_mark_done
 from surveys.services.invitations import SMS_CHANNELS, events_add
@@ -109,19 +110,22 @@ def _invitation_merge(
     company: Company,
     with_name: bool,
     answer_url_for: Callable[[str], str],
+    unsubscribe_url_for: Callable[[str], str],
 ) -> dict[str, str]:
     """The per-recipient values of one invitation email (see ``merge_field``)."""
-    from notifications.unsubscribe import unsubscribe_url
+    from notifications.unsubscribe import unsubscribe_token
 
     contact = invitation.contact
     assert contact.email
     values = {
         "answer_url": answer_url_for(token_for(invitation.token_nonce)),
-        "unsubscribe_url": unsubscribe_url(
-            company=company,
-            channel=Channel.EMAIL,
-            address=contact.email,
-            language=invitation.language,
+        "unsubscribe_url": unsubscribe_url_for(
+            unsubscribe_token(
+                company=company,
+                channel=Channel.EMAIL,
+                address=contact.email,
+                language=invitation.language,
+            )
         ),
     }
     if with_name:
@@ -157,9 +161,13 @@ def invitations_send(
     invitations = list(
         Invitation.objects.for_company(company)
         .filter(pk__in=claimed)
-        .select_related("survey", "contact")
+        .select_related("contact")
         .order_by("pk")
     )
+    # The batch's few surveys once each, not one (with its JSON texts decoded) per row.
+    surveys = Survey.objects.for_company(company).in_bulk({i.survey_id for i in invitations})
+    for invitation in invitations:
+        invitation.survey = surveys[invitation.survey_id]
     now = timezone.now()
     texts = [i for i in invitations if i.channel in SMS_CHANNELS]
     emails = [i for i in invitations if i.channel not in SMS_CHANNELS]
@@ -200,10 +208,12 @@ def _send_emails(
 ) -> None:
     """The email part of ``invitations_send`` (claimed rows)."""
     from notifications.email import OutgoingEmail, email_send, merge_field
+    from notifications.unsubscribe import unsubscribe_url_maker
     from surveys.emails import RenderedEmail, build_invitation_email
 
     message_kind = "reminder" if reminder else "invitation"
     answer_url_for = answer_url_maker()
+    unsubscribe_url_for = unsubscribe_url_maker()
     rendered_by_form: dict[tuple[int, str, bool], RenderedEmail] = {}
     to_send: list[Invitation] = []
     emails: list[OutgoingEmail] = []
@@ -245,6 +255,7 @@ def _send_emails(
                     company=company,
                     with_name=with_name,
                     answer_url_for=answer_url_for,
+                    unsubscribe_url_for=unsubscribe_url_for,
                 ),
                 # A retry after a transient error reuses the row the first attempt wrote.
                 delivery_id=None if reminder else invitation.delivery_id,
