@@ -67,6 +67,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies.models import Company, User, new_public_id
+from companies.wake import wake
 from surveys.models import Contact, ContactImport, ImportStatus
 from surveys.services.contacts import (
     PROPERTY_KEY_MAX_LENGTH,
@@ -1029,8 +1030,6 @@ def contact_import_start(
 
     Raises ``ValidationError`` for a bad mapping or an import that already started.
     """
-    from surveys.tasks import import_contacts
-
     if contact_import.company_id != company.pk:
         raise ValueError("import belongs to another company")
     final = validate_mapping(
@@ -1039,14 +1038,17 @@ def contact_import_start(
     started = (
         ContactImport.objects.for_company(company)
         .filter(pk=contact_import.pk, status=ImportStatus.PENDING)
-        .update(mapping=final, status=ImportStatus.RUNNING)
+        .update(mapping=final, status=ImportStatus.RUNNING, queued_at=timezone.now())
     )
     if not started:
         raise ValidationError(_("This import has already started."))
     contact_import.mapping = final
     contact_import.status = ImportStatus.RUNNING
-    import_contacts.delay_on_commit(company.pk, contact_import.pk)
+    wake(IMPORT_TASK, company.pk, contact_import.pk)
     return contact_import
+
+
+IMPORT_TASK = "surveys.import_contacts"
 
 
 def contact_import_run(*, company: Company, import_pk: int) -> ContactImport | None:

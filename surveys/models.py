@@ -376,6 +376,9 @@ class ContactImport(TenantModel):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Handed to a worker (status running) at; started_at: claimed by the worker. Running and
+    # never started for a while: its message was lost, and the stale sweep wakes it again.
+    queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

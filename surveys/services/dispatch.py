@@ -19,11 +19,14 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from companies.wake import wake
 from notifications.models import Delivery, DeliveryStatus
 from notifications.transport import TransientSendError, call_deadline, deliveries_resolve
 from surveys.models import (
     Campaign,
     CampaignStatus,
+    ContactImport,
+    ImportStatus,
     Invitation,
     InvitationEvent,
     InvitationStatus,
@@ -138,6 +141,7 @@ class SweepOutcome:
     failed: int = 0
     suppressed: int = 0
     expansions: int = 0
+    imports: int = 0
 
 
 def invitations_sweep_stale(
@@ -174,6 +178,7 @@ def invitations_sweep_stale(
             outcome.requeued = len(rows)
     _settle_sending(now=now, batch_size=batch_size, outcome=outcome)
     outcome.expansions = _expansions_rewake(now=now, batch_size=batch_size)
+    outcome.imports = _imports_rewake(now=now, batch_size=batch_size)
     if any((outcome.requeued, outcome.sent, outcome.failed, outcome.suppressed)):
         logger.warning("stale invitations swept: %s", outcome)
     return outcome
@@ -299,6 +304,30 @@ def _expansions_rewake(*, now: datetime, batch_size: int) -> int:
             campaigns.filter(pk__in=[pk for pk, _c in stale]).update(progressed_at=now)
             for pk, company_id in stale:
                 expansion_wake(company_id=company_id, campaign_id=pk)
+    return len(stale)
+
+
+def _imports_rewake(*, now: datetime, batch_size: int) -> int:
+    """Contact imports handed to a worker (running) that no worker has claimed for
+    ``REWAKE_QUEUED_AFTER``: their message was lost; woken again (the claim on
+    ``started_at`` keeps a late duplicate from running one twice)."""
+    from surveys.imports import IMPORT_TASK
+
+    imports = ContactImport.objects.unscoped(reason="the stale sweep serves every company")
+    with transaction.atomic():
+        stale = list(
+            imports.select_for_update(skip_locked=True)
+            .filter(
+                status=ImportStatus.RUNNING,
+                started_at=None,
+                queued_at__lt=now - REWAKE_QUEUED_AFTER,
+            )
+            .values_list("pk", "company_id")[:batch_size]
+        )
+        if stale:
+            imports.filter(pk__in=[pk for pk, _c in stale]).update(queued_at=now)
+            for pk, company_id in stale:
+                wake(IMPORT_TASK, company_id, pk)
     return len(stale)
 
 

@@ -541,3 +541,29 @@ def test_a_failing_chunk_on_the_writer_thread_stops_the_import(company: Company)
     assert len(emails) == 1000
     assert "user999@example.com" in emails
     assert "user1000@example.com" not in emails
+
+
+def test_an_import_whose_message_was_lost_is_woken_again(
+    company: Company, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Started (running) but its message never reached a worker: the stale sweep wakes it
+    after a while, and it runs once."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from surveys.services.dispatch import REWAKE_QUEUED_AFTER, invitations_sweep_stale
+
+    upload = SimpleUploadedFile("people.csv", _csv([["email"], ["ann@example.com"]]))
+    contact_import = contact_import_create(company=company, upload=upload)
+    contact_import_start(company=company, contact_import=contact_import)  # message "lost"
+    contact_import.refresh_from_db()
+    assert (contact_import.status, contact_import.started_at) == (ImportStatus.RUNNING, None)
+    assert invitations_sweep_stale().imports == 0  # not stale yet
+    later = timezone.now() + REWAKE_QUEUED_AFTER + timedelta(seconds=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert invitations_sweep_stale(now=later).imports == 1
+    contact_import.refresh_from_db()
+    assert contact_import.status == ImportStatus.DONE
+    assert set(_contacts(company)) == {"ann@example.com"}
+    assert invitations_sweep_stale(now=later + REWAKE_QUEUED_AFTER * 2).imports == 0
