@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from companies.models import Company
 from companies.wake import wake
 from notifications.models import Delivery, DeliveryStatus
 from notifications.transport import TransientSendError, call_deadline, deliveries_resolve
@@ -34,7 +35,7 @@ from surveys.models import (
     SurveyStatus,
 )
 from surveys.services.campaigns import campaigns_mark_done, expansion_wake
-from surveys.services.invitations import sends_wake
+from surveys.services.invitations import events_add, sends_wake
 from surveys.services.send import SendOutcome, delivery_undecided, record_results
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ SEND_LEASE = timedelta(seconds=60)
 REWAKE_EXPANSION_AFTER = timedelta(seconds=30)
 # Rows of each kind settled per sweep run: bounded work.
 STALE_SWEEP_BATCH_SIZE = 1000
+# Queued rows cost only a stamp and a message each: a whole lost backlog (Redis restarted
+# under a 20,000-invitation campaign) is woken in a run or two, not 1,000 per 5 s.
+REWAKE_QUEUED_FACTOR = 20
 
 
 def invitations_dispatch_due(
@@ -160,20 +164,18 @@ def invitations_sweep_stale(
             invitations.select_for_update(skip_locked=True, of=("self",))
             .filter(status=InvitationStatus.QUEUED, updated_at__lt=now - REWAKE_QUEUED_AFTER)
             .order_by("updated_at", "pk")
-            .values_list("pk", "company_id", "channel")[:batch_size]
+            .values_list("pk", "company_id", "channel")[: batch_size * REWAKE_QUEUED_FACTOR]
         )
         if rows:
             # A fresh stamp: the row is woken again at most once per REWAKE_QUEUED_AFTER.
             invitations.filter(pk__in=[pk for pk, _c, _ch in rows]).update(updated_at=now)
-            InvitationEvent.objects.bulk_create(
-                InvitationEvent(
-                    company_id=company_id,
-                    invitation_id=pk,
-                    event="requeued",
-                    detail="send message lost: woken again",
+            by_company: dict[int, list[tuple[int, str, str]]] = {}
+            for pk, company_id, _channel in rows:
+                by_company.setdefault(company_id, []).append(
+                    (pk, "requeued", "send message lost: woken again")
                 )
-                for pk, company_id, _channel in rows
-            )
+            for company_id, events in by_company.items():
+                events_add(Company(pk=company_id), events)
             sends_wake(rows)
             outcome.requeued = len(rows)
     _settle_sending(now=now, batch_size=batch_size, outcome=outcome)

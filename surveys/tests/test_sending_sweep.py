@@ -278,8 +278,13 @@ def test_fresh_rows_are_left_alone(company: Company, other_company: Company) -> 
 
 
 def test_the_sweep_is_bounded_per_run(
-    company: Company, django_capture_on_commit_callbacks: CaptureOnCommit
+    company: Company, django_capture_on_commit_callbacks: CaptureOnCommit, monkeypatch: Any
 ) -> None:
+    """At most batch_size × REWAKE_QUEUED_FACTOR queued rows per run (here a factor of 1),
+    each woken at most once per REWAKE_QUEUED_AFTER."""
+    from surveys.services import dispatch
+
+    monkeypatch.setattr(dispatch, "REWAKE_QUEUED_FACTOR", 1)
     with time_machine.travel(START, tick=False) as clock:
         _queued(company, 3)
         clock.shift(REWAKE_QUEUED_AFTER + timedelta(seconds=1))
