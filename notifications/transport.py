@@ -188,11 +188,6 @@ def _causes(err: BaseException) -> list[BaseException]:
     return seen
 
 
-class OutcomeUnknown(Exception):
-    """The request may have reached the provider (read timeout, connection dropped after
-    sending): the call's rows stay ``sending`` until ``deliveries_resolve`` settles them."""
-
-
 @dataclass(frozen=True)
 class Found:
     """What a provider's lookup says of one row: ``sent`` (with its message id) or
