@@ -13,6 +13,7 @@ from responses.selectors import invitation_for_token
 from responses.services import link_signature, link_signature_valid, response_record
 from responses.signals import response_saved
 from responses.tests.conftest import make_contact, make_invitation, make_survey
+from surveys.models import Invitation
 
 pytestmark = pytest.mark.django_db
 
@@ -193,6 +194,40 @@ def test_invitation_for_token(invitation_token, other_company):
     assert invitation_for_token(token=token[:-1] + ("A" if token[-1] != "A" else "B")) is None
     assert invitation_for_token(token="short") is None
     assert invitation_for_token(token="!" * 43) is None
+
+
+def _field_values(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+
+
+def test_invitation_for_token_loads_what_the_orm_would_in_one_query(
+    invitation_token, django_assert_num_queries
+):
+    invitation, token = invitation_token
+    survey = invitation.survey
+    survey.texts = {"en": {"question": "Would you recommend Acme?"}}
+    survey.save()
+    expected = (
+        Invitation.objects.for_company(invitation.company)
+        .select_related("survey", "contact", "company")
+        .get(pk=invitation.pk)
+    )
+    invitation_for_token(token=token)  # the connection's first prepares the statement
+    with django_assert_num_queries(1):
+        found = invitation_for_token(token=token)
+        assert found is not None
+        loaded = (found, found.survey, found.contact, found.company, found.survey.company)
+    wanted = (expected, expected.survey, expected.contact, expected.company, expected.company)
+    for got, want in zip(loaded, wanted, strict=True):
+        assert not got._state.adding
+        got_values, want_values = _field_values(got), _field_values(want)
+        assert got_values == want_values
+        # Converted as the ORM converts (JSON parsed, not text; aware datetimes).
+        assert {k: type(v) for k, v in got_values.items()} == {
+            k: type(v) for k, v in want_values.items()
+        }
+    assert found.survey.texts["en"]["question"] == "Would you recommend Acme?"
+    assert found.survey.company is found.company
 
 
 def test_link_signature_is_per_company(company, other_company):
