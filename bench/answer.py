@@ -8,7 +8,9 @@ times. Prints requests/s and p99 for both, checks that every accepted answer is 
 row (none lost, none doubled) carrying what it owes (its webhook event and alert evaluation,
 marked on the row), and last the throughput ratio answer / trivial view (goal ≥ 0.7). As in
 production, tasks do not run in the request: an answer publishes one wake-up message to a
-Redis database of the bench's own, which no worker reads during the run.
+Redis database of the bench's own, which no worker reads during the run; and database
+connections persist between requests (production's ``CONN_MAX_AGE``; ``BENCH_CONN_MAX_AGE=0``
+opens one per request, as the test profile does).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 
 ANSWERS = int(os.environ.get("BENCH_ANSWERS", "3000"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
+# Production's default (nps_saas/settings.py): a worker keeps its connection for 60 s.
+CONN_MAX_AGE = int(os.environ.get("BENCH_CONN_MAX_AGE", "60"))
 WORKERS = 2
 ROUNDS = 5
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,6 +108,7 @@ def _start_gunicorn(port: int) -> subprocess.Popen[bytes]:
         "DEBUG": "false",
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "CELERY_BROKER_URL": _broker_url(),
+        "CONN_MAX_AGE": str(CONN_MAX_AGE),
     }
     process = subprocess.Popen(  # noqa: S603 (our own executable and arguments)
         [
@@ -245,7 +250,10 @@ def main() -> None:
         _purge_broker()
     trivial_rps, trivial_p99, trivial_failed = _combine(trivial_runs)
     answer_rps, answer_p99, answer_failed = _combine(answer_runs)
-    print(f"gunicorn: {WORKERS} sync workers; {CLIENTS} concurrent clients; loopback")
+    print(
+        f"gunicorn: {WORKERS} sync workers; {CLIENTS} concurrent clients; loopback; "
+        f"CONN_MAX_AGE={CONN_MAX_AGE}"
+    )
     print(
         f"trivial view GET /healthz: {trivial_rps:.0f} req/s, p99 {trivial_p99 * 1000:.1f} ms, "
         f"{trivial_failed} failed"
