@@ -13,6 +13,7 @@ leaking another company's rows:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from django.db import models
@@ -138,9 +139,15 @@ class TenantModel(models.Model):
 
 
 def tenant_update_per_row(
-    model: type[models.Model], *, company: Company, field_name: str, values: list[tuple[int, Any]]
+    model: type[models.Model],
+    *,
+    company: Company,
+    field_name: str,
+    values: list[tuple[int, Any]],
+    also: Mapping[str, Any] | None = None,
 ) -> None:
-    """Set ``model.<field_name>`` to a different value per row in one statement (PostgreSQL).
+    """Set ``model.<field_name>`` to a different value per row in one statement (PostgreSQL),
+    and the fields of ``also`` to the same value on each of those rows.
 
     ``bulk_update`` builds a CASE/WHEN per row, which dominated the send path; this is one
     ``UPDATE … FROM (VALUES …)`` per 1,000 rows, always restricted to ``company``'s rows.
@@ -155,18 +162,26 @@ def tenant_update_per_row(
     assert isinstance(field, models.Field)
     assert isinstance(tenant, models.Field)
     assert pk is not None
+    constant: list[tuple[models.Field[Any, Any], Any]] = []
+    for name, value in (also or {}).items():
+        other = meta.get_field(name)
+        assert isinstance(other, models.Field)
+        constant.append((other, other.get_db_prep_save(value, connection)))
     quote = connection.ops.quote_name
+    assignments = ", ".join(
+        [f"{quote(field.column)} = v.value", *(f"{quote(f.column)} = %s" for f, _ in constant)]
+    )
     # Casts on the VALUES rows: without them PostgreSQL types every literal as text.
     row_sql = f"(%s::{pk.db_type(connection)}, %s::{field.db_type(connection)})"
     for start in range(0, len(values), 1000):
         chunk = values[start : start + 1000]
-        params: list[Any] = []
+        params: list[Any] = [value for _field, value in constant]
         for pk_value, value in chunk:
             params += [pk_value, field.get_db_prep_value(value, connection)]
         params.append(company.pk)
         # Only quoted model metadata is formatted in: every value is a parameter.
         sql = (
-            f"UPDATE {quote(meta.db_table)} AS t SET {quote(field.column)} = v.value"  # noqa: S608
+            f"UPDATE {quote(meta.db_table)} AS t SET {assignments}"  # noqa: S608
             f" FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v(id, value)"
             f" WHERE t.{quote(pk.column)} = v.id"
             f" AND t.{quote(tenant.column)} = %s"

@@ -105,29 +105,32 @@ _OUTCOME_FIELDS = ["status", "error", "sent_at", "provider_message_id", "updated
 def outcomes_save(company: Company, rows: Sequence[Delivery]) -> None:
     """Write the outcome fields of ``rows`` as they are in memory and announce each.
 
-    ``bulk_update`` builds one CASE per field and row, which cost most of a send. Here: one
-    plain UPDATE per group of rows sharing status/error/sent_at/updated_at (usually one
-    group), then the per-row provider_message_id in one ``UPDATE … FROM (VALUES …)`` on
-    PostgreSQL. Other databases keep ``bulk_update``.
+    ``bulk_update`` builds one CASE per field and row, which cost most of a send. Here, on
+    PostgreSQL: one ``UPDATE … FROM (VALUES …)`` per group of rows sharing status/error/
+    sent_at/updated_at (usually one group), setting those and each row's provider_message_id
+    in the same statement. Other databases keep ``bulk_update``.
     """
     if connection.vendor != "postgresql":
         Delivery.objects.for_company(company).bulk_update(list(rows), _OUTCOME_FIELDS)
     else:
-        groups: dict[tuple[Any, ...], list[int]] = {}
+        groups: dict[tuple[Any, ...], list[Delivery]] = {}
         for row in rows:
             key = (row.status, row.error, row.sent_at, row.updated_at)
-            groups.setdefault(key, []).append(row.pk)
+            groups.setdefault(key, []).append(row)
         with transaction.atomic(savepoint=False):
-            for (status, error, sent_at, updated_at), ids in groups.items():
-                Delivery.objects.for_company(company).filter(pk__in=ids).update(
-                    status=status, error=error, sent_at=sent_at, updated_at=updated_at
+            for (status, error, sent_at, updated_at), group in groups.items():
+                tenant_update_per_row(
+                    Delivery,
+                    company=company,
+                    field_name="provider_message_id",
+                    values=[(row.pk, row.provider_message_id) for row in group],
+                    also={
+                        "status": status,
+                        "error": error,
+                        "sent_at": sent_at,
+                        "updated_at": updated_at,
+                    },
                 )
-            tenant_update_per_row(
-                Delivery,
-                company=company,
-                field_name="provider_message_id",
-                values=[(row.pk, row.provider_message_id) for row in rows],
-            )
     for row in rows:
         announce(row)
 

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from companies.models import ApiKey, Membership, Role
@@ -69,3 +71,22 @@ def test_update_per_row_sets_each_value_and_never_crosses_companies(company, oth
     assert names == ["renamed 0", "renamed 1", "renamed 2"]
     theirs.refresh_from_db()
     assert theirs.name == "theirs"
+
+
+def test_update_per_row_sets_the_shared_fields_on_those_rows_only(company, other_company):
+    from companies.tenancy import tenant_update_per_row
+
+    ours = [api_key_create(company=company, name=f"k{i}").api_key for i in range(3)]
+    theirs = api_key_create(company=other_company, name="theirs").api_key
+    when = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+    tenant_update_per_row(
+        ApiKey,
+        company=company,
+        field_name="name",
+        values=[(ours[0].pk, "first"), (ours[1].pk, "second"), (theirs.pk, "stolen")],
+        also={"revoked_at": when},
+    )
+    rows = dict(ApiKey.objects.for_company(company).values_list("name", "revoked_at"))
+    assert rows == {"first": when, "second": when, "k2": None}
+    theirs.refresh_from_db()
+    assert (theirs.name, theirs.revoked_at) == ("theirs", None)
