@@ -114,7 +114,8 @@ class Delivery(TenantModel):
         max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
     )
     provider = models.CharField(max_length=32, blank=True)
-    provider_message_id = models.CharField(max_length=255, blank=True, db_index=True)
+    # Indexed by Meta.indexes, not db_index=True: that would add a second (LIKE) index.
+    provider_message_id = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     metadata = models.JSONField(default=dict, blank=True)
@@ -134,7 +135,9 @@ class Delivery(TenantModel):
                 fields=["status", "created_at"],
                 name="delivery_pending",
                 condition=models.Q(status__in=["queued", "sending"]),
-            )
+            ),
+            # Provider webhooks name the message by the provider's id.
+            models.Index(fields=["provider_message_id"], name="delivery_provider_message"),
         ]
 
     def __str__(self) -> str:

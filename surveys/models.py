@@ -253,7 +253,9 @@ class Invitation(TenantModel):
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
     language = models.CharField(max_length=8, choices=LANGUAGE_CHOICES, default="en")
     token_nonce = models.CharField(max_length=32, editable=False)
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # Unique by the constraint below, not unique=True: that would add a second (LIKE) index,
+    # which every invitation written would keep up to date for no query.
+    token_hash = models.CharField(max_length=64, editable=False)
     # Text-message invitations only: the hash of the short token their SMS carries.
     short_token_hash = models.CharField(  # noqa: DJ001 (NULL = none; unique when set)
         max_length=64, null=True, blank=True, editable=False
@@ -286,6 +288,7 @@ class Invitation(TenantModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["company", "public_id"], name="invitation_public_id"),
+            models.UniqueConstraint(fields=["token_hash"], name="invitation_token_hash"),
             models.UniqueConstraint(
                 fields=["short_token_hash"],
                 name="invitation_short_token",
