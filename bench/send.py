@@ -12,7 +12,7 @@ running the dispatcher (``invitations_dispatch_due``) once a second. Timed from
 The baseline, in the same run: two client threads post a real bulk call captured from the
 pipeline run to the same fake server over keep-alive connections, as fast as it answers.
 Prints invitations/s, the memory ratio and, last, the ratio pipeline/provider.
-Goal: ≥ 1,000 invitations/s end to end; memory at 100k ≤ 1.2 × at 10k.
+Goal: ≥ 2,000 invitations/s end to end at 100k; memory at 100k ≤ 1.2 × at 10k.
 
 Run: ``DATABASE_URL=… REDIS_URL=… python -m bench send``.
 """
