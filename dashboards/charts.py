@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.utils.dateformat import format as date_format
+
 from dashboards.selectors import TrendPoint
 
 WIDTH = 720
@@ -112,8 +114,11 @@ def _runs(points: Sequence[TrendPoint]) -> list[list[int]]:
     return runs
 
 
-def trend_chart(points: Sequence[TrendPoint], *, label_format: str = "%d %b") -> TrendChart:
-    """NPS line with its interval band above, response volume bars below."""
+def trend_chart(points: Sequence[TrendPoint], *, label_format: str = "j M") -> TrendChart:
+    """NPS line with its interval band above, response volume bars below.
+
+    ``label_format``: a Django date format; month names in the active language.
+    """
     scale = Scale.around(
         [p["ci95"][bound] for p in points if p["ci95"] for bound in ("low", "high")]  # type: ignore[literal-required]
         + [p["nps"] for p in points if p["nps"] is not None]
@@ -162,7 +167,7 @@ def trend_chart(points: Sequence[TrendPoint], *, label_format: str = "%d %b") ->
         )
     every = max(1, -(-len(points) // MAX_LABELS))
     labels = [
-        Label(x=x, text=point["start"].strftime(label_format))
+        Label(x=x, text=date_format(point["start"], label_format))
         for index, (x, point) in enumerate(zip(xs, points, strict=True))
         if index % every == 0
     ]

@@ -243,7 +243,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         segment=segment or None,
         year_ago=True,
     )
-    label_format = {"day": "%d %b", "week": "%d %b", "month": "%b %Y"}[options["trend"]]
+    label_format = {"day": "j M", "week": "j M", "month": "M Y"}[options["trend"]]
     percent = {
         name: metrics[name]["percent"] or 0.0  # type: ignore[literal-required]
         for name in ("promoters", "passives", "detractors")

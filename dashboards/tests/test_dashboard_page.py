@@ -175,6 +175,58 @@ def test_funnel_counts_per_channel(company: Company, other_company: Company) -> 
     assert funnel_for(company=company, since=today) == []
 
 
+@time_machine.travel(NOW, tick=False)
+@pytest.mark.parametrize("language", ["en", "ru", "kk"])
+def test_svg_numbers_are_never_localised(
+    personas: dict[str, Any], company: Company, language: str
+) -> None:
+    # Russian and Kazakh write a decimal comma: in SVG coordinates ("192,0") it broke the
+    # chart (labels clipped, dots and bars gone). What a machine reads stays 192.0.
+    import re
+    from html.parser import HTMLParser
+
+    survey = _survey(company)
+    for days_ago in (2, 9, 16, 23):
+        _answers(survey, [10, 9, 7, 3, 10][: 2 + days_ago % 4], days_ago=days_ago)
+    client = personas["viewer"].client
+    client.cookies["django_language"] = language
+    page = client.get(_url(company))
+    assert page.status_code == 200
+    numeric = {"x", "y", "x1", "x2", "y1", "y2", "cx", "cy", "r", "width", "height"}
+    found: list[tuple[str, str, str]] = []
+
+    class Svg(HTMLParser):
+        depth = 0
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "svg":
+                self.depth += 1
+            if self.depth:
+                found.extend((tag, k, v or "") for k, v in attrs if k in numeric | {"viewbox", "d"})
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "svg":
+                self.depth -= 1
+
+    Svg().feed(page.content.decode())
+    assert any(tag == "circle" for tag, _k, _v in found)  # the trend chart was drawn
+    # The axis' month names are the page's language, not the server's C locale (the team
+    # interface does not speak Kazakh yet: a kk page is English).
+    labels = " ".join(label.text for label in page.context["chart"].labels)
+    if language == "ru":
+        assert re.search("мая|май|июн", labels, re.IGNORECASE), labels
+    else:
+        assert re.search("May|Jun", labels), labels
+    number = r"-?\d+(\.\d+)?"
+    for tag, name, value in found:
+        if name in numeric:
+            assert re.fullmatch(number, value), (tag, name, value)
+        else:  # viewBox and path data: numbers between commands, spaces and "x,y" commas
+            tokens = [t for t in re.split(r"[MLHVZ ]+", value) if t]
+            for token in tokens:
+                assert re.fullmatch(rf"{number}(,{number})?", token), (tag, name, value)
+
+
 def test_trend_chart_geometry() -> None:
     from datetime import date
 
