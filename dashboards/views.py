@@ -89,7 +89,8 @@ class DashboardFilters(forms.Form):
     def __init__(
         self, data: Any, *, surveys: list[Survey], properties: list[str], today: date
     ) -> None:
-        super().__init__(data)
+        # Unbound, the control shows the period the figures cover (not the first choice).
+        super().__init__(data, initial={"period": DEFAULT_PERIOD})
         self.today = today
         self.surveys = {s.public_id: s for s in surveys}
         self._choices("survey", [("", _("All surveys"))] + [(s.public_id, s.name) for s in surveys])

@@ -227,6 +227,40 @@ def test_svg_numbers_are_never_localised(
                 assert re.fullmatch(rf"{number}(,{number})?", token), (tag, name, value)
 
 
+@time_machine.travel(NOW, tick=False)
+def test_the_period_shown_is_the_period_counted(personas: dict[str, Any], company: Company) -> None:
+    from html.parser import HTMLParser
+
+    survey = _survey(company)
+    _answers(survey, [10, 10], days_ago=3)
+    _answers(survey, [0], days_ago=20)  # inside 30 days, outside 7
+    client = personas["viewer"].client
+
+    def shown(page: Any) -> str:
+        selected: list[str] = []
+
+        class Period(HTMLParser):
+            inside = False
+
+            def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+                found = dict(attrs)
+                if tag == "select":
+                    self.inside = found.get("name") == "period"
+                elif tag == "option" and self.inside and "selected" in found:
+                    selected.append(found.get("value") or "")
+
+        Period().feed(page.content.decode())
+        return selected[0] if selected else ""
+
+    first = client.get(_url(company))
+    assert first.context["metrics"]["response_count"] == 3  # the default covers 30 days
+    assert shown(first) == "30"
+    # Show pressed without touching anything submits what the control shows: the same figures.
+    again = client.get(_url(company), {"period": shown(first)})
+    assert shown(again) == "30"
+    assert again.context["metrics"]["response_count"] == 3
+
+
 def test_trend_chart_geometry() -> None:
     from datetime import date
 
