@@ -105,6 +105,17 @@ def _parse_cursor(value: str) -> tuple[datetime, int] | None:
 # --- The list ----------------------------------------------------------------------------------
 
 
+def _default_view(membership: Membership, counts: dict[str, int]) -> str:
+    """Where the member's work is: their own open follow-ups, else the unassigned ones
+    waiting for someone, else everything (a viewer reads everything)."""
+    if membership.role == Role.VIEWER:
+        return "all"
+    for view in ("mine", "unassigned"):
+        if counts[view]:
+            return view
+    return "all"
+
+
 @require_safe
 @company_view(Role.VIEWER)
 def inbox(request: HttpRequest) -> HttpResponse:
@@ -113,9 +124,10 @@ def inbox(request: HttpRequest) -> HttpResponse:
     company, membership = _company(request), _membership(request)
     surveys = surveys_with_responses(company=company)
     by_id = {s.public_id: s for s in surveys}
+    counts = inbox_counts(company=company, membership=membership)
     view = request.GET.get("view", "")
     if view not in INBOX_VIEWS:
-        view = "mine" if membership.role != Role.VIEWER else "all"
+        view = _default_view(membership, counts)
     status = request.GET.get("status", "")
     status = status if status in _STATUS_FILTERS else ""
     survey = by_id.get(request.GET.get("survey", ""))
@@ -147,7 +159,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
             ("overdue", _("Overdue")),
             ("all", _("All")),
         ],
-        "counts": inbox_counts(company=company, membership=membership),
+        "counts": counts,
         "followups": page,
         "next_query": next_query,
         "surveys": surveys,

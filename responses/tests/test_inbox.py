@@ -77,6 +77,31 @@ def test_views_mine_unassigned_overdue_all(company, personas):
     assert shown("all") == {"mine", "nobody", "late"}
 
 
+def test_the_inbox_opens_where_the_work_is(company, personas):
+    # A solo owner is assigned nothing: opening on "Mine" said "Nothing here." while
+    # follow-ups waited unassigned.
+    waiting = open_followup(company, comment="waiting")
+    Followup.objects.for_company(company).filter(pk=waiting.pk).update(assignee=None)
+    owner, agent = personas[Role.OWNER].client, personas[Role.AGENT].client
+
+    def opened(client: Client) -> str:
+        page = client.get(url(company, "list"))
+        assert page.status_code == 200
+        return page.context["view"]
+
+    assert opened(owner) == "unassigned"
+    assert ">waiting</a>" in owner.get(url(company, "list")).content.decode()
+    mine = open_followup(company, comment="mine")  # round-robin: the agent's
+    assert mine.assignee == member(personas, Role.AGENT)
+    assert opened(agent) == "mine"
+    assert opened(personas[Role.VIEWER].client) == "all"
+    Followup.objects.for_company(company).update(status=FollowupStatus.RESOLVED, resolution="fixed")
+    assert opened(owner) == "all"  # nothing open anywhere: the history
+    assert opened(agent) == "all"
+    # A view asked for is the view shown.
+    assert agent.get(url(company, "list") + "?view=mine").context["view"] == "mine"
+
+
 def test_filters_by_survey_score_and_status(company, personas, owner):
     one, two = make_survey(company, name="One"), make_survey(company, name="Two")
     open_followup(company, score=1, comment="one-low", survey=one)
