@@ -60,3 +60,38 @@ def test_the_main_navigation_is_never_clipped(
             assert page.evaluate(CLIPPED_LINKS) == [], (language, width)
             assert page.evaluate(SIDEWAYS) <= 0, (language, width)
             page.screenshot(path=str(out / f"nav-{language}-{width}.png"))
+
+
+def test_no_team_page_scrolls_sideways(
+    chromium_page: Page,  # noqa: F811
+    settings,
+    tmp_path: Path,
+    live_server,
+) -> None:
+    """Every page of the navigation, and a survey's editor (its SMS preview lines were one
+    2,950 px row), at a desktop and a phone width, in English and in Russian."""
+    settings.VAR_DIR = tmp_path
+    call_command("ensure_demo", stdout=StringIO())
+    credentials = json.loads((tmp_path / "demo-credentials.json").read_text())
+    page = chromium_page
+    page.goto("/accounts/login/")
+    page.locator("input[name=login]").fill(credentials["owner_email"])
+    page.locator("input[name=password]").fill(credentials["owner_password"])
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Surveys").first.click()
+    page.locator("a.row-title").first.click()
+    editor = page.url
+    pages = [str(u) for u in page.locator(".mainnav a").evaluate_all("a => a.map(x => x.href)")]
+    pages.append(editor)
+    for language in ("en", "ru"):
+        page.context.add_cookies(
+            [{"name": "django_language", "value": language, "url": live_server.url}]
+        )
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 860})
+            wide = []
+            for address in pages:
+                page.goto(address)
+                if page.evaluate(SIDEWAYS) > 0:
+                    wide.append((address, page.evaluate("document.documentElement.scrollWidth")))
+            assert wide == [], (language, width)
