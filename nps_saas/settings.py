@@ -358,6 +358,10 @@ EMAIL_USE_TLS: bool = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_RATE_PER_SECOND: float = env.float("EMAIL_RATE_PER_SECOND", default=100.0)
 EMAIL_RATE_BURST: int = env.int("EMAIL_RATE_BURST", default=1000)
 EMAIL_RATE_TIMEOUT: float = env.float("EMAIL_RATE_TIMEOUT", default=30.0)
+# Seconds an alert email on an answer without a comment waits for the comment (the answer
+# page records the score at the click, the "why?" comes after): it goes out when the comment
+# lands, or when this wait is over without one (responses/alerts.py).
+ALERT_COMMENT_WAIT_SECONDS: int = env.int("ALERT_COMMENT_WAIT_SECONDS", default=120)
 # Seconds an email provider's API may take to answer one call (connect and each read). A
 # call that times out after sending has an unknown outcome: it is looked up, never resent
 # blindly (notifications/transport.py).

@@ -25,9 +25,11 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -238,12 +240,18 @@ def alerts_raise(*, company: Company, response: Response) -> list[AlertFiring]:
         if rule_matches(rule, facts)
     ]
     fired: list[AlertFiring] = []
+    now = timezone.now()
+    commented = bool(response.comment.strip())
     for rule in rules:
         firing = AlertFiring(
             company=company,
             rule=rule,
             response=response,
             score=response.score,
+            fired_at=now,
+            # A score alone: the comment usually follows within a minute, and the alert
+            # should carry it (sent once, when it lands or when the wait is over).
+            email_not_before=None if commented else now + _comment_wait(),
             email_status=(
                 AlertFiring.EmailStatus.PENDING
                 if _has_email_action(rule)
@@ -256,11 +264,27 @@ def alerts_raise(*, company: Company, response: Response) -> list[AlertFiring]:
         except IntegrityError:
             continue  # this rule already alerted on this response
         fired.append(firing)
+    if commented:
+        # The comment has landed: emails waiting for it are due now.
+        AlertFiring.objects.for_company(company).filter(
+            response=response,
+            email_status=AlertFiring.EmailStatus.PENDING,
+            email_not_before__gt=now,
+        ).update(email_not_before=now)
     followup_rules = [f.rule for f in fired if f.rule.create_followup]
     followup = followup_open_for_alert(company=company, response=response, rules=followup_rules)
     for firing in fired:  # Slack and webhook actions: queued with the ledger row
         alert_actions_queue(company=company, rule=firing.rule, response=response, followup=followup)
     return fired
+
+
+def _comment_wait() -> timedelta:
+    return timedelta(seconds=settings.ALERT_COMMENT_WAIT_SECONDS)
+
+
+def alert_email_due() -> Q:
+    """Pending alert emails whose wait for a comment is over (or that never waited)."""
+    return Q(email_not_before__isnull=True) | Q(email_not_before__lte=timezone.now())
 
 
 def _has_email_action(rule: AlertRule) -> bool:
@@ -273,6 +297,7 @@ def alert_emails_send_pending(*, company: Company, response_id: int) -> int:
     pending = list(
         AlertFiring.objects.for_company(company)
         .filter(response_id=response_id, email_status=AlertFiring.EmailStatus.PENDING)
+        .filter(alert_email_due())
         .select_related("rule", "response__survey", "response__contact")
     )
     sent = 0

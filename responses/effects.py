@@ -9,7 +9,9 @@ runs ``response_effects_run`` for each: in one transaction, with the response ro
 the webhook event is emitted (its messages are rows, delivered by notifications.webhooks),
 the alert rules are evaluated (the alert ledger, the follow-up, Slack and
 ``alert.triggered``) and the mark is cleared. Then the alert emails go out (each ledger row
-claimed first).
+claimed first); on a score alone they wait for the respondent's comment, and go out with it
+when it lands (the answer's update runs the effects again) or, without one, from the drain
+when ``ALERT_COMMENT_WAIT_SECONDS`` are over.
 
 So Redis down while answers arrive loses nothing and costs the answers nothing: the rows wait
 until beat and the workers are back. A worker that dies mid-drain leaves its rows leased:
@@ -131,9 +133,18 @@ def effects_drain(*, now: datetime | None = None, limit: int = DRAIN_BATCH_SIZE)
 def _emails_left_behind(*, now: datetime, limit: int) -> int:
     firings = AlertFiring.objects.unscoped(reason="the effects drain serves every company")
     with transaction.atomic():
-        pending = Q(email_status=AlertFiring.EmailStatus.PENDING) & (
-            Q(email_woken_at__isnull=True, fired_at__lt=now - EMAIL_PENDING_AFTER)
-            | Q(email_woken_at__lt=now - EMAIL_PENDING_AFTER)
+        never_woken = Q(email_status=AlertFiring.EmailStatus.PENDING, email_woken_at__isnull=True)
+        pending = (
+            never_woken
+            & (
+                # Due at once: normally sent right after the evaluation.
+                Q(email_not_before__isnull=True, fired_at__lt=now - EMAIL_PENDING_AFTER)
+                # Waited for a comment that did not come: due when the wait is over.
+                | Q(email_not_before__lte=now)
+            )
+        ) | Q(
+            email_status=AlertFiring.EmailStatus.PENDING,
+            email_woken_at__lt=now - EMAIL_PENDING_AFTER,
         )
         stuck = Q(
             email_status=AlertFiring.EmailStatus.SENDING,

@@ -224,6 +224,9 @@ class AlertFiring(TenantModel):
     # When the emails were last claimed (pending → sending) or woken by the sweep: a claim
     # older than the sweep's lease belongs to a worker that died (responses/effects.py).
     email_woken_at = models.DateTimeField(null=True, blank=True)
+    # The emails wait until then for the respondent's comment (an alert fired on a score
+    # alone); the comment landing moves it to now. NULL: not waiting.
+    email_not_before = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

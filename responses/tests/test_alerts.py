@@ -202,7 +202,10 @@ def agent(company: Company):
 
 
 @pytest.fixture
-def setup(company, agent, django_capture_on_commit_callbacks):
+def setup(company, agent, django_capture_on_commit_callbacks, settings):
+    # Who is emailed, and how often: on a score alone, no waiting for a comment here (the
+    # wait has its own tests below).
+    settings.ALERT_COMMENT_WAIT_SECONDS = 0
     survey = make_survey(company)
     contact = make_contact(company, properties={"plan": "gold"})
     invitation, _token = make_invitation(survey, contact)
@@ -212,6 +215,62 @@ def setup(company, agent, django_capture_on_commit_callbacks):
             return answer(survey, invitation, score, comment)
 
     return survey, submit
+
+
+def test_an_alert_on_a_score_alone_waits_for_the_comment_and_carries_it(
+    company, agent, setup, settings, mailoutbox
+):
+    # The answer page records the score at the click; the comment follows. The alert email
+    # fired on the click said "Comment: —" and nothing followed when the comment arrived.
+    settings.ALERT_COMMENT_WAIT_SECONDS = 120
+    _survey, submit = setup
+    submit(2)  # the click
+    assert Followup.objects.for_company(company).exists()  # the follow-up is at once
+    assert alert_deliveries(company) == []
+    assert mailoutbox == []
+    submit(2, "The barista was rude")  # the comment lands
+    (mail,) = mailoutbox
+    assert "The barista was rude" in mail.body
+    assert "The barista was rude" in html_of(mail)
+    # Another edit of the answer sends nothing more.
+    submit(1, "The barista was very rude")
+    assert len(mailoutbox) == 1
+    assert len(alert_deliveries(company)) == 1
+
+
+def test_an_alert_whose_comment_never_comes_goes_out_when_the_wait_is_over(
+    company, agent, setup, settings, mailoutbox
+):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from responses.effects import effects_drain
+
+    settings.ALERT_COMMENT_WAIT_SECONDS = 120
+    _survey, submit = setup
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        submit(0)
+        effects_drain()
+        assert mailoutbox == []
+        clock.shift(timedelta(seconds=119))
+        effects_drain()
+        assert mailoutbox == []
+        clock.shift(timedelta(seconds=2))  # the respondent left without a comment
+        assert effects_drain().emails == 1
+        effects_drain()
+    (mail,) = mailoutbox
+    assert "0" in mail.subject
+    assert len(alert_deliveries(company)) == 1
+
+
+def test_an_answer_with_its_comment_alerts_at_once(company, agent, setup, settings, mailoutbox):
+    settings.ALERT_COMMENT_WAIT_SECONDS = 120
+    _survey, submit = setup
+    submit(3, "Cold coffee")
+    (mail,) = mailoutbox
+    assert "Cold coffee" in mail.body
 
 
 def test_a_detractor_opens_a_follow_up_and_emails_the_agents(company, agent, setup, mailoutbox):

@@ -49,8 +49,9 @@ def _post_score(token: str, score: int) -> int:
 
 
 def test_an_answer_saved_while_the_broker_is_down_answers_200_and_its_follow_up_comes_later(
-    company, agent
+    company, agent, settings
 ):
+    settings.ALERT_COMMENT_WAIT_SECONDS = 0  # a score alone: its alert email at once
     survey = make_survey(company)
     contact = make_contact(company)
     _invitation, token = make_invitation(survey, contact)
