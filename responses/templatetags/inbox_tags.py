@@ -7,8 +7,23 @@ from typing import Any
 from django import template
 
 from responses.followups_selectors import inbox_counts
+from responses.models import FollowupStatus, ResolutionReason
 
 register = template.Library()
+_STATUS_LABELS = dict(FollowupStatus.choices)
+_RESOLUTION_LABELS = dict(ResolutionReason.choices)
+
+
+@register.filter
+def followup_status(value: str) -> str:
+    """A status as the thread stores it ("waiting") in the reader's words."""
+    return str(_STATUS_LABELS.get(value, value))
+
+
+@register.filter
+def resolution_reason(value: str) -> str:
+    """A resolution as the thread stores it ("contacted") in the reader's words."""
+    return str(_RESOLUTION_LABELS.get(value, value))
 
 
 @register.inclusion_tag("responses/inbox/_nav.html", takes_context=True)

@@ -235,6 +235,11 @@ def test_agent_assigns_to_self_notes_and_resolves(company, personas):
     assert "Calling her" in body
     assert "Ann Customer" in body
     assert "agent@acme.test" in body  # who did it, in the thread
+    # The status change in words, not the stored values ("new → resolved (contacted)").
+    assert "New → Resolved (Talked to the customer)" in body
+    assert "(contacted)" not in body
+    client.cookies["django_language"] = "ru"
+    assert "Решено" in client.get(page).content.decode()
 
 
 def test_resolving_without_a_reason_is_refused(company, personas):
