@@ -8,9 +8,12 @@ list (companies.models.Industry); ``ALL_INDUSTRIES`` marks cross-industry figure
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from django.utils.translation import pgettext_lazy
 
 from companies.models import Industry
 
@@ -35,8 +38,9 @@ INDUSTRY_OF_SEGMENT: dict[str, tuple[str, ...]] = {
     "Brokerage & investments": (Industry.BANKING,),
     "Health insurance": (Industry.INSURANCE,),
     "Insurance": (Industry.INSURANCE,),
-    "Car rental": (Industry.HOSPITALITY,),
-    "Airlines": (Industry.HOSPITALITY, Industry.TRANSPORT),
+    # Travel, not hospitality: a café or a hotel is not compared with airlines.
+    "Car rental": (Industry.TRAVEL,),
+    "Airlines": (Industry.TRAVEL, Industry.TRANSPORT),
     "Logistics & transportation": (Industry.TRANSPORT,),
     "Retail; Transportation & logistics; Wholesale": (Industry.RETAIL, Industry.TRANSPORT),
     "Manufacturing": (Industry.MANUFACTURING,),
@@ -46,6 +50,28 @@ INDUSTRY_OF_SEGMENT: dict[str, tuple[str, ...]] = {
     "HR services": (Industry.B2B_SERVICES,),
     "All B2B": ALL_INDUSTRIES,
     "All industries": ALL_INDUSTRIES,
+}
+
+
+METRIC_LABELS = {
+    "industry_avg_nps": pgettext_lazy("benchmark", "industry average"),
+    "industry_nps": pgettext_lazy("benchmark", "industry NPS"),
+    "avg_nps": pgettext_lazy("benchmark", "average"),
+    "median_nps": pgettext_lazy("benchmark", "median"),
+    "industry_nps_upper_bound": pgettext_lazy("benchmark", "top of the industry's range"),
+    "industry_nps_lower_bound": pgettext_lazy("benchmark", "bottom of the industry's range"),
+}
+
+# The sources' words for the cross-industry rows and the regions, in the reader's language
+# (an industry's own row keeps the source's name for it).
+LABELS = {
+    "All industries": pgettext_lazy("benchmark", "All industries"),
+    "All B2B": pgettext_lazy("benchmark", "All B2B companies"),
+}
+REGIONS = {
+    "US": pgettext_lazy("benchmark", "US"),
+    "US+CA": pgettext_lazy("benchmark", "US and Canada"),
+    "Global": pgettext_lazy("benchmark", "worldwide"),
 }
 
 
@@ -67,6 +93,24 @@ class Benchmark:
     @property
     def cross_industry(self) -> bool:
         return self.industries == ALL_INDUSTRIES
+
+    @property
+    def label_display(self) -> str:
+        return str(LABELS.get(self.label, self.label))
+
+    @property
+    def region_display(self) -> str:
+        return str(REGIONS.get(self.region, self.region))
+
+    @property
+    def metric_label(self) -> str:
+        """What the figure is, in the reader's words (``metric`` is the data file's code)."""
+        return str(METRIC_LABELS.get(self.metric, self.metric))
+
+    @property
+    def year(self) -> str:
+        """The year(s) of the data when the source gives them ("2022", "2020-21"), else ""."""
+        return self.data_year if re.fullmatch(r"\d{4}(-\d{2,4})?", self.data_year) else ""
 
 
 @cache

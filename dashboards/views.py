@@ -163,7 +163,8 @@ def _benchmarks_by_source(industry: str) -> list[tuple[str, list[Benchmark]]]:
     """The industry's published figures, one group per source (never mixed in one list)."""
     groups: dict[str, list[Benchmark]] = {}
     for benchmark in benchmarks_for_industry(industry=industry):
-        groups.setdefault(f"{benchmark.source} ({benchmark.data_year})", []).append(benchmark)
+        heading = f"{benchmark.source} ({benchmark.year})" if benchmark.year else benchmark.source
+        groups.setdefault(heading, []).append(benchmark)
     return list(groups.items())
 
 

@@ -261,6 +261,30 @@ def test_the_period_shown_is_the_period_counted(personas: dict[str, Any], compan
     assert again.context["metrics"]["response_count"] == 3
 
 
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_benchmarks_speak_of_the_company_in_words(
+    personas: dict[str, Any], company: Company, language: str
+) -> None:
+    # A tea house (hospitality) was shown airlines and car rental, labelled with the data
+    # file's codes ("industry_avg_nps") and years such as "n/a" or "~5 yrs to publication".
+    client = personas["viewer"].client
+    client.cookies["django_language"] = language
+    company.industry = "hospitality"
+    company.save(update_fields=["industry"])
+    card = client.get(_url(company)).content.decode().split('data-testid="benchmarks"')[1]
+    card = card.split("</section>")[0]
+    for leaked in ("Airlines", "Car rental", "_nps", "n/a", "yrs to publication", "Global"):
+        assert leaked not in card, leaked
+    assert ("All industries" if language == "en" else "Все отрасли") in card
+    company.industry = "travel"
+    company.save(update_fields=["industry"])
+    card = client.get(_url(company)).content.decode().split('data-testid="benchmarks"')[1]
+    card = card.split("</section>")[0]
+    assert "Airlines" in card
+    assert ("industry average" if language == "en" else "среднее по отрасли") in card
+    assert "_nps" not in card
+
+
 def test_trend_chart_geometry() -> None:
     from datetime import date
 
