@@ -58,6 +58,12 @@ class DigestSubscriptionForm(DigestScheduleForm):
 class DigestAddressForm(DigestScheduleForm):
     email = forms.EmailField(label=gettext_lazy("Email address"))
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # Someone else's digest: not "Send me a digest".
+        self.fields["frequency"].label = gettext_lazy("Send this address a digest")
+        self.order_fields(["email", "frequency", "weekday", "hour"])
+
 
 def _company(request: HttpRequest) -> Company:
     company: Company = request.company  # type: ignore[attr-defined]

@@ -616,6 +616,10 @@ def test_only_admins_manage_extra_addresses(
     assert (address.email, address.frequency) == ("exec@example.test", "weekly")
     page = personas[Role.ADMIN].client.get(_page(company))
     assert b"exec@example.test" in page.content
+    # The address's form asks about the address, not about the reader ("Send me a digest").
+    addresses = page.content.decode().split('data-testid="digest-addresses"')[1]
+    assert "Send me a digest" not in addresses
+    assert "Send this address a digest" in addresses
     delete = reverse(
         "dashboards:digest-address-delete",
         kwargs={"company_slug": company.slug, "digest_address_id": address.public_id},
