@@ -93,7 +93,9 @@ class DashboardFilters(forms.Form):
         super().__init__(data, initial={"period": DEFAULT_PERIOD})
         self.today = today
         self.surveys = {s.public_id: s for s in surveys}
-        self._choices("survey", [("", _("All surveys"))] + [(s.public_id, s.name) for s in surveys])
+        self._choices(
+            "survey", [("", _("All surveys"))] + [(s.public_id, s.list_label) for s in surveys]
+        )
         self._choices("channel", [("", _("All channels")), *ResponseChannel.choices])
         self._choices(
             "segment",

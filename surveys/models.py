@@ -103,6 +103,13 @@ class Survey(TenantModel):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def list_label(self) -> str:
+        """The name in filter lists, an archived survey marked as such."""
+        if self.status == SurveyStatus.ARCHIVED:
+            return str(_("%(name)s (archived)") % {"name": self.name})
+        return self.name
+
 
 class Contact(TenantModel):
     """A person a company can survey. ``properties`` feed audience filters and segments."""

@@ -285,6 +285,31 @@ def test_benchmarks_speak_of_the_company_in_words(
     assert "_nps" not in card
 
 
+@time_machine.travel(NOW, tick=False)
+def test_archived_surveys_are_marked_in_the_filter_lists(
+    personas: dict[str, Any], company: Company
+) -> None:
+    current = _survey(company, name="Customers 2026")
+    old = _survey(company, name="Customers 2025")
+    _answers(current, [9])
+    _answers(old, [3])
+    old.status = SurveyStatus.ARCHIVED
+    old.save(update_fields=["status"])
+    client = personas["manager"].client
+    pages = [
+        client.get(_url(company)),
+        client.get(reverse("responses:list", kwargs={"company_slug": company.slug})),
+        client.get(reverse("inbox:list", kwargs={"company_slug": company.slug}) + "?view=all"),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        body = page.content.decode()
+        assert "Customers 2025 (archived)</option>" in body
+        assert "Customers 2026</option>" in body
+    client.cookies["django_language"] = "ru"
+    assert "Customers 2025 (в архиве)</option>" in client.get(_url(company)).content.decode()
+
+
 def test_trend_chart_geometry() -> None:
     from datetime import date
 
