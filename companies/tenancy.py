@@ -13,7 +13,7 @@ leaking another company's rows:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from django.db import models
@@ -188,3 +188,35 @@ def tenant_update_per_row(
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
+
+
+def tenant_update_rows(
+    model: type[models.Model],
+    *,
+    company: Company,
+    rows: Sequence[models.Model],
+    shared: Sequence[str],
+    per_row: str,
+) -> None:
+    """Write ``rows``' fields as they are in memory on PostgreSQL: ``per_row`` differs from
+    row to row, the ``shared`` fields are usually alike (a batch's status and times).
+
+    One ``tenant_update_per_row`` per group of rows sharing the ``shared`` values (usually one
+    group), each row's ``per_row`` and the group's values in the same statement: every index
+    of the table takes one new entry per row, not one per field written.
+    """
+    from django.db import transaction
+
+    groups: dict[tuple[Any, ...], list[models.Model]] = {}
+    for row in rows:
+        groups.setdefault(tuple(getattr(row, name) for name in shared), []).append(row)
+    attname = model._meta.get_field(per_row).attname  # type: ignore[union-attr]
+    with transaction.atomic(savepoint=False):
+        for values, group in groups.items():
+            tenant_update_per_row(
+                model,
+                company=company,
+                field_name=per_row,
+                values=[(row.pk, getattr(row, attname)) for row in group],
+                also=dict(zip(shared, values, strict=True)),
+            )

@@ -42,7 +42,7 @@ from django.db.models import F
 from django.utils import timezone
 from urllib3.exceptions import NewConnectionError
 
-from companies.tenancy import tenant_update_per_row
+from companies.tenancy import tenant_update_rows
 from companies.wake import INFRASTRUCTURE_ERRORS
 from notifications.ledger import announce
 from notifications.models import Channel, Delivery, DeliveryStatus
@@ -105,32 +105,20 @@ _OUTCOME_FIELDS = ["status", "error", "sent_at", "provider_message_id", "updated
 def outcomes_save(company: Company, rows: Sequence[Delivery]) -> None:
     """Write the outcome fields of ``rows`` as they are in memory and announce each.
 
-    ``bulk_update`` builds one CASE per field and row, which cost most of a send. Here, on
-    PostgreSQL: one ``UPDATE … FROM (VALUES …)`` per group of rows sharing status/error/
-    sent_at/updated_at (usually one group), setting those and each row's provider_message_id
-    in the same statement. Other databases keep ``bulk_update``.
+    ``bulk_update`` builds one CASE per field and row, which cost most of a send: on
+    PostgreSQL ``tenant_update_rows`` writes them in one statement per group of alike rows.
+    Other databases keep ``bulk_update``.
     """
     if connection.vendor != "postgresql":
         Delivery.objects.for_company(company).bulk_update(list(rows), _OUTCOME_FIELDS)
     else:
-        groups: dict[tuple[Any, ...], list[Delivery]] = {}
-        for row in rows:
-            key = (row.status, row.error, row.sent_at, row.updated_at)
-            groups.setdefault(key, []).append(row)
-        with transaction.atomic(savepoint=False):
-            for (status, error, sent_at, updated_at), group in groups.items():
-                tenant_update_per_row(
-                    Delivery,
-                    company=company,
-                    field_name="provider_message_id",
-                    values=[(row.pk, row.provider_message_id) for row in group],
-                    also={
-                        "status": status,
-                        "error": error,
-                        "sent_at": sent_at,
-                        "updated_at": updated_at,
-                    },
-                )
+        tenant_update_rows(
+            Delivery,
+            company=company,
+            rows=rows,
+            shared=["status", "error", "sent_at", "updated_at"],
+            per_row="provider_message_id",
+        )
     for row in rows:
         announce(row)
 

@@ -90,3 +90,24 @@ def test_update_per_row_sets_the_shared_fields_on_those_rows_only(company, other
     assert rows == {"first": when, "second": when, "k2": None}
     theirs.refresh_from_db()
     assert (theirs.name, theirs.revoked_at) == ("theirs", None)
+
+
+def test_update_rows_writes_each_group_of_alike_rows_and_never_crosses_companies(
+    company, other_company
+):
+    from companies.tenancy import tenant_update_rows
+
+    ours = [api_key_create(company=company, name=f"k{i}").api_key for i in range(3)]
+    theirs = api_key_create(company=other_company, name="theirs").api_key
+    when = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+    ours[0].name, ours[0].revoked_at = "first", when
+    ours[1].name, ours[1].revoked_at = "second", None
+    ours[2].name, ours[2].revoked_at = "third", when
+    theirs.name, theirs.revoked_at = "stolen", when
+    tenant_update_rows(
+        ApiKey, company=company, rows=[*ours, theirs], shared=["revoked_at"], per_row="name"
+    )
+    rows = dict(ApiKey.objects.for_company(company).values_list("name", "revoked_at"))
+    assert rows == {"first": when, "second": None, "third": when}
+    theirs.refresh_from_db()
+    assert (theirs.name, theirs.revoked_at) == ("theirs", None)

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies.models import Company
-from companies.tenancy import tenant_update_per_row
+from companies.tenancy import tenant_update_per_row, tenant_update_rows
 from notifications.models import Channel, DeliveryStatus
 from surveys.models import (
     Invitation,
@@ -514,35 +514,21 @@ def delivery_undecided(delivery: Any) -> bool:
 def _save_results(company: Company, rows: list[Invitation]) -> None:
     """Write the result fields of ``rows`` as they are in memory (same result as bulk_update).
 
-    ``bulk_update`` builds one CASE per field and row, which cost most of a send. Here, on
-    PostgreSQL: one ``UPDATE … FROM (VALUES …)`` per group of rows sharing status/sent_at/
-    expires_at/failed_reason (usually one group), setting those and each row's delivery in the
-    same statement (every index of the table takes a new entry per row updated: one update,
-    not two). Other databases keep ``bulk_update``. Like the bulk_update it replaces, this
-    leaves updated_at alone: these rows leave queued/sending, the only states the stale sweep
-    times.
+    ``bulk_update`` builds one CASE per field and row, which cost most of a send: on
+    PostgreSQL ``tenant_update_rows`` writes them in one statement per group of alike rows.
+    Other databases keep ``bulk_update``. Like the bulk_update it replaces, this leaves
+    updated_at alone: these rows leave queued/sending, the only states the stale sweep times.
     """
     if connection.vendor != "postgresql":
         Invitation.objects.for_company(company).bulk_update(rows, _RESULT_FIELDS)
         return
-    groups: dict[tuple[Any, ...], list[Invitation]] = {}
-    for row in rows:
-        key = (row.status, row.sent_at, row.expires_at, row.failed_reason)
-        groups.setdefault(key, []).append(row)
-    with transaction.atomic(savepoint=False):
-        for (status, sent_at, expires_at, failed_reason), group in groups.items():
-            tenant_update_per_row(
-                Invitation,
-                company=company,
-                field_name="delivery",
-                values=[(row.pk, row.delivery_id) for row in group],
-                also={
-                    "status": status,
-                    "sent_at": sent_at,
-                    "expires_at": expires_at,
-                    "failed_reason": failed_reason,
-                },
-            )
+    tenant_update_rows(
+        Invitation,
+        company=company,
+        rows=rows,
+        shared=["status", "sent_at", "expires_at", "failed_reason"],
+        per_row="delivery",
+    )
 
 
 def _send_interrupted(
