@@ -7,11 +7,15 @@ where a missing browser is a failure.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.core.management import call_command
 from playwright.sync_api import Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -67,3 +71,15 @@ def chromium_page(monkeypatch: pytest.MonkeyPatch, live_server) -> Iterator[Page
         finally:
             context.close()
             browser.close()
+
+
+def log_in_as_demo_owner(page: Page, settings: Any, var_dir: Path) -> None:
+    """Create the demo company (``ensure_demo``, its credentials under ``var_dir``) and log
+    in as its owner."""
+    settings.VAR_DIR = var_dir
+    call_command("ensure_demo", stdout=StringIO())
+    credentials = json.loads((var_dir / "demo-credentials.json").read_text())
+    page.goto("/accounts/login/")
+    page.locator("input[name=login]").fill(credentials["owner_email"])
+    page.locator("input[name=password]").fill(credentials["owner_password"])
+    page.get_by_role("button", name="Log in").click()

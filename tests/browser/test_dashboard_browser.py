@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import chromium_page  # noqa: F401 (the fixture)
+from tests.browser.conftest import chromium_page, log_in_as_demo_owner  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -21,14 +18,8 @@ def test_demo_dashboard_period_and_segment(
     tmp_path: Path,
     output_path: str,
 ) -> None:
-    settings.VAR_DIR = tmp_path
-    call_command("ensure_demo", stdout=StringIO())
-    credentials = json.loads((tmp_path / "demo-credentials.json").read_text())
     page = chromium_page
-    page.goto("/accounts/login/")
-    page.locator("input[name=login]").fill(credentials["owner_email"])
-    page.locator("input[name=password]").fill(credentials["owner_password"])
-    page.get_by_role("button", name="Log in").click()
+    log_in_as_demo_owner(page, settings, tmp_path)
     page.get_by_role("link", name="Dashboard").click()
     expect(page.locator("h1")).to_have_text("Dashboard")
     expect(page.get_by_test_id("nps")).to_be_visible()

@@ -3,15 +3,12 @@ desktop and at a phone width, in English and in Russian, and no page scrolls sid
 
 from __future__ import annotations
 
-import json
-from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import Page
 
-from tests.browser.conftest import chromium_page  # noqa: F401 (the fixture)
+from tests.browser.conftest import chromium_page, log_in_as_demo_owner  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -36,14 +33,8 @@ def test_the_main_navigation_is_never_clipped(
     output_path: str,
     live_server,
 ) -> None:
-    settings.VAR_DIR = tmp_path
-    call_command("ensure_demo", stdout=StringIO())
-    credentials = json.loads((tmp_path / "demo-credentials.json").read_text())
     page = chromium_page
-    page.goto("/accounts/login/")
-    page.locator("input[name=login]").fill(credentials["owner_email"])
-    page.locator("input[name=password]").fill(credentials["owner_password"])
-    page.get_by_role("button", name="Log in").click()
+    log_in_as_demo_owner(page, settings, tmp_path)
     page.get_by_role("link", name="Dashboard").click()
     dashboard = page.url
     out = Path(output_path)
@@ -70,14 +61,8 @@ def test_no_team_page_scrolls_sideways(
 ) -> None:
     """Every page of the navigation, and a survey's editor (its SMS preview lines were one
     2,950 px row), at a desktop and a phone width, in English and in Russian."""
-    settings.VAR_DIR = tmp_path
-    call_command("ensure_demo", stdout=StringIO())
-    credentials = json.loads((tmp_path / "demo-credentials.json").read_text())
     page = chromium_page
-    page.goto("/accounts/login/")
-    page.locator("input[name=login]").fill(credentials["owner_email"])
-    page.locator("input[name=password]").fill(credentials["owner_password"])
-    page.get_by_role("button", name="Log in").click()
+    log_in_as_demo_owner(page, settings, tmp_path)
     page.get_by_role("link", name="Surveys").first.click()
     page.locator("a.row-title").first.click()
     editor = page.url
