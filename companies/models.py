@@ -229,6 +229,9 @@ class Membership(TenantModel):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # When the member put the overview's "Getting started" steps away (each teammate decides
+    # for themselves); null: shown while the company has no responses.
+    getting_started_hidden_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = TenantManager.from_queryset(MembershipQuerySet)()  # type: ignore[misc]
 
