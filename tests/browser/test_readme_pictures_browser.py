@@ -1,6 +1,6 @@
 """The README's pictures, taken from the demo company in a real browser: its dashboard at
-1280 px and a survey's answer page on a 390 px phone. Each is cropped to the screen (what a
-visitor sees first) and asserted to be the page it claims to be.
+1280 px (from the top to the end of its trend chart) and a survey's answer page on a 390 px
+phone (its first screen), each asserted to be the page it claims to be, without sideways scroll.
 
 ``make readme-pictures`` runs these and copies the two PNGs to docs/img/.
 """
@@ -8,6 +8,7 @@ visitor sees first) and asserted to be the page it claims to be.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -17,10 +18,13 @@ from responses.tests.conftest import make_contact, make_invitation
 from surveys.models import Survey, SurveyStatus
 from tests.browser.conftest import chromium_page, log_in_as_demo_owner  # noqa: F401 (fixture)
 
+if TYPE_CHECKING:  # Playwright's typed dicts live in a private module: for the checker only
+    from playwright._impl._api_structures import Clip, ViewportSize
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-DESKTOP = {"width": 1280, "height": 860}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 860}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def _save(page: Page, output_path: str, name: str, *, height: float | None = None) -> Path:
@@ -30,7 +34,7 @@ def _save(page: Page, output_path: str, name: str, *, height: float | None = Non
     path = out / name
     viewport = page.viewport_size
     assert viewport is not None
-    clip = None
+    clip: Clip | None = None
     if height is not None:
         clip = {"x": 0, "y": 0, "width": viewport["width"], "height": height}
     page.screenshot(
