@@ -16,12 +16,14 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET
 
 from companies.models import Company, Role, new_public_id
 from companies.permissions import company_view
 from surveys.models import Campaign, Survey
 from surveys.selectors import (
     campaign_get,
+    campaign_progress,
     campaigns_list,
     property_value_candidates,
     survey_get,
@@ -247,10 +249,29 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     return render(request, "surveys/campaign_list.html", context)
 
 
-@company_view(Role.VIEWER)
-def campaign_detail(request: HttpRequest, campaign_id: str) -> HttpResponse:
-    company: Company = request.company  # type: ignore[attr-defined]
+def _campaign_or_404(company: Company, campaign_id: str) -> Campaign:
     campaign: Campaign | None = campaign_get(company=company, public_id=campaign_id)
     if campaign is None:
         raise Http404
-    return render(request, "surveys/campaign_detail.html", {"campaign": campaign})
+    return campaign
+
+
+@company_view(Role.VIEWER)
+def campaign_detail(request: HttpRequest, campaign_id: str) -> HttpResponse:
+    campaign = _campaign_or_404(request.company, campaign_id)  # type: ignore[attr-defined]
+    progress = campaign_progress(campaign=campaign, now=timezone.now())
+    return render(
+        request, "surveys/campaign_detail.html", {"campaign": campaign, "progress": progress}
+    )
+
+
+@company_view(Role.VIEWER)
+@require_GET
+def campaign_progress_view(request: HttpRequest, campaign_id: str) -> HttpResponse:
+    """The campaign page's progress card alone: the page polls it (htmx) while it runs; the
+    card of a finished campaign carries no polling, so the page stops asking."""
+    campaign = _campaign_or_404(request.company, campaign_id)  # type: ignore[attr-defined]
+    progress = campaign_progress(campaign=campaign, now=timezone.now())
+    return render(
+        request, "surveys/_campaign_progress.html", {"campaign": campaign, "progress": progress}
+    )
