@@ -271,7 +271,6 @@ class CampaignProgress:
 
     running: bool  # still preparing or sending: the page keeps polling
     targeted: int
-    skipped: int  # left out at expansion or refused at send (suppressed)
     pending: int
     sent: int
     delivered: int
@@ -291,10 +290,6 @@ def campaign_progress(*, campaign: Campaign, now: datetime) -> CampaignProgress:
     return CampaignProgress(
         running=running,
         targeted=campaign.targeted,
-        skipped=campaign.suppressed
-        + campaign.throttled
-        + campaign.sampled_out
-        + campaign.suppressed_at_send_count,  # type: ignore[attr-defined]
         pending=campaign.pending_count,  # type: ignore[attr-defined]
         sent=sent,
         delivered=campaign.delivered_count,  # type: ignore[attr-defined]
