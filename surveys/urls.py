@@ -10,6 +10,11 @@ urlpatterns = [
     # Campaigns first: "campaigns/" must not be read as a survey id by "<survey_id>/".
     path("campaigns/", views_campaigns.campaign_list, name="campaigns"),
     path("campaigns/<str:campaign_id>/", views_campaigns.campaign_detail, name="campaign"),
+    path(
+        "campaigns/<str:campaign_id>/progress/",
+        views_campaigns.campaign_progress_view,
+        name="campaign-progress",
+    ),
     path("<str:survey_id>/send/", views_campaigns.survey_send, name="send"),
     # The survey editor (literal paths before "<survey_id>/").
     path("", views.survey_list, name="list"),
