@@ -8,7 +8,15 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from surveys.imports import FIELDS, IGNORE, PROPERTY_PREFIX
+from surveys.imports import (
+    FIELDS,
+    FIRST_NAME,
+    IGNORE,
+    LAST_NAME,
+    PROPERTIES,
+    PROPERTY_PREFIX,
+    TARGETS,
+)
 from surveys.models import LANGUAGE_CHOICES, Contact
 
 
@@ -82,9 +90,12 @@ def _target_choices(header: str) -> list[tuple[str, str]]:
         "language": _("Language"),
         "time_zone": _("Time zone"),
         "external_id": _("External id"),
+        FIRST_NAME: _("First name (joined with the last name)"),
+        LAST_NAME: _("Last name (joined with the first name)"),
+        PROPERTIES: _("Properties written as name=value"),
     }
     return [
-        *((field, str(labels[field])) for field in FIELDS),
+        *((field, str(labels[field])) for field in TARGETS),
         (
             PROPERTY_PREFIX + header.strip()[:64],
             str(_("Property “%(name)s”") % {"name": header.strip()[:64]}),
@@ -94,9 +105,17 @@ def _target_choices(header: str) -> list[tuple[str, str]]:
 
 
 class ImportMappingForm(forms.Form):
-    """One select per column of the file, keyed col_<n> (headers can be any text)."""
+    """One select per column of the file, keyed col_<n> (headers can be any text); each field
+    knows the column's first values (``field.field.samples``) for the mapping screen."""
 
-    def __init__(self, *args: Any, headers: list[str], mapping: dict[str, str], **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        headers: list[str],
+        mapping: dict[str, str],
+        samples: dict[str, list[str]] | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.headers = headers
         for index, header in enumerate(headers):
@@ -106,9 +125,9 @@ class ImportMappingForm(forms.Form):
             current = mapping.get(header, IGNORE)
             if current not in dict(choices):
                 choices.insert(-1, (current, current))
-            self.fields[f"col_{index}"] = forms.ChoiceField(
-                label=header, choices=choices, initial=current
-            )
+            field = forms.ChoiceField(label=header, choices=choices, initial=current)
+            field.samples = (samples or {}).get(header, [])  # type: ignore[attr-defined]
+            self.fields[f"col_{index}"] = field
 
     def mapping(self) -> dict[str, str]:
         return {
