@@ -4,8 +4,10 @@ How an import goes:
 
 1. ``contact_import_create`` stores the upload (default storage, so a worker on another
    machine reads the same file) and reads only its header row; ``suggest_mapping`` proposes
-   a target for each column (email, phone, name, language, time_zone, external_id; anything
-   else becomes a property named after the header).
+   a target for each column (email, phone, name, language, time_zone, external_id; first
+   and last name, joined into the name; a ``properties`` column of ``name=value`` pairs;
+   anything else becomes a property named after the header). The mapping screen shows the
+   first values of each column (``contact_import_samples``).
 2. ``contact_import_start`` fixes the mapping and enqueues the Celery task
    ``surveys.import_contacts`` (inline in the embedded default and in unit tests).
 3. ``contact_import_run`` streams the file row by row: the CSV module over a text wrapper of
@@ -23,6 +25,9 @@ Rules of a row:
 * Invalid rows (bad email, phone, language, time zone, a conflict with another contact)
   are skipped and reported with line, column and reason: the first ``ERRORS_KEPT`` in
   ``ContactImport.errors``, all of them in ``error_report`` (the original row plus ``error``).
+* A malformed phone beside a valid email does not cost the row: the contact is imported
+  without that phone, and the row is reported as a warning (``"warning": true`` in
+  ``errors``, "Warning: …" in the report), as is a property part that is not ``name=value``.
 
 Each chunk costs a constant number of queries (one SELECT by external id or email, the
 writes, one progress UPDATE) and is written in one transaction, so no row is ever
