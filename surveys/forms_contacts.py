@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django import forms
@@ -45,7 +46,10 @@ class ContactForm(forms.Form):
         label=_("Properties"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
-        help_text=_('A JSON object of name → text, number or true/false: {"plan": "pro"}'),
+        help_text=_(
+            "One name=value per line (plan=pro), or a JSON object of name → text, number or "
+            'true/false: {"plan": "pro", "seats": 3}'
+        ),
     )
 
     @classmethod
@@ -62,6 +66,8 @@ class ContactForm(forms.Form):
         text = self.cleaned_data["properties"].strip()
         if not text:
             return {}
+        if not text.startswith("{"):
+            return _name_value_lines(text)
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -69,6 +75,22 @@ class ContactForm(forms.Form):
         if not isinstance(value, dict):
             raise forms.ValidationError(_('Write an object such as {"plan": "pro"}.'))
         return value
+
+
+def _name_value_lines(text: str) -> dict[str, str]:
+    """``plan=pro`` lines (or ``plan=pro; seats=3``) as people type them: values are text."""
+    properties: dict[str, str] = {}
+    for part in re.split(r"[;\r\n]+", text):
+        if not part.strip():
+            continue
+        name, equals, value = part.partition("=")
+        if not equals or not name.strip():
+            raise forms.ValidationError(
+                _("“%(part)s” is not name=value. Write one name=value per line, or JSON."),
+                params={"part": part.strip()[:40]},
+            )
+        properties[name.strip()] = value.strip()
+    return properties
 
 
 class ImportUploadForm(forms.Form):
