@@ -508,9 +508,12 @@ def link(request: HttpRequest, public_id: str) -> HttpResponse:
 
 
 def _link_record(
-    request: HttpRequest, survey: Survey, language: str, browser_key: str
+    request: HttpRequest, survey: Survey, language: str, browser_key: str, *, kiosk: bool = False
 ) -> tuple[Response | None, AnswerForm]:
+    """Record a web-link answer. A kiosk answers for many people: a signed email in its
+    address would name them all, so it identifies no one."""
     form = AnswerForm(request.POST, survey=survey, language=language)
+    identified = form.is_valid() and not kiosk
     saved = _record_from_form(
         request,
         form,
@@ -518,7 +521,7 @@ def _link_record(
         survey=survey,
         channel=ResponseChannel.LINK,
         language=language,
-        contact=_link_contact(survey, _signed_email(request, survey)) if form.is_valid() else None,
+        contact=_link_contact(survey, _signed_email(request, survey)) if identified else None,
         browser_key=browser_key,
     )
     return saved, form
@@ -559,7 +562,7 @@ def _kiosk_link(request: HttpRequest, survey: Survey, kiosk: str, language: str)
             return _unavailable(request, 429, language=language, reason="rate")
         person = _kiosk_person(request)
         saved, form = _link_record(
-            request, survey, language, browser_key_for(f"kiosk:{public_id}:{person}")
+            request, survey, language, browser_key_for(f"kiosk:{public_id}:{person}"), kiosk=True
         )
         if saved is not None:
             url = reverse("link-thanks", kwargs={"public_id": public_id})

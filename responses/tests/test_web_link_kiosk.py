@@ -12,7 +12,8 @@ from django.urls import reverse
 
 from responses import views_public
 from responses.models import Response
-from responses.tests.conftest import make_survey
+from responses.services import link_signature
+from responses.tests.conftest import make_contact, make_survey
 from surveys.services.links import kiosk_key, kiosk_url
 
 pytestmark = pytest.mark.django_db
@@ -133,6 +134,17 @@ def test_a_kiosk_is_not_held_to_the_open_links_limit(company, survey, monkeypatc
     # ...and another survey's kiosk at the same address has its own.
     other = make_survey(company, name="Other shop")
     assert _answer(Client(REMOTE_ADDR=ip), other, score="8").status_code == 303
+
+
+def test_a_signed_email_in_the_kiosk_address_identifies_no_one(company, survey):
+    make_contact(company, "owner@customer.test")
+    sig = link_signature(company=company, email="owner@customer.test")
+    tablet = Client(REMOTE_ADDR=_ip())
+    url = _kiosk(survey, email="owner@customer.test", sig=sig)
+    page = tablet.get(url)
+    tablet.post(url, {"kiosk_person": _person(page), "score": "2"})
+    (row,) = _rows(company)
+    assert row.contact is None
 
 
 def test_the_kiosk_url_is_the_web_link_with_the_key(settings, survey):
