@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from companies.models import Company, Role
-from conftest import Persona
-from surveys import imports
+from conftest import KeyPersona, Persona
 from surveys.imports import (
     _ErrorReport,
     contact_import_create,
@@ -302,4 +302,26 @@ def test_the_new_columns_add_no_query_per_row(company: Company) -> None:
         return len(captured.captured_queries)
 
     assert queries(10) == queries(300)
-    assert imports.ImportCounts().warned == 0
+
+
+def test_the_api_marks_warnings_and_takes_the_new_targets(
+    api_owner: KeyPersona, company: Company, django_capture_on_commit_callbacks: Any
+) -> None:
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {api_owner.key}")
+    content = _csv(
+        [["mail", "a", "b", "tel", "props"], ["x@example.com", "Ann", "Lee", "1", "k=v"]]
+    )
+    mapping = '{"a": "first_name", "b": "last_name", "props": "properties"}'
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/api/v1/contact-imports/",
+            {"file": SimpleUploadedFile("c.csv", content), "mapping": mapping},
+        )
+    assert response.status_code == 202
+    body = client.get(f"/api/v1/contact-imports/{response.json()['id']}/").json()
+    assert (body["created_count"], body["invalid_count"]) == (1, 0)
+    assert body["errors"] == [
+        {"line": 2, "column": "tel", "reason": body["errors"][0]["reason"], "warning": True}
+    ]
+    contact = _contact(company, "x@example.com")
+    assert (contact.name, contact.phone, contact.properties) == ("Ann Lee", None, {"k": "v"})
