@@ -22,4 +22,7 @@ urlpatterns = [
     path("preview/", views.survey_preview, name="preview"),
     path("<str:survey_id>/", views.survey_edit, name="edit"),
     path("<str:survey_id>/status/", views.survey_status, name="status"),
+    path("<str:survey_id>/qr.svg", views.survey_qr, {"fmt": "svg"}, name="qr-svg"),
+    path("<str:survey_id>/qr.png", views.survey_qr, {"fmt": "png"}, name="qr-png"),
+    path("<str:survey_id>/poster/", views.survey_poster, name="poster"),
 ]
