@@ -31,7 +31,7 @@ class CompanyAPIView(generics.GenericAPIView):
     default manager of tenant models refuses anything else.
     """
 
-    metadata_class = Metadata
+    metadata_class = Metadata  # type: ignore[assignment]  # the stubs say instance; DRF calls it
 
     @property
     def company(self) -> Company:
