@@ -247,6 +247,13 @@ class Membership(TenantModel):
         return f"{self.user} @ {self.company} ({self.role})"
 
 
+class TeamInviteStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    ACCEPTED = "accepted", _("Accepted")
+    REVOKED = "revoked", _("Revoked")
+    EXPIRED = "expired", _("Expired")
+
+
 class TeamInvite(TenantModel):
     """An invitation for a teammate to join a company with a role, by an emailed link."""
 
@@ -276,11 +283,17 @@ class TeamInvite(TenantModel):
 
     @property
     def is_pending(self) -> bool:
-        return (
-            self.accepted_at is None
-            and self.revoked_at is None
-            and self.expires_at > timezone.now()
-        )
+        return self.status == TeamInviteStatus.PENDING
+
+    @property
+    def status(self) -> TeamInviteStatus:
+        if self.accepted_at is not None:
+            return TeamInviteStatus.ACCEPTED
+        if self.revoked_at is not None:
+            return TeamInviteStatus.REVOKED
+        if self.expires_at <= timezone.now():
+            return TeamInviteStatus.EXPIRED
+        return TeamInviteStatus.PENDING
 
 
 class ApiKey(TenantModel):

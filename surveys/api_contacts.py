@@ -19,10 +19,11 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from companies.api_parsers import JSONParser
 from companies.api_views import CompanyAPIView
 from companies.models import Role
 from companies.schema import error_responses
