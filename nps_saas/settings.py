@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "surveys",
     "responses",
     "dashboards",
+    "delighted_compat",
 ]
 
 MIDDLEWARE = [
