@@ -62,8 +62,12 @@ def utc_offset(name: str, *, at: datetime | None = None) -> str:
 
 
 def city_of(name: str) -> str:
-    """``America/Argentina/Buenos_Aires`` → ``Buenos Aires``."""
-    return name.rsplit("/", 1)[-1].replace("_", " ")
+    """``Asia/Almaty`` → ``Almaty``; ``America/Argentina/Buenos_Aires`` → ``Buenos Aires
+    (Argentina)``, which tells ``America/North_Dakota/Center`` from other centres."""
+    parts = name.replace("_", " ").split("/")
+    if len(parts) > 2:
+        return f"{parts[-1]} ({parts[-2]})"
+    return parts[-1]
 
 
 def zone_label(name: str, *, at: datetime | None = None, full: bool = False) -> str:
