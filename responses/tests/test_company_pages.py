@@ -175,6 +175,7 @@ def test_summary_is_of_the_filtered_responses_with_n_and_interval(viewer, compan
     assert 'data-testid="low-sample"' in whole
     assert "95% interval" in whole
     assert 'data-testid="nps-filtered"' not in whole
+    assert '<td lang="en">English</td>' in whole  # the answer's language by name, not "en"
     # Only the answers with "beans" in the comment: 1 promoter, 1 passive, 1 detractor.
     beans = viewer.client.get(_url(company, survey=shop.public_id, q="beans")).content.decode()
     assert 'data-testid="nps-n">N = 3<' in beans
