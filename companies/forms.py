@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from allauth.account.forms import LoginForm, SignupForm
@@ -19,7 +20,7 @@ from companies.services import (
     country_code_clean,
     whatsapp_variables_text,
 )
-from companies.zones import zone_choices
+from companies.zones import zone_aliases, zone_choices
 
 
 def _with_placeholder(choices: list[tuple[str, Any]], label: Any) -> list[tuple[str, Any]]:
@@ -83,6 +84,9 @@ class CompanySignupForm(SignupForm):
             {"placeholder": _("Acme Coffee"), "autocomplete": "organization"}
         )
         self.fields["time_zone"].widget.attrs["data-guess-timezone"] = "1"
+        self.fields["time_zone"].widget.attrs["data-zone-aliases"] = json.dumps(
+            zone_aliases(), separators=(",", ":")
+        )
 
     def clean_company_name(self) -> str:
         name: str = self.cleaned_data["company_name"].strip()

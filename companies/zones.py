@@ -95,6 +95,30 @@ def current_zone_names() -> tuple[str, ...]:
     return tuple(sorted(n for n in zoneinfo.available_timezones() if n.split("/", 1)[0] in REGIONS))
 
 
+@functools.cache
+def zone_aliases() -> dict[str, str]:
+    """Older names → a listed zone with the same rules (the same tz file: a link). Browsers
+    still report some older names (Chrome says ``Asia/Calcutta``, ``Europe/Kiev``); the
+    sign-up page uses this to pre-select the browser's zone."""
+    listed = current_zone_names()
+    for directory in zoneinfo.TZPATH:
+        root = Path(directory)
+        if not (root / "zone.tab").is_file():
+            continue
+        by_content: dict[bytes, str] = {}
+        for name in listed:
+            if (root / name).is_file():
+                by_content.setdefault((root / name).read_bytes(), name)
+        aliases: dict[str, str] = {}
+        for name in sorted(zoneinfo.available_timezones() - set(listed)):
+            path = root / name
+            target = by_content.get(path.read_bytes()) if path.is_file() else None
+            if target is not None:
+                aliases[name] = target
+        return aliases
+    return {}
+
+
 ZoneChoices = list[tuple[str, str] | tuple[str, list[tuple[str, str]]]]
 
 
