@@ -353,7 +353,7 @@ def digest_email(
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
     context["is_member"] = recipient.is_member
-    with translation.override(recipient.language):
+    with translation.override(recipient.language), timezone.override(company_zone(company)):
         subject = " ".join(render_to_string(f"{TEMPLATE}_subject.txt", context).split())
         text = render_to_string(f"{TEMPLATE}.txt", context)
         html = render_to_string(f"{TEMPLATE}.html", context)
