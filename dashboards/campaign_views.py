@@ -18,7 +18,7 @@ from django.views.decorators.http import require_safe
 from companies.models import Company, Role
 from companies.permissions import company_view
 from dashboards.metrics import nps_report
-from dashboards.views import BAND_LABELS
+from dashboards.views import headline_context
 from notifications.models import DeliveryStatus
 from responses.selectors import invitation_scores, score_counts
 from surveys.models import Invitation, InvitationStatus
@@ -101,10 +101,6 @@ def campaign_results(request: HttpRequest, campaign_id: str) -> HttpResponse:
     if campaign is None:
         raise Http404
     metrics = nps_report(score_counts(company=company, campaign=campaign))
-    percent = {
-        name: metrics[name]["percent"] or 0.0  # type: ignore[literal-required]
-        for name in ("promoters", "passives", "detractors")
-    }
     page = Paginator(
         campaign_invitations(company=company, campaign=campaign), RECIPIENTS_PER_PAGE
     ).get_page(request.GET.get("page"))
@@ -113,13 +109,7 @@ def campaign_results(request: HttpRequest, campaign_id: str) -> HttpResponse:
         "campaign": campaign,
         "progress": campaign_progress(campaign=campaign, now=timezone.now()),
         "metrics": metrics,
-        "band_label": BAND_LABELS.get(metrics["band"] or "", ""),
-        "breakdown": {
-            "promoters": percent["promoters"],
-            "passives": percent["passives"],
-            "passives_end": percent["promoters"] + percent["passives"],
-            "detractors": percent["detractors"],
-        },
+        **headline_context(metrics),
         "page": page,
         "recipients": _recipients(company, list(page.object_list), anonymous),
         "anonymous": anonymous,

@@ -95,7 +95,7 @@ def test_campaign_progress_updates_live_and_stops_when_done(
 
     # The results page of the campaign: its NPS from the one answer.
     page.get_by_test_id("campaign-results-link").click()
-    expect(page.locator('[data-result="nps"]')).to_have_text("100")
+    expect(page.locator('[data-testid="campaign-results"] [data-testid="nps"]')).to_have_text("100")
     expect(page.locator("[data-state]")).to_have_count(4)
 
 
