@@ -96,6 +96,7 @@ class DelightedFileForm(forms.Form):
         imp: DelightedImport,
         surveys: Any,
         unknown: list[str],
+        samples: dict[str, list[str]] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("prefix", imp.public_id)
@@ -117,6 +118,7 @@ class DelightedFileForm(forms.Form):
                 label=header, choices=_column_choices(imp.kind, header, current), initial=current
             )
             field.unrecognised = header in self.unknown  # type: ignore[attr-defined]
+            field.samples = (samples or {}).get(header, [])  # type: ignore[attr-defined]
             self.fields[f"col_{index}"] = field
 
     def columns(self) -> list[Any]:

@@ -66,7 +66,13 @@ from delighted_compat.models import (
 from notifications.models import Channel, Suppression, SuppressionReason
 from notifications.services import normalize_address
 from responses.models import Response, ResponseChannel, category_of
-from surveys.imports import ImportFileError, file_format, iter_file_rows, read_headers
+from surveys.imports import (
+    ImportFileError,
+    file_format,
+    iter_file_rows,
+    read_headers,
+    read_samples,
+)
 from surveys.models import Contact, Survey
 from surveys.services.contacts import (
     contact_phone_region,
@@ -794,6 +800,17 @@ def delighted_import_create(
     imp.file.save(file_name, upload, save=False)
     imp.save()
     return imp
+
+
+def delighted_import_samples(*, imp: DelightedImport) -> dict[str, list[str]]:
+    """Header → the first few values of that column (empty when the file cannot be read:
+    the check page works without them)."""
+    try:
+        with imp.file.open("rb") as binary:
+            columns = read_samples(binary, file_format(imp.file_name))
+    except (ImportFileError, OSError, ValueError):
+        return {}
+    return {h: columns[i] for i, h in enumerate(imp.headers) if h and i < len(columns)}
 
 
 def unrecognised_headers(imp: DelightedImport) -> list[str]:

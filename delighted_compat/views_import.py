@@ -25,6 +25,7 @@ from companies.permissions import company_view
 from delighted_compat.forms_import import DelightedFileForm, DelightedUploadForm
 from delighted_compat.importer import (
     delighted_import_create,
+    delighted_import_samples,
     delighted_import_start,
     safe_cell,
     suggest_mapping,
@@ -91,7 +92,13 @@ def delighted_batch_view(request: CompanyRequest, batch_id: str) -> HttpResponse
     surveys = Survey.objects.for_company(request.company).order_by("name")
     data = request.POST if request.method == "POST" and pending else None
     forms = [
-        DelightedFileForm(data, imp=f, surveys=surveys, unknown=unrecognised_headers(f))
+        DelightedFileForm(
+            data,
+            imp=f,
+            surveys=surveys,
+            unknown=unrecognised_headers(f),
+            samples=delighted_import_samples(imp=f),
+        )
         for f in pending
     ]
     errors: list[str] = []

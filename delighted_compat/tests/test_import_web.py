@@ -79,6 +79,7 @@ def test_upload_review_and_import_from_the_web(
     # "Plan" and "Country" are not Delighted's: shown as not recognised (kept as properties).
     assert text.count("data-unrecognised") == 2
     assert "2 columns were not recognised" in text
+    assert '<code class="sample">Айгерим Садыкова</code>' in text  # the first values shown
 
     responses_file = files[0]
     plan = f"{responses_file.public_id}-col_{responses_file.headers.index('Country')}"

@@ -297,3 +297,64 @@ def _url_of_test_database(settings: dict[str, Any]) -> str:
     host = settings.get("HOST") or "127.0.0.1"
     port = settings.get("PORT") or "5432"
     return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
+
+
+def _responses_file(rows: int, offset: int = 0) -> Any:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    lines = ["Response ID,Score,Comment,Created At,Email,Name,Plan"]
+    for n in range(offset, offset + rows):
+        lines.append(f"{n},{n % 11},Комментарий {n},{1767645000 + n * 3600},p{n}@x.test,P {n},pro")
+    return SimpleUploadedFile("responses.csv", "\n".join(lines).encode())
+
+
+def _queries_of_import(company: Company, rows: int, offset: int) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from delighted_compat.importer import (
+        delighted_import_create,
+        delighted_import_run,
+        delighted_import_start,
+    )
+
+    imp = delighted_import_create(company=company, upload=_responses_file(rows, offset))
+    delighted_import_start(company=company, imp=imp, in_worker=False)
+    with CaptureQueriesContext(connection) as queries:
+        delighted_import_run(company=company, import_pk=imp.pk)
+    imp.refresh_from_db()
+    assert imp.created_count == rows
+    return len(queries)
+
+
+def test_a_chunk_costs_the_same_queries_whatever_its_size(almaty: Company) -> None:
+    """Batch writes: no query per row (a worker parses, a chunk is a few statements)."""
+    assert _queries_of_import(almaty, 5, 0) == _queries_of_import(almaty, 400, 1000)
+
+
+def test_a_lost_task_message_is_woken_again(
+    almaty: Company, django_capture_on_commit_callbacks: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from delighted_compat.importer import (
+        delighted_import_create,
+        delighted_import_start,
+        delighted_imports_rewake,
+    )
+    from delighted_compat.models import DelightedImportStatus
+
+    imp = delighted_import_create(company=almaty, upload=_responses_file(3))
+    delighted_import_start(company=almaty, imp=imp, in_worker=False)  # as if the message was lost
+    assert delighted_imports_rewake() == 0  # not stale yet
+    DelightedImport.objects.for_company(almaty).filter(pk=imp.pk).update(
+        queued_at=timezone.now() - timedelta(minutes=5)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delighted_imports_rewake() == 1
+    imp.refresh_from_db()
+    assert imp.status == DelightedImportStatus.DONE
+    assert Response.objects.for_company(almaty).count() == 3
+    assert delighted_imports_rewake() == 0
