@@ -465,7 +465,10 @@ class _Parser:
                 elif target == "notes":
                     values[target] = _notes(raw)
                 elif target == "language":
-                    values[target] = normalize_language(text)
+                    try:
+                        values[target] = normalize_language(text)
+                    except ValidationError:  # a language we do not survey in: kept, as a property
+                        self._property(row, header, "language", text)
                 elif target == PROPERTIES:
                     for key, value in _properties_cell(raw).items():
                         self._property(row, header, key, value)
@@ -498,11 +501,24 @@ class _Parser:
         values = row.values
         if self.kind == ExportKind.RESPONSES:
             if "score" not in values:
-                raise RowError("score", _("The score is missing."))
+                raise RowError(self._header("score"), _("The score is missing."))
             if "created_at" not in values:
-                raise RowError("created_at", _("The response time is missing."))
+                raise RowError(self._header("created_at"), _("The response time is missing."))
+            kind = str(values.get("survey_type", "nps")).strip().lower()
+            if kind not in ("nps", "enps"):
+                # A CSAT 1–5 or CES 1–7 score counted as NPS would distort every figure.
+                raise RowError(
+                    self._header("survey_type"),
+                    _("Only NPS answers can be imported, not “%(kind)s”.") % {"kind": kind[:20]},
+                )
         elif "email" not in values and "phone" not in values:
-            raise RowError("email", _("The row has neither an email address nor a phone number."))
+            raise RowError(
+                self._header("email"),
+                _("The row has neither an email address nor a phone number."),
+            )
+
+    def _header(self, target: str) -> str:
+        return next((h for _i, h, t in self.columns if t == target), target)
 
 
 def _zone(company: Company) -> zoneinfo.ZoneInfo:

@@ -358,3 +358,48 @@ def test_a_lost_task_message_is_woken_again(
     assert imp.status == DelightedImportStatus.DONE
     assert Response.objects.for_company(almaty).count() == 3
     assert delighted_imports_rewake() == 0
+
+
+def test_other_survey_types_and_languages(almaty: Company, tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(
+        "Response ID,Survey Type,Score,Created At,Email,Locale\n"
+        "1,nps,9,2026-01-05T09:00:00Z,a@x.test,ru-RU\n"
+        "2,csat,5,2026-01-05T09:00:00Z,b@x.test,en\n"
+        "3,nps,7,2026-01-05T09:00:00Z,c@x.test,fr\n"
+        "4,nps,,2026-01-05T09:00:00Z,d@x.test,en\n",
+        encoding="utf-8",
+    )
+    run(almaty, mixed)
+    answers = {
+        r.delighted.delighted_id: r
+        for r in Response.objects.for_company(almaty).select_related("delighted")
+    }
+    assert sorted(answers) == ["1", "3"]
+    assert answers["1"].language == "ru"
+    assert answers["3"].contact_properties == {"language": "fr"}
+    imp = DelightedImport.objects.for_company(almaty).get()
+    assert [(e["line"], e["column"]) for e in imp.errors] == [(3, "Survey Type"), (5, "Score")]
+
+
+def test_xlsx_exports_with_spreadsheet_dates(almaty: Company, tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Response ID", "Score", "Comment", "Created At", "Email"])
+    sheet.append([77, 10, "Отлично", datetime(2026, 2, 28, 23, 30), "x@x.test"])  # local time
+    sheet.append([78, 3.0, None, datetime(2026, 3, 1, 0, 30), "y@x.test"])
+    path = tmp_path / "responses.xlsx"
+    book.save(path)
+    run(almaty, path)
+    rollup_fold()
+    month = metrics_for(
+        company=almaty, since=date(2026, 2, 1), until=date(2026, 3, 31), trend="month"
+    )["trend"]
+    assert month is not None
+    assert [(p["start"], p["response_count"]) for p in month] == [
+        (date(2026, 2, 1), 1),
+        (date(2026, 3, 1), 1),
+    ]
