@@ -99,7 +99,7 @@ DEFAULT_SURVEY_NAME = "Delighted"
 _ALIASES: dict[str, set[str]] = {
     "response_id": {"response_id", "survey_response_id", "id", "response"},
     "score": {"score", "nps_score", "rating", "nps"},
-    "comment": {"comment", "comments", "feedback", "response_comment", "reason"},
+    "comment": {"comment", "comments", "feedback", "response_comment"},
     "created_at": {
         "created_at",
         "created",
@@ -113,14 +113,15 @@ _ALIASES: dict[str, set[str]] = {
         "answered_at",
     },
     "updated_at": {"updated_at", "updated", "response_updated_at", "last_updated"},
-    "person_id": {"person_id", "person", "respondent_id", "people_id", "customer_id"},
+    # "id" means the response in an answers file (response_id comes first), else the person.
+    "person_id": {"person_id", "person", "respondent_id", "people_id", "id"},
     "email": {"email", "person_email", "email_address", "respondent_email", "e_mail"},
     "phone": {"phone", "phone_number", "person_phone_number", "person_phone", "mobile"},
     "name": {"name", "person_name", "respondent_name", "full_name"},
     "tags": {"tags", "tag", "response_tags"},
     "notes": {"notes", "note", "response_notes"},
     "permalink": {"permalink", "response_permalink", "response_link", "link"},
-    "channel": {"channel", "platform", "source", "survey_platform"},
+    "channel": {"channel", "platform", "survey_platform"},
     "language": {"language", "locale", "lang"},
     "survey_type": {"survey_type"},
     PROPERTIES: {"properties", "person_properties", "custom_properties"},
@@ -231,10 +232,6 @@ def suggest_mapping(headers: Iterable[str], kind: str) -> tuple[dict[str, str], 
         used.add(target)
         mapping[header] = target
     return mapping, unknown
-
-
-def mapping_choices(kind: str) -> list[str]:
-    return [*TARGETS.get(kind, ()), "property", IGNORE]
 
 
 def validate(kind: str, headers: list[str], mapping: dict[str, str]) -> dict[str, str]:

@@ -403,3 +403,14 @@ def test_xlsx_exports_with_spreadsheet_dates(almaty: Company, tmp_path: Path) ->
         (date(2026, 2, 1), 1),
         (date(2026, 3, 1), 1),
     ]
+
+
+def test_an_id_column_is_the_response_in_answers_and_the_person_in_people() -> None:
+    assert suggest_mapping(["id", "score", "created_at"], ExportKind.RESPONSES)[0]["id"] == (
+        "response_id"
+    )
+    assert suggest_mapping(["id", "email", "customer_id"], ExportKind.PEOPLE)[0] == {
+        "id": "person_id",
+        "email": "email",
+        "customer_id": PROPERTY_PREFIX + "customer_id",  # the customer's own: a property
+    }
