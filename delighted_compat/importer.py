@@ -23,7 +23,9 @@ Rows: a bad row (no score, a score outside 0–10, an unreadable time, a bad add
 skipped and reported (line, column, reason) in ``errors`` and in the downloadable CSV report;
 the good rows land. Idempotent: an answer is keyed by Delighted's response id (or, without
 that column, a hash of its person, time and score), a contact by email (else phone), a
-suppression by address; what is already there is counted as unchanged and not written again.
+suppression by address; what is already there is counted as unchanged and not written again
+(except an answer that a later export shows edited: newer ``updated_at``, other score or
+comment).
 
 Times: integer Unix seconds or ISO 8601; a time without an offset is read in the company's
 time zone. Answers keep their original times, so the rollup triggers put them in the right
@@ -634,20 +636,43 @@ def _channel(row: Row) -> str:
     return ResponseChannel.SMS if "phone" in row.values else ResponseChannel.LINK
 
 
+def _newer_edit(answer: Response, row: Row) -> bool:
+    """Apply a later export's edit of an answer (a changed score or comment with a later
+    ``updated_at``); the same export again changes nothing."""
+    updated = row.values.get("updated_at")
+    score, comment = row.values["score"], row.values.get("comment", "")
+    if updated is None or updated <= answer.updated_at:
+        return False
+    if (answer.score, answer.comment) == (score, comment):
+        return False
+    answer.score, answer.category, answer.comment = score, category_of(score), comment
+    answer.updated_at = updated
+    return True
+
+
 def _write_responses(*, company: Company, survey: Survey, rows: list[Row], counts: Counts) -> None:
     keys = [_response_key(r) for r in rows]
-    existing = set(
-        DelightedResponse.objects.for_company(company)
+    existing: dict[str, Response | None] = {
+        link.delighted_id: link.response
+        for link in DelightedResponse.objects.for_company(company)
         .filter(delighted_id__in=set(keys))
-        .values_list("delighted_id", flat=True)
-    )
+        .select_related("response")
+    }
     fresh: list[tuple[str, Row]] = []
+    edited: list[Response] = []
     for key, row in zip(keys, rows, strict=True):
-        if key in existing:
+        if key not in existing:
+            existing[key] = None  # the same answer twice in one file lands once
+            fresh.append((key, row))
+        elif (answer := existing[key]) is not None and _newer_edit(answer, row):
+            edited.append(answer)
+        else:
             counts.unchanged += 1
-            continue
-        existing.add(key)  # the same answer twice in one file lands once
-        fresh.append((key, row))
+    if edited:
+        Response.objects.for_company(company).bulk_update(
+            edited, ["score", "category", "comment", "updated_at"]
+        )
+        counts.updated += len(edited)
     if not fresh:
         return
     contacts, _created, _updated = _contacts_upsert(

@@ -414,3 +414,33 @@ def test_an_id_column_is_the_response_in_answers_and_the_person_in_people() -> N
         "email": "email",
         "customer_id": PROPERTY_PREFIX + "customer_id",  # the customer's own: a property
     }
+
+
+def test_a_later_export_with_an_edited_answer_updates_it(almaty: Company, tmp_path: Path) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text(
+        "Response ID,Score,Comment,Created At,Updated At,Email\n"
+        "9,3,Плохо,2026-01-05T09:00:00Z,,a@x.test\n"
+        "10,8,,2026-01-06T09:00:00Z,,b@x.test\n",
+        encoding="utf-8",
+    )
+    later = tmp_path / "later.csv"
+    later.write_text(
+        "Response ID,Score,Comment,Created At,Updated At,Email\n"
+        "9,9,Разобрались — спасибо!,2026-01-05T09:00:00Z,2026-01-09T10:00:00Z,a@x.test\n"
+        "10,8,,2026-01-06T09:00:00Z,,b@x.test\n",
+        encoding="utf-8",
+    )
+    run(almaty, first)
+    assert "0 created, 1 updated, 1 unchanged" in run(almaty, later)
+    answer = Response.objects.for_company(almaty).get(delighted__delighted_id="9")
+    assert (answer.score, answer.category, answer.comment) == (
+        9,
+        "promoter",
+        "Разобрались — спасибо!",
+    )
+    assert answer.created_at == datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # still that day
+    rollup_fold()
+    january = metrics_for(company=almaty, since=date(2026, 1, 1), until=date(2026, 1, 31))
+    assert (january["response_count"], january["nps"]) == (2, 50.0)
+    assert "0 updated, 2 unchanged" in run(almaty, later)  # and again: nothing
