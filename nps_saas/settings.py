@@ -273,6 +273,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "notifications.deliveries_resolve_due",
         "schedule": 30.0,
     },
+    # Delighted imports whose message was lost, woken again (delighted_compat/importer.py).
+    "delighted-compat-imports-rewake": {
+        "task": "delighted_compat.imports_rewake",
+        "schedule": 60.0,
+    },
     # Outbound webhook and Slack retries live in the database (notifications/webhooks.py).
     "notifications-webhooks-deliver-due": {
         "task": "notifications.webhooks_deliver_due",
