@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import stat
 from datetime import timedelta
 from io import StringIO
@@ -100,6 +101,22 @@ def test_passwords_are_random_per_installation(
     assert one["owner_password"] != two["owner_password"]
     assert one["viewer_password"] != two["viewer_password"]
     assert len(one["owner_password"]) >= 16
+
+
+def test_a_random_password_the_validators_refuse_is_drawn_again(
+    var_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One in many thousand draws resembles "demo@nps.local" closely enough for Django's
+    # similarity check: the first start then failed with "too similar to the email address".
+    draws = ["Demo-nps-local-x", "Xq7-Lk2vPz9wRt4M", "Hb3-Nc8yTs6uWe1K"]
+    real = secrets.token_urlsafe
+    # The next draws are these; later ones (public ids of the company) are random again.
+    monkeypatch.setattr("secrets.token_urlsafe", lambda n=None: draws.pop(0) if draws else real(n))
+    ensure_demo(monkeypatch)
+    stored = json.loads((var_dir / "demo-credentials.json").read_text())
+    assert stored["owner_password"] == "Xq7-Lk2vPz9wRt4M"
+    assert stored["viewer_password"] == "Hb3-Nc8yTs6uWe1K"
+    assert authenticate(email="demo@nps.local", password=stored["owner_password"])
 
 
 def test_a_lost_credentials_file_gets_new_passwords_that_work(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -61,9 +62,19 @@ def credentials_path() -> Path:
     return Path(settings.VAR_DIR) / "demo-credentials.json"
 
 
-def _new_password() -> str:
-    # 16 URL-safe characters (96 bits): passes the password validators, easy to copy.
-    return secrets.token_urlsafe(12)
+def _new_password(email: str) -> str:
+    """16 URL-safe characters (96 bits), easy to copy, that the password validators accept.
+
+    A draw can resemble the login's email closely enough for the similarity validator (rare,
+    but it failed a first start): such a draw is thrown away.
+    """
+    while True:
+        password = secrets.token_urlsafe(12)
+        try:
+            validate_password(password, User(email=email))
+        except ValidationError:
+            continue
+        return password
 
 
 def load_credentials(path: Path) -> DemoCredentials | None:
@@ -104,9 +115,9 @@ class Command(BaseCommand):
         if credentials is None:
             credentials = DemoCredentials(
                 owner_email=OWNER_EMAIL,
-                owner_password=_new_password(),
+                owner_password=_new_password(OWNER_EMAIL),
                 viewer_email=VIEWER_EMAIL,
-                viewer_password=_new_password(),
+                viewer_password=_new_password(VIEWER_EMAIL),
             )
             # Stored before any row is written, so that a start that fails half-way is
             # finished by the next one with the same passwords.
