@@ -286,5 +286,6 @@ def test_a_survey_scheduled_through_v1_is_answered_on_our_page(
     assert metrics["promoter_count"] == 1
     assert metrics["nps"] == 100
     people = call("GET", "/v1/people", key).json()
+    assert invitation.sent_at is not None
     assert people[0]["last_sent_at"] == int(invitation.sent_at.timestamp())
     assert people[0]["next_survey_scheduled_at"] is None
