@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from delighted_compat.api.urls import not_found as not_found_v1
+from delighted_compat.views_api_keys import delighted_api_keys
 from nps_saas import health, views
 
 urlpatterns = [
@@ -11,6 +12,11 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("i18n/setlang/", views.set_language, name="set_language"),
     path("", include("companies.urls_public")),
+    path(
+        "c/<slug:company_slug>/api-keys/delighted/",
+        delighted_api_keys,
+        name="delighted_api_keys",
+    ),
     path("c/<slug:company_slug>/", include("companies.urls")),
     path("c/<slug:company_slug>/surveys/", include("surveys.urls")),
     path("c/<slug:company_slug>/contacts/", include("surveys.urls_contacts")),

@@ -39,9 +39,9 @@ from surveys.services.triggers import TRIGGER_CREATED, invitation_trigger
 # --- Projects: which survey a key acts on ------------------------------------------------------
 
 
-def project_survey(*, api_key: ApiKey) -> Survey:
-    """The survey the key's ``/v1/`` calls act on: its own, else the company's default one
-    for this API, created (active, default wording in the company's language) on first use."""
+def project_survey_existing(*, api_key: ApiKey) -> Survey | None:
+    """The survey the key's ``/v1/`` calls act on, if there is one yet (reads create nothing):
+    the key's own, else the company's default survey for this API."""
     company = api_key.company
     bound = (
         ApiKeySurvey.objects.for_company(company)
@@ -51,6 +51,21 @@ def project_survey(*, api_key: ApiKey) -> Survey:
     )
     if bound is not None:
         return bound.survey
+    default = DefaultApiSurvey.objects.for_company(company).select_related("survey").first()
+    return default.survey if default is not None else None
+
+
+def project_survey(*, api_key: ApiKey) -> Survey:
+    """``project_survey_existing``, else the company's default survey for this API, created
+    now (active, the default wording in the company's language)."""
+    existing = project_survey_existing(api_key=api_key)
+    if existing is not None:
+        return existing
+    return default_survey_ensure(company=api_key.company)
+
+
+def default_survey_ensure(*, company: Company) -> Survey:
+    """The company's default survey for this API, created on first use."""
     default = DefaultApiSurvey.objects.for_company(company).select_related("survey").first()
     if default is not None:
         return default.survey
@@ -132,9 +147,9 @@ def _check_person(data: PersonInput) -> None:
         raise ValidationError(errors)
 
 
-def person_create(*, company: Company, survey: Survey, data: PersonInput) -> PersonResult:
+def person_create(*, company: Company, survey: Survey | None, data: PersonInput) -> PersonResult:
     """Create or update a person (by email, else by phone number) and, unless ``send`` is
-    false, schedule a survey request through the transactional trigger.
+    false, schedule a survey request of ``survey`` through the transactional trigger.
 
     A suppressed address, or a person surveyed within the survey's throttle window (our
     invitations, or ``last_sent_at``), gets no request: ``invitation`` is None then, like a
@@ -162,7 +177,7 @@ def person_create(*, company: Company, survey: Survey, data: PersonInput) -> Per
                 properties=data.properties,
             )
         invitation = None
-        if data.send and not _recently_sent(survey=survey, data=data):
+        if data.send and survey is not None and not _recently_sent(survey=survey, data=data):
             language = (data.properties or {}).get("locale")
             language = str(language).split("-")[0].split("_")[0].lower() if language else None
             invitation, outcome = invitation_trigger(

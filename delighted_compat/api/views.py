@@ -31,15 +31,29 @@ from surveys.services.contacts import contact_clean
 
 
 class ProjectAPIView(DelightedAPIView):
-    """An endpoint acting on the key's Delighted project (one of our surveys)."""
+    """An endpoint acting on the key's Delighted project (one of our surveys).
+
+    Writes use ``survey`` (the company's default survey is created on first use); reads use
+    ``existing_survey`` and create nothing (no survey yet: nothing to show).
+    """
 
     @property
     def survey(self) -> Survey:
-        cached: Survey | None = getattr(self, "_survey", None)
-        if cached is None:
-            cached = services.project_survey(api_key=self.api_key)
-            self._survey = cached
-        return cached
+        return services.project_survey(api_key=self.api_key)
+
+    @property
+    def existing_survey(self) -> Survey | None:
+        return services.project_survey_existing(api_key=self.api_key)
+
+    def _trend_or(self, survey: Survey | None) -> Survey | None:
+        """A Delighted trend is one of the company's surveys (by id): that one, if given."""
+        trend = self.params.text("trend")
+        if not trend:
+            return survey
+        found = selectors.trend_survey(company=self.company, trend=trend)
+        if found is None:
+            raise Unprocessable({"trend": [_("is unknown")]})
+        return found
 
 
 def _clean_address(company: Any, field: str, value: str | None) -> str | None:
@@ -71,7 +85,8 @@ class PeopleApi(ProjectAPIView):
             email_update=p.text("email_update"),
             phone_number_update=p.text("phone_number_update"),
         )
-        result = services.person_create(company=self.company, survey=self.survey, data=data)
+        survey = self.survey if data.send else None
+        result = services.person_create(company=self.company, survey=survey, data=data)
         contact = (
             selectors.with_person_dates(
                 Contact.objects.for_company(self.company).filter(pk=result.contact.pk),
@@ -139,10 +154,11 @@ class PendingSurveyRequestsApi(ProjectAPIView):
 
     def delete(self, request: Request, email: str) -> ApiResponse:
         contact = selectors.person_by_email(company=self.company, email=email)
-        if contact is not None:
-            services.pending_requests_delete(
-                company=self.company, survey=self.survey, contact=contact
-            )
+        if contact is None:
+            raise exceptions.NotFound()
+        survey = self.existing_survey
+        if survey is not None:
+            services.pending_requests_delete(company=self.company, survey=survey, contact=contact)
         return ApiResponse({"ok": True})
 
 
@@ -197,13 +213,7 @@ class SurveyResponsesApi(ProjectAPIView):
             raise Unprocessable(
                 {"order": [_("must be asc, desc, asc:updated_at or desc:updated_at")]}
             )
-        survey = self.survey
-        trend = p.text("trend")
-        if trend:
-            found = selectors.trend_survey(company=self.company, trend=trend)
-            if found is None:
-                raise Unprocessable({"trend": [_("is unknown")]})
-            survey = found
+        survey = self._trend_or(self.existing_survey)
         contact: Contact | None = None
         person_id, person_email = p.text("person_id"), p.text("person_email")
         if person_id or person_email:
@@ -215,6 +225,8 @@ class SurveyResponsesApi(ProjectAPIView):
             if contact is None:
                 return ApiResponse([])
         page, per_page = p.page()
+        if survey is None:
+            return ApiResponse([])
         responses = selectors.survey_responses_list(
             company=self.company,
             survey=survey,
@@ -254,8 +266,13 @@ class SurveyResponseApi(ProjectAPIView):
     ignored; ``person`` as an id or an object)."""
 
     def _get(self, response_id: str) -> Response:
-        response = selectors.survey_response_get(
-            company=self.company, survey=self.survey, public_id=response_id
+        survey = self.existing_survey
+        response = (
+            None
+            if survey is None
+            else selectors.survey_response_get(
+                company=self.company, survey=survey, public_id=response_id
+            )
         )
         if response is None:
             raise exceptions.NotFound()
@@ -291,13 +308,9 @@ class MetricsApi(ProjectAPIView):
 
     def get(self, request: Request) -> ApiResponse:
         p = self.params
-        survey = self.survey
-        trend = p.text("trend")
-        if trend:
-            found = selectors.trend_survey(company=self.company, trend=trend)
-            if found is None:
-                raise Unprocessable({"trend": [_("is unknown")]})
-            survey = found
+        survey = self._trend_or(self.existing_survey)
+        if survey is None:
+            return ApiResponse(formats.metrics_json([0] * 11))
         counts = selectors.metrics_counts(
             company=self.company,
             survey=survey,
