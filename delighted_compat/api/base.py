@@ -46,6 +46,7 @@ from companies.api_auth import ApiKeyAuthentication, ApiKeyPrincipal, ApiKeyRate
 from companies.api_parsers import JSONParser
 from companies.api_views import Metadata
 from companies.models import ApiKey, Company, Role
+from companies.text import TOO_DEEP_MESSAGE, UNSTORABLE_MESSAGE, TooDeep, unstorable_path
 
 request_logger = logging.getLogger("django.request")
 
@@ -158,7 +159,14 @@ class BracketFormParser(parsers.BaseParser):
     ) -> Any:
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         data = QueryDict(stream.read(), encoding=encoding)
-        return unflatten([(key, value) for key, values in data.lists() for value in values])
+        parsed = unflatten([(key, value) for key, values in data.lists() for value in values])
+        try:
+            path = unstorable_path(parsed)
+        except TooDeep as exc:
+            raise exceptions.ParseError(TOO_DEEP_MESSAGE) from exc
+        if path is not None:
+            raise exceptions.ValidationError({str(path[0]): [UNSTORABLE_MESSAGE]})
+        return parsed
 
 
 class JSONRenderer(renderers.JSONRenderer):

@@ -289,3 +289,26 @@ def test_a_survey_scheduled_through_v1_is_answered_on_our_page(
     assert invitation.sent_at is not None
     assert people[0]["last_sent_at"] == int(invitation.sent_at.timestamp())
     assert people[0]["next_survey_scheduled_at"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ('{"email": "a\\u0000@example.com"}', "application/json"),
+        ("email=a%00%40example.com&name=x", "application/x-www-form-urlencoded"),
+        ("name=%00&email=a%40example.com", "application/x-www-form-urlencoded"),
+        ('{"email": ', "application/json"),
+        ("[" * 100 + "]" * 100, "application/json"),
+        (
+            "properties" + "[a]" * 100 + "=1&email=a%40example.com",
+            "application/x-www-form-urlencoded",
+        ),
+    ],
+)
+def test_hostile_bodies_are_422s_and_store_nothing(
+    key: str, company: Company, body: str, content_type: str
+) -> None:
+    response = call("POST", "/v1/people", key, body, content_type=content_type)
+    assert response.status_code == 422, response.content
+    assert response.json()["status"] == 422
+    assert not Contact.objects.for_company(company).exists()

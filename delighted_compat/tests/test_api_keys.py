@@ -95,3 +95,13 @@ def test_the_web_page_refuses_another_companys_key_or_survey(
     )
     assert response.status_code == 400
     assert not ApiKeySurvey.objects.unscoped(reason="test: nothing anywhere").exists()
+
+
+def test_keys_fit_a_basic_header_from_every_delighted_client(company: Company) -> None:
+    """The Ruby gem base64-wraps ``KEY:`` after 45 bytes: a longer key breaks its header."""
+    for _ in range(20):
+        key = api_key_create(company=company, name="k").key
+        assert len(key) <= 44
+        assert key.isascii()
+        # Ruby's pack("m") starts a new line after every 45 input bytes.
+        assert len(f"{key}:".encode()) <= 45
