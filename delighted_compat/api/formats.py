@@ -11,6 +11,7 @@ from delighted_compat.api.base import unix
 from notifications.models import Suppression
 from responses.models import Response
 from surveys.models import Contact, Invitation
+from surveys.selectors import survey_extra_questions
 
 
 def person_json(contact: Contact) -> dict[str, Any]:
@@ -68,8 +69,45 @@ def response_json(
         "person_properties": dict(response.invitation_properties) or None,
         "notes": [],
         "tags": [],
-        "additional_answers": [],
+        "additional_answers": additional_answers(response),
     }
+
+
+def additional_answers(response: Response) -> list[dict[str, Any]]:
+    """Answers to the survey's extra questions, in Delighted's shape: a choice question is
+    ``select_one`` (the choice's id is its position), a text question ``free_response``;
+    worded in the respondent's language."""
+    answers = response.extra_answers or {}
+    if not answers:
+        return []
+    out: list[dict[str, Any]] = []
+    questions = survey_extra_questions(survey=response.survey, language=response.language)
+    for question in questions:
+        if question["id"] not in answers:
+            continue
+        value: dict[str, Any] = {
+            "free_response": None,
+            "scale": None,
+            "select_one": None,
+            "select_many": None,
+        }
+        answer = answers[question["id"]]
+        if question["kind"] == "choice":
+            choices = question["choices"]
+            text = choices[answer] if isinstance(answer, int) and 0 <= answer < len(choices) else ""
+            value["select_one"] = {"id": str(answer), "text": text}
+            kind = "select_one"
+        else:
+            value["free_response"] = str(answer)
+            kind = "free_response"
+        out.append(
+            {
+                "id": f"{response.public_id}-{question['id']}",
+                "value": value,
+                "question": {"id": question["id"], "type": kind, "text": question["text"]},
+            }
+        )
+    return out
 
 
 def suppression_json(

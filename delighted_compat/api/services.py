@@ -164,7 +164,7 @@ def person_create(*, company: Company, survey: Survey | None, data: PersonInput)
         if data.phone_number_update:
             changes["phone"] = data.phone_number_update
         if existing is not None:
-            if data.phone_number and existing.phone is None:
+            if data.email and data.phone_number:  # found by email: the number is news
                 changes.setdefault("phone", data.phone_number)
             contact = contact_update(company=company, contact=existing, **changes)
             created = False
@@ -183,8 +183,10 @@ def person_create(*, company: Company, survey: Survey | None, data: PersonInput)
             invitation, outcome = invitation_trigger(
                 company=company,
                 survey=survey,
-                email=contact.email if data.channel == Channel.EMAIL else None,
-                phone=contact.phone if data.channel == Channel.SMS else None,
+                # Both addresses: the trigger then finds this very contact by its email
+                # (a phone number alone may be shared by several contacts).
+                email=contact.email,
+                phone=contact.phone,
                 properties=data.properties,
                 channel=data.channel,
                 delay=data.delay,

@@ -312,3 +312,83 @@ def test_hostile_bodies_are_422s_and_store_nothing(
     assert response.status_code == 422, response.content
     assert response.json()["status"] == 422
     assert not Contact.objects.for_company(company).exists()
+
+
+def test_an_sms_survey_request_goes_out_by_text_at_the_recipients_allowed_hour(
+    key: str, company: Company
+) -> None:
+    from surveys.sms import quiet_hours_until
+
+    before = timezone.now()
+    body = call(
+        "POST",
+        "/v1/people",
+        key,
+        {"email": "ana@example.com", "phone_number": "+77012345678", "channel": "sms", "delay": 60},
+    ).json()
+    invitation = Invitation.objects.for_company(company).get()
+    assert invitation.channel == "sms"
+    assert invitation.contact.email == "ana@example.com"
+    assert body["phone_number"] == "+77012345678"
+    assert body["survey_scheduled_at"] == int(invitation.scheduled_for.timestamp())
+    due = before + timedelta(seconds=60)
+    window = quiet_hours_until(contact=invitation.contact, company=company, now=due)
+    assert invitation.scheduled_for >= (window or due)
+
+
+def test_found_by_email_the_phone_number_is_updated(key: str, company: Company) -> None:
+    call("POST", "/v1/people", key, {"email": "a@example.com", "send": False})
+    body = call(
+        "POST",
+        "/v1/people",
+        key,
+        {"email": "a@example.com", "phone_number": "+77012345678", "send": False},
+    ).json()
+    assert body["phone_number"] == "+77012345678"
+    assert Contact.objects.for_company(company).get().phone == "+77012345678"
+
+
+def test_accept_header_that_excludes_json_is_406(key: str) -> None:
+    assert call("GET", "/v1/metrics", key, HTTP_ACCEPT="*/*").status_code == 200
+    response = call("GET", "/v1/metrics", key, HTTP_ACCEPT="text/html")
+    assert response.status_code == 406
+    assert response.json()["status"] == 406
+
+
+def test_extra_questions_are_additional_answers(key: str, company: Company) -> None:
+    from delighted_compat.api.services import project_survey
+    from responses.models import Response
+
+    api_key = api_key_create(company=company, name="other").api_key
+    survey = project_survey(api_key=api_key)
+    survey.extra_questions = [
+        {
+            "id": "visit",
+            "kind": "choice",
+            "text": {"en": "How often do you visit?", "ru": "Как часто вы приходите?"},
+            "choices": [{"en": "Weekly", "ru": "Каждую неделю"}, {"en": "Rarely", "ru": "Редко"}],
+        },
+        {"id": "dish", "kind": "text", "text": {"en": "Your favourite dish?"}},
+    ]
+    survey.save()
+    Response.objects.create(
+        company=company,
+        survey=survey,
+        score=8,
+        category="passive",
+        channel="link",
+        language="ru",
+        extra_answers={"visit": 1, "dish": "Plov"},
+    )
+    [answer] = call("GET", "/v1/survey_responses", key).json()
+    assert answer["person"] is None
+    visit, dish = answer["additional_answers"]
+    assert visit["question"] == {
+        "id": "visit",
+        "type": "select_one",
+        "text": "Как часто вы приходите?",
+    }
+    assert visit["value"]["select_one"] == {"id": "1", "text": "Редко"}
+    assert visit["value"]["free_response"] is None
+    assert dish["question"]["type"] == "free_response"
+    assert dish["value"]["free_response"] == "Plov"
