@@ -392,3 +392,34 @@ def test_extra_questions_are_additional_answers(key: str, company: Company) -> N
     assert visit["value"]["free_response"] is None
     assert dish["question"]["type"] == "free_response"
     assert dish["value"]["free_response"] == "Plov"
+
+
+def test_deleting_a_person_erases_their_answers_invitations_suppressions_and_ledger(
+    key: str, company: Company
+) -> None:
+    from notifications.models import Delivery, DeliveryStatus
+    from responses.models import Response
+
+    person = call("POST", "/v1/people", key, {"email": "ana@example.com", "delay": 60}).json()
+    other = call("POST", "/v1/people", key, {"email": "bob@example.com", "send": False}).json()
+    for who in (person, other):
+        call("POST", "/v1/survey_responses", key, {"person": who["id"], "score": 4})
+    call("POST", "/v1/unsubscribes", key, {"person_email": "ana@example.com"})
+    for address in ("ana@example.com", "bob@example.com"):
+        Delivery.objects.create(
+            company=company, channel="email", to=address, status=DeliveryStatus.DELIVERED
+        )
+
+    response = call("DELETE", f"/v1/people/{person['id']}", key, {})
+    assert response.status_code == 202
+    assert list(Contact.objects.for_company(company).values_list("email", flat=True)) == [
+        "bob@example.com"
+    ]
+    assert Response.objects.for_company(company).get().contact.email == "bob@example.com"
+    assert not Invitation.objects.for_company(company).exists()
+    assert not Suppression.objects.for_company(company).exists()
+    assert list(Delivery.objects.for_company(company).values_list("to", flat=True)) == [
+        "bob@example.com"
+    ]
+    assert call("GET", "/v1/metrics", key).json()["response_count"] == 1
+    assert call("DELETE", f"/v1/people/{person['id']}", key, {}).status_code == 404
