@@ -425,3 +425,10 @@ def test_deleting_a_person_erases_their_answers_invitations_suppressions_and_led
     ]
     assert call("GET", "/v1/metrics", key).json()["response_count"] == 1
     assert call("DELETE", f"/v1/people/{person['id']}", key, {}).status_code == 404
+
+
+def test_nul_in_the_query_or_path_is_a_json_400(key: str) -> None:
+    for path in ("/v1/people?email=a%00b", "/v1/survey_responses/a%00b"):
+        response = call("GET", path, key)
+        assert response.status_code == 400, path
+        assert response["Content-Type"].startswith("application/json")
