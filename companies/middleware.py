@@ -21,8 +21,9 @@ from companies.text import UNSTORABLE_MESSAGE, is_storable
 from companies.zones import company_zone
 
 LAST_COMPANY_SESSION_KEY = "nps_company"
-# Paths whose errors are the API's JSON error shape (companies.api_base), not HTML pages.
-API_PATH_PREFIXES = ("/api/",)
+# Paths whose errors are JSON (companies.api_base's shape), not HTML pages: the REST API and
+# Delighted's API (delighted_compat), whose clients cannot read a page.
+API_PATH_PREFIXES = ("/api/", "/v1/")
 
 
 def is_api_path(path: str) -> bool:

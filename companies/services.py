@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import string
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,6 +31,10 @@ from companies.models import (
 )
 
 API_KEY_SCHEME = "nps"
+# Keys are ``nps_<8 hex>_<31 letters and digits>``: 44 characters (≈185 random bits), the most
+# a Basic header built by Delighted's Ruby client can carry (its base64 wraps after 45 bytes).
+API_KEY_SECRET_LENGTH = 31
+_API_KEY_ALPHABET = string.ascii_letters + string.digits
 
 
 def sha256(value: str) -> str:
@@ -335,7 +340,7 @@ def api_key_create(
     if role not in (Role.ADMIN, Role.VIEWER):
         raise ValidationError({"role": _("Choose full access or read only.")})
     prefix = secrets.token_hex(4)
-    secret = secrets.token_urlsafe(32)
+    secret = "".join(secrets.choice(_API_KEY_ALPHABET) for _ in range(API_KEY_SECRET_LENGTH))
     key = f"{API_KEY_SCHEME}_{prefix}_{secret}"
     api_key = ApiKey.objects.create(
         company=company,

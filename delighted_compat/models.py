@@ -1,5 +1,14 @@
-"""What the Delighted importer keeps: each uploaded export file, and the link from an imported
-answer to Delighted's own response id (the key that makes a re-run change nothing)."""
+"""What the Delighted compatibility keeps.
+
+* For the API at ``/v1/``: which survey a key's calls act on. A Delighted "project" is one of
+  our surveys. A key bound to a survey (``ApiKeySurvey``) acts on that survey; a company key
+  without one acts on the company's default survey for this API (``DefaultApiSurvey``),
+  created on first use. Both rows live here, above surveys and companies, so that neither of
+  those apps learns about Delighted.
+* For the importer: each uploaded export file (``DelightedImport``), and the link from an
+  imported answer to Delighted's own response id (``DelightedResponse``, the key that makes a
+  re-run change nothing).
+"""
 
 from __future__ import annotations
 
@@ -112,3 +121,31 @@ class DelightedResponse(TenantModel):
 
     def __str__(self) -> str:
         return f"Delighted response {self.delighted_id}"
+
+
+class ApiKeySurvey(TenantModel):
+    """The survey an API key's ``/v1/`` calls act on (its Delighted "project")."""
+
+    api_key = models.OneToOneField(
+        "companies.ApiKey", on_delete=models.CASCADE, related_name="delighted_survey"
+    )
+    survey = models.ForeignKey("surveys.Survey", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"{self.api_key} → {self.survey}"
+
+
+class DefaultApiSurvey(TenantModel):
+    """The survey a company's unbound keys act on through ``/v1/`` (one per company)."""
+
+    survey = models.ForeignKey("surveys.Survey", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company"], name="delighted_default_survey_company")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.company_id} → {self.survey}"

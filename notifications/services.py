@@ -10,6 +10,8 @@ from django.db import transaction
 
 from notifications.models import (
     Channel,
+    Delivery,
+    DeliveryStatus,
     OutboxChannel,
     OutboxMessage,
     Suppression,
@@ -132,3 +134,13 @@ def suppression_lift_stop(*, company: Company, channel: str, address: str) -> bo
         .delete()
     )
     return bool(deleted)
+
+
+def address_forget(*, company: Company, channel: str, address: str) -> None:
+    """Erase what the post office keeps about an address (a person's data deleted): its
+    suppression and its finished ledger rows. Rows in flight stay until their send settles."""
+    normalized = normalize_address(channel, address)
+    Suppression.objects.for_company(company).filter(channel=channel, address=normalized).delete()
+    Delivery.objects.for_company(company).filter(channel=channel, to=normalized).exclude(
+        status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING]
+    ).delete()

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from delighted_compat.api.urls import not_found as not_found_v1
+from delighted_compat.views_api_keys import delighted_api_keys
 from nps_saas import health, views
 
 urlpatterns = [
@@ -10,6 +12,11 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("i18n/setlang/", views.set_language, name="set_language"),
     path("", include("companies.urls_public")),
+    path(
+        "c/<slug:company_slug>/api-keys/delighted/",
+        delighted_api_keys,
+        name="delighted_api_keys",
+    ),
     path("c/<slug:company_slug>/", include("companies.urls")),
     path("c/<slug:company_slug>/surveys/", include("surveys.urls")),
     path("c/<slug:company_slug>/contacts/", include("surveys.urls_contacts")),
@@ -25,6 +32,9 @@ urlpatterns = [
     path("api/v1/", include("dashboards.api_urls")),
     # Last: it ends with the catch-all JSON 404 of the API.
     path("api/v1/", include("companies.api_urls")),
+    # Delighted's API (delighted_compat): its own paths, auth and formats; the JSON 404 last.
+    path("v1/", include("delighted_compat.api.urls")),
+    path("v1/", include(not_found_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Public (no tenant data). The split view serves its start-up script from a URL instead
     # of inline, which our CSP (script-src 'self') requires.

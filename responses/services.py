@@ -320,3 +320,12 @@ def link_signature_valid(*, company: Company, email: str, signature: str) -> boo
 def browser_key_for(cookie_value: str) -> str:
     """What is stored for a browser: the SHA-256 of its random cookie, never the cookie."""
     return hashlib.sha256(cookie_value.encode()).hexdigest()
+
+
+def responses_delete_for_contact(*, company: Company, contact: Contact) -> int:
+    """Delete every answer of ``contact`` (a person's data erased: their follow-ups, notes and
+    tags go with them; the dashboards' triggers take the answers out of the rollups)."""
+    if contact.company_id != company.pk:
+        raise ValueError("contact belongs to another company")
+    deleted, _by_model = Response.objects.for_company(company).filter(contact=contact).delete()
+    return deleted

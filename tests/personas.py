@@ -25,6 +25,8 @@ from conftest import make_user
 
 COMPANY_KWARG = "company_slug"
 API_PREFIX = "api/v1/"
+# Delighted's API (delighted_compat): its own walker, tests/test_personas_v1.py.
+DELIGHTED_PREFIX = "v1/"
 
 # --- Objects for URL keywords ---------------------------------------------------------------
 
@@ -223,9 +225,38 @@ URL_KWARG_FACTORIES: dict[str, Factory] = {
     "delighted_import_id": lambda company: str(_delighted_import(company).public_id),
 }
 
+
+def _v1_person(company: Company) -> Any:
+    from surveys.models import Contact
+
+    return Contact.objects.create(
+        company=company, email=f"walker-person-{secrets.token_hex(4)}@people.test"
+    )
+
+
+def _v1_response(company: Company) -> str:
+    """An answer in the company's survey of Delighted's API (what an unbound key reads)."""
+    from delighted_compat.api.services import default_survey_ensure
+    from responses.models import Response
+
+    response = Response.objects.create(
+        company=company,
+        survey=default_survey_ensure(company=company),
+        contact=_v1_person(company),
+        score=9,
+        category="promoter",
+        channel="link",
+    )
+    return response.public_id
+
+
 # For generic keyword names (``id``, ``pk``) that mean different objects on different routes:
 # (route name, keyword) → factory. Checked before URL_KWARG_FACTORIES.
-ROUTE_KWARG_FACTORIES: dict[tuple[str, str], Factory] = {}
+ROUTE_KWARG_FACTORIES: dict[tuple[str, str], Factory] = {
+    ("v1-person", "identifier"): lambda company: _v1_person(company).public_id,
+    ("v1-person-pending", "email"): lambda company: _v1_person(company).email or "",
+    ("v1-response", "response_id"): _v1_response,
+}
 
 
 class MissingFactory(LookupError):
@@ -331,6 +362,10 @@ class Route:
         return self.route.startswith(API_PREFIX)
 
     @property
+    def is_delighted_api(self) -> bool:
+        return self.route.startswith(DELIGHTED_PREFIX)
+
+    @property
     def object_kwargs(self) -> tuple[str, ...]:
         return tuple(k for k in self.kwargs if k != COMPANY_KWARG)
 
@@ -381,7 +416,15 @@ def walk_routes() -> list[Route]:
 
 # --- What changed in the database ------------------------------------------------------------
 
-PROJECT_APPS = ("companies", "notifications", "surveys", "responses", "dashboards", "account")
+PROJECT_APPS = (
+    "companies",
+    "notifications",
+    "surveys",
+    "responses",
+    "dashboards",
+    "delighted_compat",
+    "account",
+)
 # Bookkeeping that a request may legitimately touch without changing anything a tenant owns.
 VOLATILE_FIELDS = frozenset({"last_used_at", "last_login"})
 

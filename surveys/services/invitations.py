@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -363,3 +363,24 @@ def sends_wake(rows: Iterable[tuple[int, int, str]], *, reminder: bool = False) 
                 wake(SEND_TASK, company_id, chunk, reminder=True)
             else:
                 wake(SEND_TASK, company_id, chunk)
+
+
+def invitations_cancel_pending(
+    *, company: Company, contact: Contact, survey: Survey | None = None
+) -> int:
+    """Cancel the contact's invitations still waiting for their time (of ``survey`` only, when
+    given); those already handed to a send task go out. Returns how many were cancelled."""
+    pending = Invitation.objects.for_company(company).filter(
+        contact=contact, status=InvitationStatus.SCHEDULED
+    )
+    if survey is not None:
+        pending = pending.filter(survey=survey)
+    with transaction.atomic():
+        # Locked: the dispatcher claims due rows with SKIP LOCKED, so a row is either handed
+        # over before this or cancelled here, never both.
+        ids = list(pending.select_for_update().values_list("pk", flat=True))
+        Invitation.objects.for_company(company).filter(pk__in=ids).update(
+            status=InvitationStatus.CANCELLED
+        )
+        events_add(company, [(pk, "cancelled", "") for pk in ids])
+    return len(ids)

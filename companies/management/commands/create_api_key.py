@@ -2,6 +2,9 @@
 
 Contract (other tools rely on it): the key is alone on the LAST line of stdout; an unknown
 company gives a one-line error on stderr and exit status 1.
+
+Apps above companies extend the command (``nps_saas``'s adds ``--survey`` for Delighted's
+API) through ``check_extra`` and ``key_created``, run in the key's transaction.
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from companies.management.cli import command_error
 from companies.models import Company, Role
-from companies.services import api_key_create
+from companies.services import IssuedApiKey, api_key_create
 
 
 class Command(BaseCommand):
@@ -26,17 +30,28 @@ class Command(BaseCommand):
             "--read-only", action="store_true", help="a key that can read but not change data"
         )
 
+    def check_extra(self, *, company: Company, options: dict[str, Any]) -> None:
+        """Refuse bad extra options (CommandError) before anything is created."""
+
+    def key_created(
+        self, *, company: Company, issued: IssuedApiKey, options: dict[str, Any]
+    ) -> None:
+        """Called in the key's transaction, after it is created."""
+
     def handle(self, *args: Any, **options: Any) -> None:
         slug = options["company"].strip()
         company = Company.objects.filter(slug=slug).first()
         if company is None:
             raise CommandError(f"Unknown company {slug!r}: pass the slug create_company printed")
+        self.check_extra(company=company, options=options)
         try:
-            issued = api_key_create(
-                company=company,
-                name=options["name"],
-                role=Role.VIEWER if options["read_only"] else Role.ADMIN,
-            )
+            with transaction.atomic():
+                issued = api_key_create(
+                    company=company,
+                    name=options["name"],
+                    role=Role.VIEWER if options["read_only"] else Role.ADMIN,
+                )
+                self.key_created(company=company, issued=issued, options=options)
         except ValidationError as exc:
             raise command_error(exc) from exc
         access = "read-only" if options["read_only"] else "full-access"

@@ -1,0 +1,343 @@
+"""Writes behind Delighted's API: each one a call into the product's own services.
+
+A person is a contact (surveys), a survey request an invitation that the dispatcher sends
+(throttling, suppressions, quiet hours, the ledger), a survey response a response
+(responses), an unsubscribe a suppression (notifications). A Delighted "project" is one of
+our surveys: ``project_survey``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from companies.models import ApiKey, Company
+from delighted_compat.models import ApiKeySurvey, DefaultApiSurvey
+from notifications.models import Channel, SuppressionReason
+from notifications.services import address_forget, suppression_add
+from responses.models import Response, ResponseChannel, category_of
+from responses.services import response_record, responses_delete_for_contact
+from surveys.models import Contact, Invitation, Survey, SurveyStatus
+from surveys.services.contacts import (
+    contact_clean,
+    contact_delete,
+    contact_update,
+    contact_upsert,
+    normalize_properties,
+)
+from surveys.services.invitations import invitations_cancel_pending
+from surveys.services.surveys import survey_create, survey_set_status
+from surveys.services.triggers import TRIGGER_CREATED, invitation_trigger
+
+# --- Projects: which survey a key acts on ------------------------------------------------------
+
+
+def project_survey_existing(*, api_key: ApiKey) -> Survey | None:
+    """The survey the key's ``/v1/`` calls act on, if there is one yet (reads create nothing):
+    the key's own, else the company's default survey for this API."""
+    company = api_key.company
+    bound = (
+        ApiKeySurvey.objects.for_company(company)
+        .filter(api_key=api_key)
+        .select_related("survey")
+        .first()
+    )
+    if bound is not None:
+        return bound.survey
+    default = DefaultApiSurvey.objects.for_company(company).select_related("survey").first()
+    return default.survey if default is not None else None
+
+
+def project_survey(*, api_key: ApiKey) -> Survey:
+    """``project_survey_existing``, else the company's default survey for this API, created
+    now (active, the default wording in the company's language)."""
+    existing = project_survey_existing(api_key=api_key)
+    if existing is not None:
+        return existing
+    return default_survey_ensure(company=api_key.company)
+
+
+def default_survey_ensure(*, company: Company) -> Survey:
+    """The company's default survey for this API, created on first use."""
+    default = DefaultApiSurvey.objects.for_company(company).select_related("survey").first()
+    if default is not None:
+        return default.survey
+    try:
+        with transaction.atomic():
+            with translation.override(company.default_language):
+                name = _("Delighted API")
+            survey = survey_create(
+                company=company, name=name, default_language=company.default_language
+            )
+            survey_set_status(company=company, survey=survey, status=SurveyStatus.ACTIVE)
+            DefaultApiSurvey.objects.create(company=company, survey=survey)
+            return survey
+    except IntegrityError:
+        # Another request created it first: use theirs (this one was rolled back).
+        return DefaultApiSurvey.objects.for_company(company).select_related("survey").get().survey
+
+
+def api_key_bind_survey(*, company: Company, api_key: ApiKey, survey: Survey | None) -> None:
+    """Make ``survey`` the key's Delighted project (None: the company's default survey)."""
+    if api_key.company_id != company.pk or (survey is not None and survey.company_id != company.pk):
+        raise ValueError("key and survey must belong to the company")
+    if survey is None:
+        ApiKeySurvey.objects.for_company(company).filter(api_key=api_key).delete()
+        return
+    ApiKeySurvey.objects.for_company(company).update_or_create(
+        company=company, api_key=api_key, defaults={"survey": survey}
+    )
+
+
+# --- People ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonInput:
+    """``POST /v1/people``'s parameters, parsed."""
+
+    email: str | None
+    phone_number: str | None
+    name: str | None
+    properties: dict[str, Any] | None
+    channel: str
+    delay: int
+    send: bool
+    last_sent_at: datetime | None
+    email_update: str | None
+    phone_number_update: str | None
+
+
+@dataclass(frozen=True)
+class PersonResult:
+    contact: Contact
+    created: bool
+    invitation: Invitation | None
+
+
+def _find_person(*, company: Company, email: str | None, phone: str | None) -> Contact | None:
+    contacts = Contact.objects.for_company(company)
+    if email:
+        cleaned = contact_clean(company=company, email=email)
+        return contacts.filter(email=cleaned["email"]).first()
+    if phone:
+        cleaned = contact_clean(company=company, phone=phone)
+        return contacts.filter(phone=cleaned["phone"]).order_by("pk").first()
+    return None
+
+
+def _check_person(data: PersonInput) -> None:
+    errors: dict[str, list[str]] = {}
+    if not data.email and not data.phone_number:
+        errors["email"] = [_("can't be blank")]
+    if data.channel not in (Channel.EMAIL, Channel.SMS):
+        errors["channel"] = [_("must be email or sms")]
+    elif data.channel == Channel.SMS and not data.phone_number and not data.phone_number_update:
+        errors["phone_number"] = [_("can't be blank when the channel is sms")]
+    if data.delay < 0:
+        errors["delay"] = [_("must be 0 or more")]
+    if errors:
+        raise ValidationError(errors)
+
+
+def person_create(*, company: Company, survey: Survey | None, data: PersonInput) -> PersonResult:
+    """Create or update a person (by email, else by phone number) and, unless ``send`` is
+    false, schedule a survey request of ``survey`` through the transactional trigger.
+
+    A suppressed address, or a person surveyed within the survey's throttle window (our
+    invitations, or ``last_sent_at``), gets no request: ``invitation`` is None then, like a
+    throttled request at Delighted.
+    """
+    _check_person(data)
+    with transaction.atomic():
+        existing = _find_person(company=company, email=data.email, phone=data.phone_number)
+        changes: dict[str, Any] = {"name": data.name, "properties": data.properties}
+        if data.email_update:
+            changes["email"] = data.email_update
+        if data.phone_number_update:
+            changes["phone"] = data.phone_number_update
+        if existing is not None:
+            if data.email and data.phone_number:  # found by email: the number is news
+                changes.setdefault("phone", data.phone_number)
+            contact = contact_update(company=company, contact=existing, **changes)
+            created = False
+        else:
+            contact, created = contact_upsert(
+                company=company,
+                email=changes.get("email", data.email),
+                phone=changes.get("phone", data.phone_number),
+                name=data.name,
+                properties=data.properties,
+            )
+        invitation = None
+        if data.send and survey is not None and not _recently_sent(survey=survey, data=data):
+            language = (data.properties or {}).get("locale")
+            language = str(language).split("-")[0].split("_")[0].lower() if language else None
+            invitation, outcome = invitation_trigger(
+                company=company,
+                survey=survey,
+                # Both addresses: the trigger then finds this very contact by its email
+                # (a phone number alone may be shared by several contacts).
+                email=contact.email,
+                phone=contact.phone,
+                properties=data.properties,
+                channel=data.channel,
+                delay=data.delay,
+                language=language if language in ("en", "ru", "kk") else None,
+            )
+            if outcome != TRIGGER_CREATED:
+                invitation = None
+    return PersonResult(contact=contact, created=created, invitation=invitation)
+
+
+def _recently_sent(*, survey: Survey, data: PersonInput) -> bool:
+    """Delighted's ``last_sent_at``: surveyed elsewhere within the survey's throttle window."""
+    if data.last_sent_at is None or not survey.throttle_days:
+        return False
+    when = timezone.now() + timedelta(seconds=data.delay)
+    return data.last_sent_at > when - timedelta(days=survey.throttle_days)
+
+
+def person_delete(*, company: Company, contact: Contact) -> None:
+    """Delete the person and all their data: answers (with their follow-ups), invitations,
+    the contact, their suppressions and the post office's finished ledger rows to them."""
+    with transaction.atomic():
+        addresses = [(Channel.EMAIL, contact.email)] if contact.email else []
+        if contact.phone:
+            addresses += [(Channel.SMS, contact.phone), (Channel.WHATSAPP, contact.phone)]
+        responses_delete_for_contact(company=company, contact=contact)
+        contact_delete(company=company, contact=contact)
+        for channel, address in addresses:
+            address_forget(company=company, channel=channel, address=address)
+
+
+def pending_requests_delete(*, company: Company, survey: Survey, contact: Contact) -> int:
+    """Cancel the person's survey requests not sent yet (this project's)."""
+    return invitations_cancel_pending(company=company, contact=contact, survey=survey)
+
+
+def unsubscribe_create(*, company: Company, email: str) -> Contact:
+    """Unsubscribe an email address from every survey, as the survey's own link would; an
+    unknown address becomes a person first, so that it shows in the list."""
+    contact = _find_person(company=company, email=email, phone=None)
+    if contact is None:
+        contact, _created = contact_upsert(company=company, email=email)
+    assert contact.email
+    suppression_add(
+        company=company,
+        channel=Channel.EMAIL,
+        address=contact.email,
+        reason=SuppressionReason.UNSUBSCRIBED,
+        detail="Delighted API",
+    )
+    return contact
+
+
+# --- Survey responses --------------------------------------------------------------------------
+
+
+def _clean_response_properties(properties: dict[str, Any] | None) -> dict[str, Any] | None:
+    if properties is None:
+        return None
+    try:
+        return normalize_properties(properties)
+    except ValidationError as exc:
+        raise ValidationError({"person_properties": exc.messages}) from exc
+
+
+def survey_response_create(
+    *,
+    company: Company,
+    survey: Survey,
+    contact: Contact,
+    score: object,
+    comment: str | None,
+    person_properties: dict[str, Any] | None,
+    created_at: datetime | None,
+) -> Response:
+    """A response given outside our pages (Delighted's "add a response"): recorded like a
+    web-link answer of that person, so it counts everywhere an answer counts."""
+    properties = _clean_response_properties(person_properties)
+    with transaction.atomic():
+        response = response_record(
+            invitation=None,
+            survey=survey,
+            score=score,  # type: ignore[arg-type]  # response_record validates it
+            comment=comment,
+            channel=ResponseChannel.LINK,
+            language=contact.language or survey.default_language,
+            contact=contact,
+            # One row per call: a key no browser has.
+            browser_key=f"v1:{secrets.token_hex(28)}",
+        )
+        changes: dict[str, Any] = {}
+        if properties:
+            changes["invitation_properties"] = properties
+        if created_at is not None:
+            changes["created_at"] = created_at
+        if changes:
+            Response.objects.for_company(company).filter(pk=response.pk).update(**changes)
+            for field, value in changes.items():
+                setattr(response, field, value)
+    return response
+
+
+def _clean_score(score: object) -> int:
+    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
+        raise ValidationError({"score": [_("Choose a score from 0 to 10.")]})
+    return score
+
+
+def survey_response_update(
+    *,
+    company: Company,
+    response: Response,
+    contact: Contact | None,
+    score: object,
+    comment: str | None,
+    person_properties: dict[str, Any] | None,
+) -> Response:
+    """Change a response's score, comment, person or properties (merged)."""
+    properties = _clean_response_properties(person_properties)
+    if score is None:
+        score = response.score
+    with transaction.atomic():
+        if response.invitation_id is not None or response.browser_key:
+            response = response_record(
+                invitation=response.invitation,
+                survey=response.survey,
+                score=score,  # type: ignore[arg-type]  # response_record validates it
+                comment=comment,
+                channel=response.channel,
+                language=response.language,
+                browser_key=None if response.invitation_id else response.browser_key,
+            )
+        else:
+            # An answer with neither (imported): changed in place.
+            cleaned_score = _clean_score(score)
+            Response.objects.for_company(company).filter(pk=response.pk).update(
+                score=cleaned_score,
+                category=category_of(cleaned_score),
+                comment=response.comment if comment is None else comment.strip(),
+                updated_at=timezone.now(),
+            )
+        changes: dict[str, Any] = {}
+        if properties:
+            changes["invitation_properties"] = {**response.invitation_properties, **properties}
+        anonymous = response.survey.anonymous
+        if contact is not None and contact.pk != response.contact_id and not anonymous:
+            changes["contact"] = contact
+        if changes:
+            Response.objects.for_company(company).filter(pk=response.pk).update(**changes)
+    return (
+        Response.objects.for_company(company)
+        .select_related("contact", "survey")
+        .get(pk=response.pk)
+    )
