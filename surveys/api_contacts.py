@@ -223,8 +223,17 @@ class ImportErrorSerializer(serializers.Serializer[None]):
 @extend_schema_serializer(component_name="ContactImport")
 class ContactImportOutputSerializer(serializers.ModelSerializer[ContactImport]):
     id = serializers.CharField(source="public_id", read_only=True)
-    mapping = serializers.DictField(child=serializers.CharField(), read_only=True)
-    headers = serializers.ListField(child=serializers.CharField(), read_only=True)
+    mapping = serializers.DictField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Column → target. While `reading`: the mapping asked for (empty: the "
+        "suggestion, completed once the header is read).",
+    )
+    headers = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="The file's header row; empty until a worker has read it (status `reading`).",
+    )
     errors_url = serializers.SerializerMethodField()
 
     class Meta:
