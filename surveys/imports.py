@@ -73,6 +73,7 @@ from django.utils.translation import gettext as _
 
 from companies.models import Company, User, new_public_id
 from companies.spreadsheets import spreadsheet_row, spreadsheet_unescape
+from companies.text import UNSTORABLE_MESSAGE, is_storable
 from companies.wake import wake
 from surveys.models import Contact, ContactImport, ImportStatus
 from surveys.services.contacts import (
@@ -398,7 +399,7 @@ def read_head(
             for index, cell in enumerate(cells[:width]):
                 text = _cell_text(cell)[:SAMPLE_MAX_LENGTH]
                 column = columns[index]
-                if text and len(column) < per_column and text not in column:
+                if text and len(column) < per_column and text not in column and is_storable(text):
                     column.append(text)
             if read >= max_rows or all(len(c) >= per_column for c in columns):
                 break
@@ -417,6 +418,8 @@ def read_headers(binary: IO[bytes], fmt: str) -> list[str]:
 def _check_headers(headers: list[str]) -> None:
     seen: set[str] = set()
     for header in headers:
+        if not is_storable(header):
+            raise ImportFileError(_("A column name contains a NUL character."))
         if header and header in seen:
             raise ImportFileError(
                 _("The column “%(header)s” appears twice in the header row.")
@@ -693,10 +696,17 @@ class _RowParser:
                         # Text (every CSV cell): what normalize_property checks of it.
                         text = raw.strip()
                         # (A leading ' may mark an escaped formula: _cell_property.)
-                        if text and text[0] != "'" and len(text) <= PROPERTY_VALUE_MAX_LENGTH:
+                        if (
+                            text
+                            and text[0] != "'"
+                            and len(text) <= PROPERTY_VALUE_MAX_LENGTH
+                            and "\x00" not in text
+                        ):
                             row.properties[target] = text
                             continue
                     value = _cell_property(raw)
+                    if type(value) is str and "\x00" in value:
+                        raise ValidationError(UNSTORABLE_MESSAGE)
                     if value is not None:
                         key, value = normalize_property(target, value)
                         row.properties[key] = value
@@ -706,6 +716,8 @@ class _RowParser:
                     continue
                 if text[0] == "'":  # a formula our own error report escaped: '+7 701…
                     text = spreadsheet_unescape(text)
+                if "\x00" in text:  # PostgreSQL text cannot hold it (CSV cells can)
+                    raise ValidationError(UNSTORABLE_MESSAGE)
                 if kind == _PROPERTIES:
                     if len(text) > MAX_CELL_LENGTH:
                         raise ValidationError(
@@ -1511,6 +1523,7 @@ def _read_head(company: Company, contact_import: ContactImport) -> ContactImport
         return contact_import
     suggestion = suggest_mapping(head.headers)
     # Waiting for the mapping, unless it was given (meanwhile, too: then auto_start is set).
+    # (Headers and samples are storable text: read_head checked them.)
     if imports.filter(status=ImportStatus.READING, auto_start=False).update(
         status=ImportStatus.PENDING,
         headers=head.headers,

@@ -415,3 +415,31 @@ def test_one_rule_for_formula_cells() -> None:
         assert spreadsheet_safe(value) == value
     assert spreadsheet_row(["a", "=b", 1]) == ["a", "'=b", 1]
     assert spreadsheet_unescape("'quoted") == "'quoted"
+
+
+def test_a_nul_character_in_a_cell_is_a_row_error_not_a_failed_import(
+    company: Company, django_capture_on_commit_callbacks: Any
+) -> None:
+    """PostgreSQL text cannot hold NUL: one such cell failed the whole chunk, and the import."""
+    content = (
+        b"email,name,plan\n"
+        b"ann@example.com,Ann,pro\n"
+        b"bob@example.com,B\x00b,free\n"
+        b"cat@example.com,Cat,te\x00am\n"
+    )
+    result = _import(company, "x.csv", content, django_capture_on_commit_callbacks)
+    assert result.status == ImportStatus.DONE
+    assert (result.created_count, result.invalid_count) == (1, 2)
+    assert [(e["line"], e["column"]) for e in result.errors] == [(3, "name"), (4, "plan")]
+    assert "NUL" in result.errors[0]["reason"]
+    assert set(Contact.objects.for_company(company).values_list("email", flat=True)) == {
+        "ann@example.com"
+    }
+    # In the header: the file is refused (the mapping could not be stored).
+    result = _import(
+        company, "y.csv", b"email,pl\x00an\na@b.cd,x\n", django_capture_on_commit_callbacks
+    )
+    assert (result.status, result.failure) == (
+        ImportStatus.FAILED,
+        "A column name contains a NUL character.",
+    )
