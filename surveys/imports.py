@@ -2,17 +2,28 @@
 
 How an import goes:
 
-1. ``contact_import_create`` stores the upload (default storage, so a worker on another
-   machine reads the same file) and reads only its header row; ``suggest_mapping`` proposes
-   a target for each column (email, phone, name, language, time_zone, external_id; first
-   and last name, joined into the name; a ``properties`` column of ``name=value`` pairs;
-   anything else becomes a property named after the header). The mapping screen shows the
-   first values of each column (``contact_import_samples``).
-2. ``contact_import_start`` fixes the mapping and enqueues the Celery task
-   ``surveys.import_contacts`` (inline in the embedded default and in unit tests).
-3. ``contact_import_run`` streams the file row by row: the CSV module over a text wrapper of
+1. ``contact_import_create`` (the web request, the API call) only stores the upload (default
+   storage, so a worker on another machine reads the same file), after the checks that need
+   no reading (extension, size, empty, an .xlsx that is no zip), and wakes a worker: status
+   ``reading``. Nothing of the file is parsed in the request.
+2. The worker (``contact_import_run``, Celery task ``surveys.import_contacts``; woken like
+   all owed work: the import row is the debt, the stale sweep re-wakes it) reads the header
+   row and the first values of each column (``read_head``); ``suggest_mapping`` proposes a
+   target for each column (email, phone, name, language, time_zone, external_id; first and
+   last name, joined into the name; a ``properties`` column of ``name=value`` pairs;
+   anything else becomes a property named after the header). Status ``pending``: the
+   import's page becomes the mapping screen, which shows those values. An import started
+   with its mapping (the API's ``mapping``, or none for the suggestion: ``auto_start``)
+   goes straight on to step 3 in the same run.
+3. ``contact_import_start`` fixes the mapping and wakes the worker again (``running``).
+   ``contact_import_run`` streams the file row by row: the CSV module over a text wrapper of
    the stored file, or openpyxl's read-only mode for XLSX. Nothing holds more than one chunk
    (``CHUNK_SIZE`` rows) in memory, so a file of a million rows imports in bounded memory.
+
+Limits (each refused with its own message, see ``MAX_COLUMNS`` and below): columns, the
+length of a column name, of a CSV line and of an imported cell, rows per file, and for XLSX
+the unpacked size of every part of the zip, checked in its directory before openpyxl reads
+it and again while it is read. A malformed file fails the import with a file-level message.
 
 Rules of a row:
 
@@ -24,7 +35,9 @@ Rules of a row:
 * The same person twice in one file: the later row updates what the earlier one wrote.
 * Invalid rows (bad email, phone, language, time zone, a conflict with another contact)
   are skipped and reported with line, column and reason: the first ``ERRORS_KEPT`` in
-  ``ContactImport.errors``, all of them in ``error_report`` (the original row plus ``error``).
+  ``ContactImport.errors``, all of them in ``error_report`` (the original row plus ``error``,
+  formula-like cells escaped by ``companies.spreadsheets``; imported again, the escaping
+  comes off).
 * A malformed phone beside a valid email does not cost the row: the contact is imported
   without that phone, and the row is reported as a warning (``"warning": true`` in
   ``errors``, "Warning: …" in the report), as is a property part that is not ``name=value``.
