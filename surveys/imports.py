@@ -118,6 +118,8 @@ MAX_HEADER_LENGTH = 255
 MAX_CELL_LENGTH = 32_767  # Excel's own limit for a cell
 MAX_LINE_LENGTH = 1_000_000
 MAX_ROWS = 1_000_000
+# Blank lines before the header row (a workbook's first row can claim to be row 10⁹).
+MAX_LINES_BEFORE_HEADER = 1000
 # An .xlsx is a zip: every part's unpacked size is checked in the zip's directory before
 # openpyxl reads any of it, and again while it is read (the directory can lie). Worksheets
 # are streamed; every other part (shared strings above all) openpyxl holds in memory whole.
@@ -391,8 +393,13 @@ def read_head(
     columns: list[list[str]] = []
     line = 0
     try:
-        for line, cells in enumerate(rows, start=1):  # noqa: B007 (the header's line)
+        for line, cells in enumerate(rows, start=1):
             if _blank(cells):
+                if line >= MAX_LINES_BEFORE_HEADER:
+                    raise ImportFileError(
+                        _("The first %(max)d rows are empty: the first row must name the columns.")
+                        % {"max": MAX_LINES_BEFORE_HEADER}
+                    )
                 continue
             headers = [spreadsheet_unescape(_cell_text(c)) for c in cells[: MAX_COLUMNS + 1]]
             while headers and not headers[-1]:

@@ -189,6 +189,20 @@ def test_an_endless_line_is_refused_after_reading_the_limit(
     assert result.failure == "Line 1 is longer than 1000 characters."
 
 
+def test_a_header_far_below_the_first_row_is_refused(
+    company: Company, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workbook's first row can say it is row 10⁹: the rows before it are not all read."""
+    monkeypatch.setattr(imports, "MAX_LINES_BEFORE_HEADER", 50)
+    workbook = Workbook()
+    workbook.active.cell(row=80, column=1, value="email")
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    result = _import(company, "low.xlsx", buffer.getvalue(), django_capture_on_commit_callbacks)
+    assert result.status == ImportStatus.FAILED
+    assert result.failure == "The first 50 rows are empty: the first row must name the columns."
+
+
 def test_rows_past_the_limit_are_not_imported_and_the_import_says_so(
     company: Company, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
