@@ -326,7 +326,12 @@ def _xlsx_reader(binary: IO[bytes]) -> Iterator[list[Any]]:
     try:
         if not workbook.worksheets:
             raise ImportFileError(_("The .xlsx workbook has no sheet."))
-        rows = workbook.worksheets[0].iter_rows(values_only=True)
+        sheet = workbook.worksheets[0]
+        # openpyxl pads every row to the sheet's declared width (or, undeclared, to the row's
+        # last cell, which can be column 16,384): never wider than the columns we take.
+        width = sheet.max_column
+        capped = None if width is not None and width <= MAX_COLUMNS + 1 else MAX_COLUMNS + 1
+        rows = sheet.iter_rows(values_only=True, max_col=capped)
         while True:
             try:
                 row = next(rows, None)

@@ -203,6 +203,29 @@ def test_a_header_far_below_the_first_row_is_refused(
     assert result.failure == "The first 50 rows are empty: the first row must name the columns."
 
 
+def test_a_workbook_claiming_16384_columns_is_read_no_wider_than_the_limit(
+    company: Company, django_capture_on_commit_callbacks: Any
+) -> None:
+    content = _xlsx([["email", "plan"], ["ann@example.com", "pro"], ["bob@example.com", "free"]])
+    with zipfile.ZipFile(io.BytesIO(content)) as source:
+        sheet = source.read("xl/worksheets/sheet1.xml")
+    sheet = sheet.replace(b'<dimension ref="A1:B3" />', b'<dimension ref="A1:XFD3" />')
+    content = _rezip(content, {"xl/worksheets/sheet1.xml": sheet})
+    widths: list[int] = []
+    reader = imports._xlsx_reader
+
+    def spy(binary: Any) -> Any:
+        for row in reader(binary):
+            widths.append(len(row))
+            yield row
+
+    with mock.patch.object(imports, "_xlsx_reader", spy):
+        result = _import(company, "wide.xlsx", content, django_capture_on_commit_callbacks)
+    assert result.status == ImportStatus.DONE
+    assert result.created_count == 2
+    assert max(widths) == imports.MAX_COLUMNS + 1
+
+
 def test_rows_past_the_limit_are_not_imported_and_the_import_says_so(
     company: Company, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
