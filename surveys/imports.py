@@ -1546,6 +1546,12 @@ def _read_head(company: Company, contact_import: ContactImport) -> ContactImport
         logger.info("contact import %s refused: %s", contact_import.public_id, exc)
         _fail(contact_import, str(exc))
         return contact_import
+    except Exception:
+        # Whatever else a hostile file makes a reader raise: the import says so and ends,
+        # rather than staying claimed and "reading" for ever.
+        logger.exception("contact import %s: reading the file failed", contact_import.public_id)
+        _fail(contact_import, _("The file could not be read."))
+        return contact_import
     suggestion = suggest_mapping(head.headers)
     # Waiting for the mapping, unless it was given (meanwhile, too: then auto_start is set).
     # (Headers and samples are storable text: read_head checked them.)

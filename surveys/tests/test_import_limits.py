@@ -480,3 +480,11 @@ def test_a_nul_character_in_a_cell_is_a_row_error_not_a_failed_import(
         ImportStatus.FAILED,
         "A column name contains a NUL character.",
     )
+
+
+def test_an_unexpected_error_while_reading_ends_the_import(
+    company: Company, django_capture_on_commit_callbacks: Any
+) -> None:
+    with mock.patch.object(imports, "read_head", side_effect=RecursionError("deep")):
+        result = _import(company, "x.csv", b"email\na@b.cd\n", django_capture_on_commit_callbacks)
+    assert (result.status, result.failure) == (ImportStatus.FAILED, "The file could not be read.")
