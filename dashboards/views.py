@@ -23,6 +23,7 @@ from django.views.decorators.http import require_safe
 
 from companies.models import Company, Role
 from companies.permissions import company_view
+from companies.spreadsheets import spreadsheet_row
 from dashboards.benchmarks import Benchmark, benchmarks_for_industry
 from dashboards.charts import trend_chart
 from dashboards.funnel import funnel_for
@@ -231,16 +232,20 @@ def trend_export(request: HttpRequest) -> HttpResponse:
     )
     for point in metrics["trend"] or []:
         interval = point["ci95"]
+        # Numbers and dates only, today; through the one rule all the same (a negative NPS
+        # is a plain number and stays one).
         writer.writerow(
-            [
-                point["start"].isoformat(),
-                point["end"].isoformat(),
-                point["response_count"],
-                "" if point["nps"] is None else repr(point["nps"]),
-                "" if interval is None else repr(interval["low"]),
-                "" if interval is None else repr(interval["high"]),
-                "true" if point["low_sample"] else "false",
-            ]
+            spreadsheet_row(
+                [
+                    point["start"].isoformat(),
+                    point["end"].isoformat(),
+                    point["response_count"],
+                    "" if point["nps"] is None else repr(point["nps"]),
+                    "" if interval is None else repr(interval["low"]),
+                    "" if interval is None else repr(interval["high"]),
+                    "true" if point["low_sample"] else "false",
+                ]
+            )
         )
     return response
 

@@ -7,8 +7,9 @@ company's time zone. Respondents of anonymous (eNPS) surveys are never exported:
 identity columns stay empty and the properties snapshot is left out.
 
 Cells a spreadsheet would read as a formula (``=``, ``+``, ``-``, ``@``, tab, CR at the start)
-are prefixed with ``'``: comments come from the public, and a comment like
-``=HYPERLINK(...)`` must not run in a manager's Excel (CSV/formula injection).
+are prefixed with ``'`` (``companies.spreadsheets``, the rule every file the product writes
+follows): comments come from the public, and a comment like ``=HYPERLINK(...)`` must not run
+in a manager's Excel (CSV/formula injection). Headings too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
 from companies.models import Company
+from companies.spreadsheets import spreadsheet_row
 from responses.models import Response
 
 CHUNK_SIZE = 2000
@@ -50,7 +52,6 @@ _FIELDS = (
     "survey__anonymous",
 )
 _IDENTITY = slice(9, 13)
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def headings() -> list[str]:
@@ -73,12 +74,6 @@ def headings() -> list[str]:
     ]
 
 
-def _safe(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _row(values: tuple[Any, ...], zone: zoneinfo.ZoneInfo) -> list[Any]:
     row = list(values[:-1])
     anonymous = values[-1]
@@ -90,7 +85,7 @@ def _row(values: tuple[Any, ...], zone: zoneinfo.ZoneInfo) -> list[Any]:
     row[_IDENTITY] = [value or "" for value in row[_IDENTITY]]
     row[13] = json.dumps(row[13], ensure_ascii=False) if row[13] else ""
     row[14] = json.dumps(row[14], ensure_ascii=False) if row[14] else ""
-    return [_safe(value) for value in row]
+    return spreadsheet_row(row)
 
 
 def export_rows(*, company: Company, responses: QuerySet[Response]) -> Iterator[list[Any]]:
@@ -114,7 +109,7 @@ class _Echo:
 def csv_stream(rows: Iterable[list[Any]]) -> Iterator[str]:
     """The CSV text, a line at a time, headings first (UTF-8 BOM: Excel reads it as UTF-8)."""
     writer = csv.writer(_Echo())
-    yield "\ufeff" + writer.writerow(headings())
+    yield "\ufeff" + writer.writerow(spreadsheet_row(headings()))
     for row in rows:
         yield writer.writerow(
             [value.isoformat(sep=" ") if isinstance(value, datetime) else value for value in row]
@@ -128,7 +123,7 @@ def xlsx_file(rows: Iterable[list[Any]]) -> IO[bytes]:
     """
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(_("Responses"))
-    sheet.append(headings())
+    sheet.append(spreadsheet_row(headings()))
     for row in rows:
         sheet.append(row)
     output = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the response that streams it)

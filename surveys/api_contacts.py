@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import HttpResponseBase
 from django.urls import reverse
@@ -27,7 +26,7 @@ from companies.api_parsers import JSONParser
 from companies.api_views import CompanyAPIView
 from companies.models import Role
 from companies.schema import error_responses
-from surveys.imports import contact_import_create, contact_import_start
+from surveys.imports import contact_import_create
 from surveys.models import Contact, ContactImport
 from surveys.selectors import contact_get, contact_import_get, contacts_list
 from surveys.services.contacts import contact_delete, contact_update, contact_upsert
@@ -224,8 +223,17 @@ class ImportErrorSerializer(serializers.Serializer[None]):
 @extend_schema_serializer(component_name="ContactImport")
 class ContactImportOutputSerializer(serializers.ModelSerializer[ContactImport]):
     id = serializers.CharField(source="public_id", read_only=True)
-    mapping = serializers.DictField(child=serializers.CharField(), read_only=True)
-    headers = serializers.ListField(child=serializers.CharField(), read_only=True)
+    mapping = serializers.DictField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Column → target. While `reading`: the mapping asked for (empty: the "
+        "suggestion, completed once the header is read).",
+    )
+    headers = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="The file's header row; empty until a worker has read it (status `reading`).",
+    )
     errors_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -291,8 +299,19 @@ class ContactImportCreateApi(CompanyAPIView):
     @extend_schema(
         summary="Import contacts from a file",
         description=(
-            "Multipart upload. Answers 202 with the import (status `running`); poll "
-            "`GET /api/v1/contact-imports/{id}/` for counts and errors. Rows are matched by "
+            "Multipart upload. The file is only stored here: answers 202 with the import "
+            "(status `reading`), which a worker then reads and imports (`running`, then `done` "
+            "or `failed`); poll `GET /api/v1/contact-imports/{id}/` for counts and errors. "
+            "A 400 is only for what is told without reading the file (no file, a file that is "
+            "not .csv/.txt/.tsv/.xlsx, empty, over 200 MB, an .xlsx that is not a zip, a "
+            "`mapping` that is not JSON or names an unknown target or a target twice). "
+            "Everything else is found by the worker and ends the import as `failed` with "
+            "`failure` saying why: an unreadable or malformed file, a duplicate column, more "
+            "than 500 columns, a line over 1,000,000 characters, a column name over 255 "
+            "characters, an .xlsx part that unpacks too large, a `mapping` naming a column "
+            "the file does not have. More than 1,000,000 rows after the header: the first "
+            "1,000,000 are imported and the import ends `failed`. A cell over 32,767 "
+            "characters in a column that is imported is an invalid row. Rows are matched by "
             "external id, then email: existing contacts are updated, never duplicated. Needs a "
             "full-access key."
         ),
@@ -310,18 +329,14 @@ class ContactImportCreateApi(CompanyAPIView):
                 mapping = json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise exceptions.ValidationError({"mapping": [_("Not valid JSON.")]}) from exc
+        # Stored only: a worker reads it and imports it with this mapping (None: the
+        # suggestion). Refused here (400), nothing is stored.
         contact_import = contact_import_create(
-            company=self.company, upload=serializer.validated_data["file"]
+            company=self.company,
+            upload=serializer.validated_data["file"],
+            mapping=mapping,
+            start=True,
         )
-        try:
-            contact_import_start(
-                company=self.company, contact_import=contact_import, mapping=mapping
-            )
-        except DjangoValidationError:
-            # A refused mapping leaves nothing behind (no half-made import, no stored file).
-            contact_import.file.delete(save=False)
-            contact_import.delete()
-            raise
         data = ContactImportOutputSerializer(contact_import, context={"request": request}).data
         return Response(data, status=status.HTTP_202_ACCEPTED)
 

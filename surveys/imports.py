@@ -2,17 +2,28 @@
 
 How an import goes:
 
-1. ``contact_import_create`` stores the upload (default storage, so a worker on another
-   machine reads the same file) and reads only its header row; ``suggest_mapping`` proposes
-   a target for each column (email, phone, name, language, time_zone, external_id; first
-   and last name, joined into the name; a ``properties`` column of ``name=value`` pairs;
-   anything else becomes a property named after the header). The mapping screen shows the
-   first values of each column (``contact_import_samples``).
-2. ``contact_import_start`` fixes the mapping and enqueues the Celery task
-   ``surveys.import_contacts`` (inline in the embedded default and in unit tests).
-3. ``contact_import_run`` streams the file row by row: the CSV module over a text wrapper of
+1. ``contact_import_create`` (the web request, the API call) only stores the upload (default
+   storage, so a worker on another machine reads the same file), after the checks that need
+   no reading (extension, size, empty, an .xlsx that is no zip), and wakes a worker: status
+   ``reading``. Nothing of the file is parsed in the request.
+2. The worker (``contact_import_run``, Celery task ``surveys.import_contacts``; woken like
+   all owed work: the import row is the debt, the stale sweep re-wakes it) reads the header
+   row and the first values of each column (``read_head``); ``suggest_mapping`` proposes a
+   target for each column (email, phone, name, language, time_zone, external_id; first and
+   last name, joined into the name; a ``properties`` column of ``name=value`` pairs;
+   anything else becomes a property named after the header). Status ``pending``: the
+   import's page becomes the mapping screen, which shows those values. An import started
+   with its mapping (the API's ``mapping``, or none for the suggestion: ``auto_start``)
+   goes straight on to step 3 in the same run.
+3. ``contact_import_start`` fixes the mapping and wakes the worker again (``running``).
+   ``contact_import_run`` streams the file row by row: the CSV module over a text wrapper of
    the stored file, or openpyxl's read-only mode for XLSX. Nothing holds more than one chunk
    (``CHUNK_SIZE`` rows) in memory, so a file of a million rows imports in bounded memory.
+
+Limits (each refused with its own message, see ``MAX_COLUMNS`` and below): columns, the
+length of a column name, of a CSV line and of an imported cell, rows per file, and for XLSX
+the unpacked size of every part of the zip, checked in its directory before openpyxl reads
+it and again while it is read. A malformed file fails the import with a file-level message.
 
 Rules of a row:
 
@@ -24,7 +35,9 @@ Rules of a row:
 * The same person twice in one file: the later row updates what the earlier one wrote.
 * Invalid rows (bad email, phone, language, time zone, a conflict with another contact)
   are skipped and reported with line, column and reason: the first ``ERRORS_KEPT`` in
-  ``ContactImport.errors``, all of them in ``error_report`` (the original row plus ``error``).
+  ``ContactImport.errors``, all of them in ``error_report`` (the original row plus ``error``,
+  formula-like cells escaped by ``companies.spreadsheets``; imported again, the escaping
+  comes off).
 * A malformed phone beside a valid email does not cost the row: the contact is imported
   without that phone, and the row is reported as a warning (``"warning": true`` in
   ``errors``, "Warning: …" in the report), as is a property part that is not ``name=value``.
@@ -72,6 +85,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies.models import Company, User, new_public_id
+from companies.spreadsheets import spreadsheet_row, spreadsheet_unescape
+from companies.text import UNSTORABLE_MESSAGE, is_storable
 from companies.wake import wake
 from surveys.models import Contact, ContactImport, ImportStatus
 from surveys.services.contacts import (
@@ -94,6 +109,27 @@ ERRORS_KEPT = 100
 EMAIL_MAX_LENGTH = 254  # Contact.email
 SNIFF_BYTES = 64 * 1024
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+# Limits of what a worker reads, each refused with its own message: the header's columns
+# (file), a column name and a cell (row: the cells a row imports; the csv module bounds every
+# other CSV cell at 131,072 characters), a physical CSV line (file), and the rows after the
+# header (the first MAX_ROWS are imported, then the import stops as failed).
+MAX_COLUMNS = 500
+MAX_HEADER_LENGTH = 255
+MAX_CELL_LENGTH = 32_767  # Excel's own limit for a cell
+MAX_LINE_LENGTH = 1_000_000
+MAX_ROWS = 1_000_000
+# Blank lines before the header row (a workbook's first row can claim to be row 10⁹).
+MAX_LINES_BEFORE_HEADER = 1000
+# An .xlsx is a zip: every part's unpacked size is checked in the zip's directory before
+# openpyxl reads any of it, and again while it is read (the directory can lie). Worksheets
+# are streamed; every other part (shared strings above all) openpyxl holds in memory whole.
+# A part over 1 MB that unpacks to more than 100 times its packed size is a zip bomb (the
+# ratio Apache POI refuses too; real spreadsheet XML packs 5 to 20 times).
+XLSX_SHEET_MAX_BYTES = 512 * 1024 * 1024
+XLSX_PART_MAX_BYTES = 64 * 1024 * 1024
+XLSX_RATIO_FROM_BYTES = 1024 * 1024
+XLSX_MAX_RATIO = 100
+XLSX_MAX_PARTS = 10_000
 IGNORE = "ignore"
 PROPERTY_PREFIX = "property:"
 FIELDS = ("email", "phone", "name", "language", "time_zone", "external_id")
@@ -124,7 +160,7 @@ _UPDATE_FIELDS = [*FIELDS, "properties", "updated_at"]
 
 
 class ImportFileError(Exception):
-    """The file as a whole cannot be read (format, encoding, no header row)."""
+    """The file as a whole cannot be read (format, encoding, no header row, a limit)."""
 
 
 # --- Reading files -----------------------------------------------------------------------------
@@ -139,12 +175,29 @@ def file_format(file_name: str) -> str:
     raise ImportFileError(_("Upload a .csv or .xlsx file."))
 
 
+def _lines(text: IO[str], first: int = 1) -> Iterator[str]:
+    """The physical lines of ``text``, each at most ``MAX_LINE_LENGTH`` characters: a file
+    of one endless line is refused after reading that much, not parsed into a million cells."""
+    readline = text.readline
+    limit = MAX_LINE_LENGTH + 2  # the line's own end (\r\n) does not count
+    number = first - 1
+    while line := readline(limit):
+        number += 1
+        if len(line) == limit and line[-1] not in "\r\n":
+            raise ImportFileError(
+                _("Line %(line)d is longer than %(max)d characters.")
+                % {"line": number, "max": MAX_LINE_LENGTH}
+            )
+        yield line
+
+
 def _csv_reader(binary: IO[bytes]) -> Iterator[list[str]]:
     """Rows of a CSV file, decoded lazily: UTF-8 (with or without BOM), else Windows-1251.
 
     Excel in Russian locales saves CSV as Windows-1251 with ``;`` between fields: the first
     64 KB decide the encoding and the delimiter. The text wrapper decodes as the csv module
-    reads, so the whole file is never in memory.
+    reads, so the whole file is never in memory; no line is longer than ``MAX_LINE_LENGTH``
+    and no cell longer than the csv module's field limit (131,072 characters).
     """
     sample = binary.read(SNIFF_BYTES)
     binary.seek(0)
@@ -155,34 +208,141 @@ def _csv_reader(binary: IO[bytes]) -> Iterator[list[str]]:
     except UnicodeDecodeError:
         encoding = "cp1251"
     text_sample = sample.decode(encoding, errors="ignore")
+    first_line = text_sample.split("\n", 1)[0][:MAX_LINE_LENGTH] or ","
     try:
-        dialect: Any = csv.Sniffer().sniff(text_sample.split("\n", 1)[0] or ",", ",;\t|")
+        dialect: Any = csv.Sniffer().sniff(first_line, ",;\t|")
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
     text = io.TextIOWrapper(binary, encoding=encoding, newline="")
+    reader = csv.reader(_lines(text), delimiter=delimiter)
     try:
-        yield from csv.reader(text, delimiter=delimiter)
+        yield from reader
     except UnicodeDecodeError as exc:
         raise ImportFileError(_("The file is not valid UTF-8 text.")) from exc
     except csv.Error as exc:
+        if "field limit" in str(exc):
+            raise ImportFileError(
+                _("A cell near line %(line)d is longer than %(max)d characters.")
+                % {"line": reader.line_num, "max": csv.field_size_limit()}
+            ) from exc
         raise ImportFileError(_("The CSV file is malformed: %(error)s") % {"error": exc}) from exc
     finally:
         if not binary.closed:
             text.detach()  # leave the underlying file to its owner
 
 
+class _BoundedPart:
+    """A part of the workbook as openpyxl reads it, refused once it gives more bytes than
+    its size in the zip's directory (the directory can lie) or than the limit for it."""
+
+    def __init__(self, stream: IO[bytes], name: str, limit: int) -> None:
+        self.stream = stream
+        self.name = name
+        self.left = limit
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.left -= len(data)
+        if self.left < 0:
+            raise ImportFileError(_xlsx_part_too_large(self.name))
+        return data
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def __enter__(self) -> _BoundedPart:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+class _BoundedZip(zipfile.ZipFile):
+    """The workbook's zip, every part read through ``_BoundedPart``."""
+
+    def open(self, name: Any, mode: Any = "r", pwd: Any = None, **kwargs: Any) -> Any:
+        stream = super().open(name, mode, pwd, **kwargs)
+        if mode != "r":
+            return stream
+        info = name if isinstance(name, zipfile.ZipInfo) else self.getinfo(name)
+        return _BoundedPart(stream, info.filename, min(info.file_size, _xlsx_part_limit(info)))
+
+
+def _xlsx_part_limit(info: zipfile.ZipInfo) -> int:
+    # Worksheets are streamed (a row at a time); every other part (shared strings, styles)
+    # openpyxl holds in memory whole.
+    if info.filename.startswith("xl/worksheets/"):
+        return XLSX_SHEET_MAX_BYTES
+    return XLSX_PART_MAX_BYTES
+
+
+def _xlsx_part_too_large(name: str) -> str:
+    return _(
+        "The .xlsx file is refused: its part %(part)s unpacks to more than a spreadsheet "
+        "of this size can hold. Save it as CSV and import that."
+    ) % {"part": name[:100]}
+
+
+def _xlsx_check_parts(archive: zipfile.ZipFile) -> None:
+    """Refuse a workbook whose parts unpack too large (by the zip's directory) or too much
+    larger than they are packed (a zip bomb), before openpyxl reads any of them."""
+    infos = archive.infolist()
+    if len(infos) > XLSX_MAX_PARTS:
+        raise ImportFileError(_("The .xlsx file has too many parts to be a spreadsheet."))
+    for info in infos:
+        ratio_exceeded = (
+            info.file_size > XLSX_RATIO_FROM_BYTES
+            and info.file_size > XLSX_MAX_RATIO * max(info.compress_size, 1)
+        )
+        if info.file_size > _xlsx_part_limit(info) or ratio_exceeded:
+            raise ImportFileError(_xlsx_part_too_large(info.filename))
+
+
 def _xlsx_reader(binary: IO[bytes]) -> Iterator[list[Any]]:
-    """Rows of the first sheet, streamed (openpyxl read-only mode keeps one row at a time)."""
-    from openpyxl import load_workbook
+    """Rows of the first sheet, streamed (openpyxl read-only mode keeps one row at a time).
+
+    The parts are checked first (``_xlsx_check_parts``) and bounded while read; whatever
+    openpyxl raises on a malformed workbook (truncated XML, no sheet, not a zip) is a
+    file-level error.
+    """
+    from openpyxl.reader.excel import ExcelReader
 
     try:
-        workbook = load_workbook(binary, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        archive = _BoundedZip(binary)
+        _xlsx_check_parts(archive)
+        reader = ExcelReader(binary, read_only=True, data_only=True, keep_links=False)
+        reader.archive.close()  # openpyxl's own view of the zip: read through ours instead
+        reader.archive = archive
+        reader.read()
+        workbook = reader.wb
+    except ImportFileError:
+        raise
+    except Exception as exc:  # openpyxl raises anything on a malformed file
         raise ImportFileError(_("The file is not a valid .xlsx workbook.")) from exc
     try:
+        if not workbook.worksheets:
+            raise ImportFileError(_("The .xlsx workbook has no sheet."))
         sheet = workbook.worksheets[0]
-        for row in sheet.iter_rows(values_only=True):
+        # openpyxl pads every row to the sheet's declared width (or, undeclared, to the row's
+        # last cell, which can be column 16,384): never wider than the columns we take.
+        width = sheet.max_column
+        capped = None if width is not None and width <= MAX_COLUMNS + 1 else MAX_COLUMNS + 1
+        rows = sheet.iter_rows(values_only=True, max_col=capped)
+        while True:
+            try:
+                row = next(rows, None)
+            except ImportFileError:
+                raise
+            except Exception as exc:  # as above: a truncated or broken sheet
+                raise ImportFileError(
+                    _("The .xlsx workbook's first sheet cannot be read: it is damaged.")
+                ) from exc
+            if row is None:
+                return
             yield list(row)
     finally:
         workbook.close()
@@ -210,68 +370,91 @@ def _cell_property(value: Any) -> str | int | float | bool | None:
     if value is None:
         return None
     if isinstance(value, str):
-        value = value.strip()
+        value = spreadsheet_unescape(value.strip())
         return value or None
     if isinstance(value, bool | int | float):
         return value
     return _cell_text(value) or None
 
 
-def read_headers(binary: IO[bytes], fmt: str) -> list[str]:
-    """The header row (first non-blank row); raises ImportFileError."""
+@dataclass
+class FileHead:
+    """What the mapping screen needs of a file: the header row, the first values of each
+    column, and the line the header is on."""
+
+    headers: list[str]
+    samples: dict[str, list[str]]
+    header_line: int
+
+
+def read_head(
+    binary: IO[bytes], fmt: str, *, per_column: int = SAMPLE_VALUES, max_rows: int = SAMPLE_ROWS
+) -> FileHead:
+    """The header row (first non-blank row) and, per column, the first ``per_column``
+    distinct non-blank values from at most ``max_rows`` rows after it; raises
+    ImportFileError. Reads a bounded part of the file whatever its size."""
     rows = iter_file_rows(binary, fmt)
+    headers: list[str] = []
+    columns: list[list[str]] = []
+    line = 0
     try:
-        for row in rows:
-            headers = [_cell_text(cell) for cell in row]
+        for line, cells in enumerate(rows, start=1):
+            if _blank(cells):
+                if line >= MAX_LINES_BEFORE_HEADER:
+                    raise ImportFileError(
+                        _("The first %(max)d rows are empty: the first row must name the columns.")
+                        % {"max": MAX_LINES_BEFORE_HEADER}
+                    )
+                continue
+            headers = [spreadsheet_unescape(_cell_text(c)) for c in cells[: MAX_COLUMNS + 1]]
             while headers and not headers[-1]:
                 headers.pop()
-            if headers:
-                _check_headers(headers)
-                return headers
+            if len(cells) > MAX_COLUMNS and not _blank(cells[MAX_COLUMNS:]):
+                raise ImportFileError(
+                    _("The file has more than %(max)d columns: keep the ones to import.")
+                    % {"max": MAX_COLUMNS}
+                )
+            _check_headers(headers)
+            break
+        if not headers:
+            raise ImportFileError(_("The file is empty: the first row must name the columns."))
+        width = len(headers)
+        columns = [[] for _ in range(width)]
+        for read, cells in enumerate(rows, start=1):
+            for index, cell in enumerate(cells[:width]):
+                text = _cell_text(cell)[:SAMPLE_MAX_LENGTH]
+                column = columns[index]
+                if text and len(column) < per_column and text not in column and is_storable(text):
+                    column.append(text)
+            if read >= max_rows or all(len(c) >= per_column for c in columns):
+                break
     finally:
         if hasattr(rows, "close"):
             rows.close()
-    raise ImportFileError(_("The file is empty: the first row must name the columns."))
+    samples = {header: columns[i] for i, header in enumerate(headers) if header}
+    return FileHead(headers, samples, line)
+
+
+def read_headers(binary: IO[bytes], fmt: str) -> list[str]:
+    """The header row (first non-blank row); raises ImportFileError."""
+    return read_head(binary, fmt, max_rows=0).headers
 
 
 def _check_headers(headers: list[str]) -> None:
     seen: set[str] = set()
     for header in headers:
+        if not is_storable(header):
+            raise ImportFileError(_("A column name contains a NUL character."))
         if header and header in seen:
             raise ImportFileError(
-                _("The column “%(header)s” appears twice in the header row.") % {"header": header}
+                _("The column “%(header)s” appears twice in the header row.")
+                % {"header": header[:100]}
+            )
+        if len(header) > MAX_HEADER_LENGTH:
+            raise ImportFileError(
+                _("A column name is longer than %(max)d characters.") % {"max": MAX_HEADER_LENGTH}
             )
         seen.add(header)
-
-
-def read_samples(
-    binary: IO[bytes], fmt: str, *, per_column: int = SAMPLE_VALUES, max_rows: int = SAMPLE_ROWS
-) -> list[list[str]]:
-    """The first ``per_column`` distinct non-blank values of each column (in header order),
-    from at most ``max_rows`` rows after the header: what the mapping screen shows."""
-    rows = iter_file_rows(binary, fmt)
-    samples: list[list[str]] = []
-    width = 0
-    try:
-        header_seen = False
-        for read, cells in enumerate(rows):
-            if not header_seen:
-                if any(_cell_text(c) for c in cells):
-                    header_seen = True
-                    width = len(cells)
-                    samples = [[] for _ in range(width)]
-                continue
-            for index, cell in enumerate(cells[:width]):
-                text = _cell_text(cell)[:SAMPLE_MAX_LENGTH]
-                column = samples[index]
-                if text and len(column) < per_column and text not in column:
-                    column.append(text)
-            if read >= max_rows or all(len(c) >= per_column for c in samples):
-                break
-    finally:
-        if hasattr(rows, "close"):
-            rows.close()
-    return samples
 
 
 # --- Mapping -----------------------------------------------------------------------------------
@@ -312,6 +495,47 @@ def mapping_choices() -> list[str]:
     return [*TARGETS, "property", IGNORE]
 
 
+def check_mapping_shape(mapping: Any) -> None:
+    """What can be checked of a mapping before the file's header is read: an object of
+    column → a known target, no target twice. Raises ``ValidationError`` keyed ``mapping``
+    (``validate_mapping`` checks the rest against the header)."""
+    if not isinstance(mapping, dict):
+        raise ValidationError({"mapping": [_("The mapping must be an object: column → field.")]})
+    if len(mapping) > MAX_COLUMNS:
+        raise ValidationError(
+            {"mapping": [_("At most %(max)d columns can be mapped.") % {"max": MAX_COLUMNS}]}
+        )
+    errors: list[str] = []
+    taken: dict[str, str] = {}
+    for header, given in mapping.items():
+        if not isinstance(given, str):
+            errors.append(_("Column “%(header)s”: unknown target.") % {"header": header})
+            continue
+        target = given.strip()
+        if target.startswith(PROPERTY_PREFIX):
+            key = target[len(PROPERTY_PREFIX) :].strip()
+            if not key or len(key) > PROPERTY_KEY_MAX_LENGTH:
+                errors.append(
+                    _("Column “%(header)s”: a property name needs 1 to %(max)d characters.")
+                    % {"header": header, "max": PROPERTY_KEY_MAX_LENGTH}
+                )
+            continue
+        if target not in TARGETS and target not in (IGNORE, "property"):
+            errors.append(
+                _("Column “%(header)s”: unknown target “%(target)s”.")
+                % {"header": header, "target": target}
+            )
+        elif target in TARGETS:
+            if target in taken:
+                errors.append(
+                    _("Columns “%(a)s” and “%(b)s” both go to %(target)s.")
+                    % {"a": taken[target], "b": header, "target": target}
+                )
+            taken[target] = header
+    if errors:
+        raise ValidationError({"mapping": errors})
+
+
 def validate_mapping(  # noqa: PLR0912 (one branch per kind of mistake, each with its message)
     headers: list[str], mapping: dict[str, Any]
 ) -> dict[str, str]:
@@ -322,7 +546,8 @@ def validate_mapping(  # noqa: PLR0912 (one branch per kind of mistake, each wit
     """
     if not isinstance(mapping, dict):
         raise ValidationError({"mapping": [_("The mapping must be an object: column → field.")]})
-    unknown = [h for h in mapping if h not in headers]
+    known = set(headers)  # a set: a list made this check quadratic in the columns
+    unknown = [h for h in mapping if h not in known]
     if unknown:
         raise ValidationError(
             {"mapping": [_("No column named “%(header)s” in the file.") % {"header": unknown[0]}]}
@@ -394,6 +619,7 @@ class ImportCounts:
     updated: int = 0
     invalid: int = 0
     warned: int = 0  # imported rows with a warning (counted in created / updated too)
+    cut_at: int = 0  # the line at which the rows stopped (more than MAX_ROWS), if they did
 
 
 class _EmailValidator(EmailValidator):
@@ -494,10 +720,18 @@ class _RowParser:
                     if type(raw) is str:
                         # Text (every CSV cell): what normalize_property checks of it.
                         text = raw.strip()
-                        if text and len(text) <= PROPERTY_VALUE_MAX_LENGTH:
+                        # (A leading ' may mark an escaped formula: _cell_property.)
+                        if (
+                            text
+                            and text[0] != "'"
+                            and len(text) <= PROPERTY_VALUE_MAX_LENGTH
+                            and "\x00" not in text
+                        ):
                             row.properties[target] = text
                             continue
                     value = _cell_property(raw)
+                    if type(value) is str and "\x00" in value:
+                        raise ValidationError(UNSTORABLE_MESSAGE)
                     if value is not None:
                         key, value = normalize_property(target, value)
                         row.properties[key] = value
@@ -505,7 +739,15 @@ class _RowParser:
                 text = raw.strip() if type(raw) is str else _cell_text(raw)
                 if not text:
                     continue
+                if text[0] == "'":  # a formula our own error report escaped: '+7 701…
+                    text = spreadsheet_unescape(text)
+                if "\x00" in text:  # PostgreSQL text cannot hold it (CSV cells can)
+                    raise ValidationError(UNSTORABLE_MESSAGE)
                 if kind == _PROPERTIES:
+                    if len(text) > MAX_CELL_LENGTH:
+                        raise ValidationError(
+                            _("At most %(max)d characters in a cell.") % {"max": MAX_CELL_LENGTH}
+                        )
                     self._typed_properties(row, header, text)
                 else:
                     fields[target] = self._field(kind, text)
@@ -953,13 +1195,15 @@ class _ErrorReport:
                 mode="w+", encoding="utf-8-sig", newline=""
             )
             self.writer = csv.writer(self.file)
-            self.writer.writerow([*self.headers, REPORT_LINE, REPORT_ERROR])
+            self.writer.writerow(spreadsheet_row([*self.headers, REPORT_LINE, REPORT_ERROR]))
         cells = [_cell_text(c) for c in row.cells[: len(self.headers)]]
         cells += [""] * (len(self.headers) - len(cells))
         reason = "; ".join(f"{column}: {text}" for column, text in problems)
         if warning:
             reason = _("Warning: %(reason)s") % {"reason": reason}
-        self.writer.writerow([*cells, row.line, reason])
+        # Cells come from the uploaded file: a formula in one must not run where the report
+        # is opened (the re-import takes the ' off again).
+        self.writer.writerow(spreadsheet_row([*cells, row.line, reason]))
         for column, text in problems:
             if len(self.kept) < ERRORS_KEPT:
                 kept: dict[str, Any] = {"line": row.line, "column": column, "reason": text}
@@ -991,6 +1235,7 @@ def import_rows(
     chunk_size: int | None = None,
     on_chunk: Any = None,
     copy: bool | None = None,
+    max_rows: int | None = None,
 ) -> ImportCounts:
     """Validate and write ``rows`` (cells in header order) chunk by chunk.
 
@@ -1040,7 +1285,8 @@ def import_rows(
     with _gc_frozen(), _ChunkWriter(overlap=copy and not connection.in_atomic_block) as writer:
         chunk: list[ParsedRow] = []
         problems: list[_Problem] = []
-        for row, found in _parse_rows(parser, rows, first_line):
+        limit = MAX_ROWS if max_rows is None else max_rows
+        for row, found in _parse_rows(parser, rows, first_line, counts, limit):
             counts.rows += 1
             row_problems = found
             if not found and not row.fields and not row.properties:
@@ -1144,12 +1390,25 @@ def _gc_frozen() -> Iterator[None]:
 
 
 def _parse_rows(
-    parser: _RowParser, rows: Iterable[list[Any]], first_line: int
+    parser: _RowParser,
+    rows: Iterable[list[Any]],
+    first_line: int,
+    counts: ImportCounts,
+    max_rows: int,
 ) -> Iterator[tuple[ParsedRow, list[tuple[str, str]]]]:
-    """The non-blank rows, parsed: (row, problems)."""
+    """The non-blank rows of the first ``max_rows`` lines, parsed: (row, problems). A row
+    keeps no more cells than the header has (a line of a million empty cells costs one
+    row's worth). Past ``max_rows`` lines it stops and notes where (``counts.cut_at``)."""
     line = first_line - 1
+    last = first_line + max_rows - 1
+    width = len(parser.headers)
     for cells in rows:
         line += 1
+        if line > last:
+            counts.cut_at = line
+            return
+        if len(cells) > width:
+            del cells[width:]
         if _blank(cells):
             continue
         yield parser.parse(line, cells)
@@ -1170,8 +1429,17 @@ def contact_import_create(
     company: Company,
     upload: UploadedFile,
     created_by: User | None = None,
+    mapping: dict[str, Any] | None = None,
+    start: bool = False,
 ) -> ContactImport:
-    """Store an uploaded file and read its header row; raises ``ValidationError`` (``file``)."""
+    """Store an uploaded file and wake a worker to read it; nothing of it is parsed here.
+
+    Only what is told without reading the file is checked (raises ``ValidationError`` keyed
+    ``file``: the extension, the size, an empty file, an .xlsx that is not a zip). The worker
+    reads the header, suggests a mapping and reads sample values (status ``reading`` →
+    ``pending``); with ``start`` it goes on to import with ``mapping`` (None: the
+    suggestion), whose shape is checked here (``ValidationError`` keyed ``mapping``).
+    """
     file_name = (upload.name or "contacts.csv").rsplit("/", 1)[-1][:255]
     try:
         fmt = file_format(file_name)
@@ -1180,35 +1448,35 @@ def contact_import_create(
                 _("The file is larger than %(mb)d MB.") % {"mb": MAX_UPLOAD_BYTES // 2**20}
             )
         upload.seek(0)
-        headers = read_headers(upload.file, fmt)  # type: ignore[arg-type]
+        magic = upload.read(4)
+        if not magic:
+            raise ImportFileError(_("The file is empty: the first row must name the columns."))
+        if fmt == "xlsx" and magic != b"PK\x03\x04":
+            raise ImportFileError(_("The file is not a valid .xlsx workbook."))
     except ImportFileError as exc:
         raise ValidationError({"file": [str(exc)]}) from exc
+    if mapping is not None:
+        check_mapping_shape(mapping)
     upload.seek(0)
     contact_import = ContactImport(
         company=company,
         file_name=file_name,
-        headers=headers,
-        mapping=suggest_mapping(headers),
+        status=ImportStatus.READING,
+        mapping=mapping or {},
+        auto_start=start,
         created_by=created_by,
+        queued_at=timezone.now(),
     )
     contact_import.file.save(file_name, upload, save=False)
     contact_import.save()
+    wake(IMPORT_TASK, company.pk, contact_import.pk)
     return contact_import
 
 
 def contact_import_samples(*, contact_import: ContactImport) -> dict[str, list[str]]:
-    """Header → the first few values of that column in the stored file (empty when the file
-    can no longer be read: the mapping screen works without them)."""
-    try:
-        with contact_import.file.open("rb") as binary:
-            columns = read_samples(binary, file_format(contact_import.file_name))
-    except (ImportFileError, OSError, ValueError):
-        return {}
-    return {
-        header: columns[index]
-        for index, header in enumerate(contact_import.headers)
-        if header and index < len(columns)
-    }
+    """Header → the first few values of that column, as the worker read them with the
+    header (empty before that: the mapping screen works without them)."""
+    return dict(contact_import.samples or {})
 
 
 def contact_import_start(
@@ -1216,17 +1484,26 @@ def contact_import_start(
 ) -> ContactImport:
     """Fix the mapping (default: the suggestion) and run the import in the task queue.
 
-    Raises ``ValidationError`` for a bad mapping or an import that already started.
+    An import whose file is still being read starts as soon as it is read (its mapping is
+    then checked against the header by the worker; a bad one fails the import). Raises
+    ``ValidationError`` for a bad mapping or an import that already started.
     """
     if contact_import.company_id != company.pk:
         raise ValueError("import belongs to another company")
+    imports = ContactImport.objects.for_company(company).filter(pk=contact_import.pk)
+    if mapping is not None:
+        check_mapping_shape(mapping)
+    if imports.filter(status=ImportStatus.READING).update(mapping=mapping or {}, auto_start=True):
+        contact_import.mapping, contact_import.auto_start = mapping or {}, True
+        # Its worker may be on the way already; a second message finds it claimed.
+        wake(IMPORT_TASK, company.pk, contact_import.pk)
+        return contact_import
+    contact_import.refresh_from_db()
     final = validate_mapping(
         contact_import.headers, contact_import.mapping if mapping is None else mapping
     )
-    started = (
-        ContactImport.objects.for_company(company)
-        .filter(pk=contact_import.pk, status=ImportStatus.PENDING)
-        .update(mapping=final, status=ImportStatus.RUNNING, queued_at=timezone.now())
+    started = imports.filter(status=ImportStatus.PENDING).update(
+        mapping=final, status=ImportStatus.RUNNING, queued_at=timezone.now()
     )
     if not started:
         raise ValidationError(_("This import has already started."))
@@ -1240,18 +1517,78 @@ IMPORT_TASK = "surveys.import_contacts"
 
 
 def contact_import_run(*, company: Company, import_pk: int) -> ContactImport | None:
-    """Run a started import (the task's body). Claims it first: a redelivered task whose
-    import another run already claimed does nothing. Returns the import, or None if not ours."""
-    claimed = (
-        ContactImport.objects.for_company(company)
-        .filter(pk=import_pk, status=ImportStatus.RUNNING, started_at=None)
-        .update(started_at=timezone.now())
-    )
+    """The task's body: read a stored file's header (status ``reading``), or import it
+    (``running``). Claims the import first: a redelivered task whose import another run
+    already claimed does nothing. Returns the import, or None if not ours."""
+    imports = ContactImport.objects.for_company(company).filter(pk=import_pk)
+    claimed = imports.filter(
+        status__in=(ImportStatus.READING, ImportStatus.RUNNING), started_at=None
+    ).update(started_at=timezone.now())
     if not claimed:
         return None
-    contact_import = ContactImport.objects.for_company(company).get(pk=import_pk)
+    contact_import = imports.get()
+    if contact_import.status == ImportStatus.READING:
+        contact_import = _read_head(company, contact_import)
+        if contact_import.status != ImportStatus.RUNNING:
+            return contact_import
+    return _import_file(company, contact_import)
+
+
+def _read_head(company: Company, contact_import: ContactImport) -> ContactImport:
+    """Read the header and samples of a claimed import; leave it ``pending`` (the mapping
+    screen), ``running`` (``auto_start``: claimed, imported next by the same run) or
+    ``failed`` (the file or the mapping asked for is refused)."""
+    imports = ContactImport.objects.for_company(company).filter(pk=contact_import.pk)
+    try:
+        with contact_import.file.open("rb") as binary:
+            head = read_head(binary, file_format(contact_import.file_name))
+    except (ImportFileError, OSError) as exc:
+        logger.info("contact import %s refused: %s", contact_import.public_id, exc)
+        _fail(contact_import, str(exc))
+        return contact_import
+    except Exception:
+        # Whatever else a hostile file makes a reader raise: the import says so and ends,
+        # rather than staying claimed and "reading" for ever.
+        logger.exception("contact import %s: reading the file failed", contact_import.public_id)
+        _fail(contact_import, _("The file could not be read."))
+        return contact_import
+    suggestion = suggest_mapping(head.headers)
+    # Waiting for the mapping, unless it was given (meanwhile, too: then auto_start is set).
+    # (Headers and samples are storable text: read_head checked them.)
+    if imports.filter(status=ImportStatus.READING, auto_start=False).update(
+        status=ImportStatus.PENDING,
+        headers=head.headers,
+        mapping=suggestion,
+        samples=head.samples,
+        started_at=None,
+    ):
+        contact_import.refresh_from_db()
+        return contact_import
+    contact_import.refresh_from_db()
+    try:
+        final = validate_mapping(head.headers, contact_import.mapping or suggestion)
+    except ValidationError as exc:
+        contact_import.headers, contact_import.samples = head.headers, head.samples
+        _fail(contact_import, " ".join(exc.messages))
+        return contact_import
+    imports.filter(status=ImportStatus.READING).update(
+        status=ImportStatus.RUNNING, headers=head.headers, mapping=final, samples=head.samples
+    )
+    contact_import.refresh_from_db()
+    return contact_import
+
+
+def _fail(contact_import: ContactImport, reason: str) -> None:
+    contact_import.status = ImportStatus.FAILED
+    contact_import.failure = reason[:500]
+    contact_import.finished_at = timezone.now()
+    contact_import.save()
+
+
+def _import_file(company: Company, contact_import: ContactImport) -> ContactImport:
+    """Import a claimed, running import's file, chunk by chunk, with progress."""
     report = _ErrorReport(contact_import.headers)
-    imports = ContactImport.objects.for_company(company).filter(pk=import_pk)
+    imports = ContactImport.objects.for_company(company).filter(pk=contact_import.pk)
 
     def progress(counts: ImportCounts, created: int, updated: int, invalid: int) -> None:
         # Inside the chunk's transaction: the counts always match what is committed.
@@ -1266,36 +1603,20 @@ def contact_import_run(*, company: Company, import_pk: int) -> ContactImport | N
     try:
         with contact_import.file.open("rb") as binary:
             rows = iter_file_rows(binary, file_format(contact_import.file_name))
-            header_seen = False
             header_line = 0
-
-            def data_rows() -> Iterator[list[Any]]:
-                nonlocal header_seen, header_line
-                for cells in rows:
-                    if not header_seen:
-                        header_line += 1
-                        if any(_cell_text(c) for c in cells):
-                            header_seen = True
-                        continue
-                    yield cells
-
-            data = data_rows()
-            first = next(data, None)
-            if first is not None:
-
-                def chained() -> Iterator[list[Any]]:
-                    yield first
-                    yield from data
-
-                counts = import_rows(
-                    company=company,
-                    headers=contact_import.headers,
-                    mapping=contact_import.mapping,
-                    rows=chained(),
-                    report=report,
-                    first_line=header_line + 1,
-                    on_chunk=progress,
-                )
+            for cells in rows:  # up to the header row (the first non-blank one)
+                header_line += 1
+                if not _blank(cells):
+                    break
+            counts = import_rows(
+                company=company,
+                headers=contact_import.headers,
+                mapping=contact_import.mapping,
+                rows=rows,
+                report=report,
+                first_line=header_line + 1,
+                on_chunk=progress,
+            )
     except (ImportFileError, DatabaseError, ValidationError) as exc:
         # The failed chunk rolled back whole; the chunks before it stay (complete rows).
         logger.warning("contact import %s failed: %s", contact_import.public_id, exc)
@@ -1304,6 +1625,12 @@ def contact_import_run(*, company: Company, import_pk: int) -> ContactImport | N
         contact_import.failure = str(exc)[:500]
     else:
         contact_import.status = ImportStatus.DONE
+        if counts.cut_at:
+            contact_import.status = ImportStatus.FAILED
+            contact_import.failure = _(
+                "The file has more than %(max)d rows: lines %(first)d to %(last)d were "
+                "imported; import the rest as another file."
+            ) % {"max": MAX_ROWS, "first": header_line + 1, "last": counts.cut_at - 1}
         contact_import.rows_total = counts.rows
         contact_import.created_count = counts.created
         contact_import.updated_count = counts.updated

@@ -342,6 +342,8 @@ class InvitationEvent(TenantModel):
 
 
 class ImportStatus(models.TextChoices):
+    # Stored, waiting for a worker to read its header (the web request never parses it).
+    READING = "reading", _("Reading the file")
     PENDING = "pending", _("Waiting for the column mapping")
     RUNNING = "running", _("Importing")
     DONE = "done", _("Done")
@@ -365,6 +367,11 @@ class ContactImport(TenantModel):
     ``language``, ``time_zone``, ``external_id``, ``property:<key>`` or ``ignore``. ``errors``
     holds the first invalid rows (``{"line", "column", "reason"}``) for a quick look; the
     full list, each original row plus an ``error`` column, is ``error_report`` (CSV).
+
+    Statuses: ``reading`` (stored; a worker reads the header, the suggested mapping and
+    ``samples``), ``pending`` (waiting for the mapping), ``running``, ``done`` or ``failed``.
+    ``auto_start``: import as soon as the header is read, with ``mapping`` as asked (the API,
+    which takes the mapping with the file; an empty one means the suggestion).
     """
 
     public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
@@ -372,6 +379,9 @@ class ContactImport(TenantModel):
     file_name = models.CharField(_("file name"), max_length=255)
     headers = models.JSONField(default=list, blank=True)
     mapping = models.JSONField(default=dict, blank=True)
+    # Header → its first few values (the mapping screen), read by the worker with the header.
+    samples = models.JSONField(default=dict, blank=True)
+    auto_start = models.BooleanField(default=False)
     status = models.CharField(
         max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING
     )
@@ -386,8 +396,9 @@ class ContactImport(TenantModel):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    # Handed to a worker (status running) at; started_at: claimed by the worker. Running and
-    # never started for a while: its message was lost, and the stale sweep wakes it again.
+    # Handed to a worker (status reading or running) at; started_at: claimed by the worker.
+    # Reading or running and never claimed for a while: its message was lost, and the stale
+    # sweep wakes it again.
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -17,12 +17,14 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import content_disposition_header, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from companies.models import Role
 from companies.permissions import company_view
+from companies.spreadsheets import spreadsheet_row
 from surveys.forms_contacts import ContactForm, ImportMappingForm, ImportUploadForm
 from surveys.imports import (
     REPORT_ERROR,
@@ -265,8 +267,9 @@ def import_upload(request: CompanyRequest) -> HttpResponse:
             for message in exc.message_dict.get("file", exc.messages):
                 form.add_error("file", message)
         else:
+            # The file is read by a worker: the import's page waits for it, then maps.
             return redirect(
-                "contacts:import_mapping",
+                "contacts:import_detail",
                 company_slug=request.company.slug,
                 import_id=contact_import.public_id,
             )
@@ -315,7 +318,20 @@ def import_mapping(request: CompanyRequest, import_id: str) -> HttpResponse:
 @company_view(Role.MANAGER)
 @require_http_methods(["GET"])
 def import_detail(request: CompanyRequest, import_id: str) -> HttpResponse:
+    """The import's progress: reading the file (polled), then the mapping screen once the
+    header is read, then the counts while it runs (polled) and the result."""
     contact_import = _import_or_404(request, import_id)
+    if contact_import.status == ImportStatus.PENDING:
+        mapping_url = reverse(
+            "contacts:import_mapping",
+            kwargs={"company_slug": request.company.slug, "import_id": import_id},
+        )
+        if request.headers.get("HX-Request"):
+            # The page's poll: a whole page load, not a swap of part of it.
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = mapping_url
+            return response
+        return redirect(mapping_url)
     return render(request, "contacts/import_detail.html", {"import": contact_import})
 
 
@@ -336,7 +352,9 @@ def import_errors_response(contact_import: ContactImport) -> HttpResponseBase:
             content_type="text/csv; charset=utf-8",
         )
     buffer = io.StringIO()
-    csv.writer(buffer).writerow([*contact_import.headers, REPORT_LINE, REPORT_ERROR])
+    csv.writer(buffer).writerow(
+        spreadsheet_row([*contact_import.headers, REPORT_LINE, REPORT_ERROR])
+    )
     response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, filename) or ""
     return response

@@ -310,7 +310,7 @@ def _expansions_rewake(*, now: datetime, batch_size: int) -> int:
 
 
 def _imports_rewake(*, now: datetime, batch_size: int) -> int:
-    """Contact imports handed to a worker (running) that no worker has claimed for
+    """Contact imports handed to a worker (reading or running) that no worker has claimed for
     ``REWAKE_QUEUED_AFTER``: their message was lost; woken again (the claim on
     ``started_at`` keeps a late duplicate from running one twice)."""
     from surveys.imports import IMPORT_TASK
@@ -320,7 +320,7 @@ def _imports_rewake(*, now: datetime, batch_size: int) -> int:
         stale = list(
             imports.select_for_update(skip_locked=True)
             .filter(
-                status=ImportStatus.RUNNING,
+                status__in=(ImportStatus.READING, ImportStatus.RUNNING),
                 started_at=None,
                 queued_at__lt=now - REWAKE_QUEUED_AFTER,
             )

@@ -124,7 +124,9 @@ def test_the_mapping_screen_offers_first_and_last_name() -> None:
 # --- Sample values ---------------------------------------------------------------------------
 
 
-def test_samples_are_the_first_distinct_non_blank_values_per_column(company: Company) -> None:
+def test_samples_are_the_first_distinct_non_blank_values_per_column(
+    company: Company, django_capture_on_commit_callbacks: Any
+) -> None:
     rows = [
         ["Email", "Plan", "Note"],
         ["a@example.com", "", ""],
@@ -134,7 +136,9 @@ def test_samples_are_the_first_distinct_non_blank_values_per_column(company: Com
         ["e@example.com", "team", ""],
     ]
     upload = SimpleUploadedFile("people.csv", _csv(rows, delimiter=";"))
-    contact_import = contact_import_create(company=company, upload=upload)
+    with django_capture_on_commit_callbacks(execute=True):  # the worker reads them
+        contact_import = contact_import_create(company=company, upload=upload)
+    contact_import.refresh_from_db()
     assert contact_import_samples(contact_import=contact_import) == {
         "Email": ["a@example.com", "b@example.com", "c@example.com"],
         "Plan": ["pro", "free", "team"],
@@ -143,15 +147,16 @@ def test_samples_are_the_first_distinct_non_blank_values_per_column(company: Com
 
 
 def test_the_mapping_screen_shows_sample_values(
-    personas: dict[str, Persona], company: Company
+    personas: dict[str, Persona], company: Company, django_capture_on_commit_callbacks: Any
 ) -> None:
     client = personas[Role.MANAGER].client
     content = _csv([["Mail", "First name", "Last name"], ["ok@example.com", "Zara", "Quill"]])
-    response = client.post(
-        reverse("contacts:import", kwargs={"company_slug": company.slug}),
-        {"file": SimpleUploadedFile("l.csv", content)},
-    )
-    page = client.get(response["Location"]).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):  # the worker reads the file
+        response = client.post(
+            reverse("contacts:import", kwargs={"company_slug": company.slug}),
+            {"file": SimpleUploadedFile("l.csv", content)},
+        )
+    page = client.get(response["Location"], follow=True).content.decode()
     assert '<code class="sample">ok@example.com</code>' in page
     assert '<code class="sample">Zara</code>' in page
     assert '<code class="sample">Quill</code>' in page
