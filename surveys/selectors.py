@@ -15,6 +15,8 @@ from django.utils.translation import gettext as _
 from companies.models import Company
 from surveys.defaults import DEFAULT_TEXTS, LANGUAGES
 from surveys.models import (
+    AutopilotMember,
+    AutopilotProgram,
     Campaign,
     CampaignStatus,
     Contact,
@@ -323,3 +325,53 @@ def invitations_list(
 
 def invitation_get(*, company: Company, public_id: str) -> Invitation | None:
     return invitations_list(company=company).filter(public_id=public_id).first()
+
+
+# --- Recurring surveys (Autopilot) ------------------------------------------------------------
+
+
+def autopilot_config_get(
+    *, company: Company, survey: Survey, channel: str
+) -> AutopilotProgram | None:
+    """The survey's recurring programme on ``channel`` (email, sms); None when never set up."""
+    if survey.company_id != company.pk:
+        raise ValueError("survey belongs to another company")
+    return (
+        AutopilotProgram.objects.for_company(company)
+        .filter(survey=survey, channel=channel)
+        .select_related("survey")
+        .first()
+    )
+
+
+def autopilot_programs(*, company: Company, survey: Survey) -> dict[str, AutopilotProgram]:
+    """The survey's programmes by channel (one query)."""
+    return {
+        program.channel: program
+        for program in AutopilotProgram.objects.for_company(company).filter(survey=survey)
+    }
+
+
+def autopilot_members_list(
+    *,
+    company: Company,
+    survey: Survey,
+    channel: str,
+    contact: Contact | None = None,
+    after_id: int | None = None,
+) -> QuerySet[AutopilotMember]:
+    """The members of the survey's programme on ``channel`` in the order they joined (id
+    ascending: a cursor is the last id seen, ``after_id``), each with its contact; one
+    query per page whatever its position. Empty when the programme was never set up."""
+    if survey.company_id != company.pk:
+        raise ValueError("survey belongs to another company")
+    queryset = (
+        AutopilotMember.objects.for_company(company)
+        .filter(program__survey=survey, program__channel=channel)
+        .select_related("contact")
+    )
+    if contact is not None:
+        queryset = queryset.filter(contact=contact)
+    if after_id is not None:
+        queryset = queryset.filter(pk__gt=after_id)
+    return queryset.order_by("id")

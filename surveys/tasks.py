@@ -39,6 +39,16 @@ def dispatch_due() -> int:
     return invitations_dispatch_due()
 
 
+@shared_task(name="surveys.dispatch_autopilot", base=DjangoTask)
+def dispatch_autopilot() -> int:
+    """Beat, every 15 s: ask the members of recurring programmes who are due, and add the
+    contacts of finished imports to the programme they were meant for."""
+    from surveys.services.autopilot import autopilot_dispatch_due, autopilot_import_joins_run
+
+    autopilot_import_joins_run()
+    return autopilot_dispatch_due().asked
+
+
 @shared_task(name="surveys.dispatch_reminders", base=DjangoTask)
 def dispatch_reminders() -> int:
     """Beat, every 5 min: enqueue the reminders that are due."""
