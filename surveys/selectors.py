@@ -352,6 +352,16 @@ def autopilot_programs(*, company: Company, survey: Survey) -> dict[str, Autopil
     }
 
 
+def autopilot_programs_list(*, company: Company) -> QuerySet[AutopilotProgram]:
+    """The company's programmes of surveys not archived, by survey name (with the survey)."""
+    return (
+        AutopilotProgram.objects.for_company(company)
+        .exclude(survey__status=SurveyStatus.ARCHIVED)
+        .select_related("survey")
+        .order_by("survey__name", "channel")
+    )
+
+
 def autopilot_members_list(
     *,
     company: Company,

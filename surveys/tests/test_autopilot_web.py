@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -14,7 +15,11 @@ from django.urls import reverse
 from companies.models import Company, Role
 from conftest import Persona
 from surveys.models import AutopilotMember, AutopilotProgram, Contact, Survey
-from surveys.services.autopilot import autopilot_configure, autopilot_member_add
+from surveys.services.autopilot import (
+    autopilot_configure,
+    autopilot_import_joins_run,
+    autopilot_member_add,
+)
 from surveys.tests.sending_factories import active_survey
 from surveys.views_autopilot import MEMBERS_PAGE_SIZE
 
@@ -161,3 +166,37 @@ def test_the_members_list_pages_with_a_constant_number_of_queries(
     # The second page: the last members, in join order, and no further page.
     assert str(people[-1].email) in body
     assert 'rel="next"' not in body
+
+
+def test_an_import_can_add_its_contacts_to_a_recurring_survey(
+    company: Company, personas: dict[str, Persona], django_capture_on_commit_callbacks: Any
+) -> None:
+    survey = active_survey(company)
+    program = autopilot_configure(
+        company=company,
+        survey=survey,
+        channel="email",
+        active=True,
+        cadence_days=90,
+        first_delay_days=0,
+    )
+    before = Contact.objects.create(company=company, email="before@example.com")
+    client = personas[Role.MANAGER].client
+    content = b"Mail,Who\na@example.com,A\nb@example.com,B\n"
+    response = client.post(
+        reverse("contacts:import", kwargs={"company_slug": company.slug}),
+        {"file": SimpleUploadedFile("people.csv", content)},
+    )
+    mapping_page = response["Location"]
+    page = client.get(mapping_page).content.decode()
+    assert f'value="{program.public_id}"' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            mapping_page,
+            {"col_0": "email", "col_1": "name", "autopilot": program.public_id},
+        )
+    assert response.status_code == 302
+    assert autopilot_import_joins_run() == 2
+    members = AutopilotMember.objects.for_company(company).select_related("contact")
+    assert sorted(str(m.contact.email) for m in members) == ["a@example.com", "b@example.com"]
+    assert before.pk not in {m.contact_id for m in members}
