@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 
 from companies.models import Role, role_at_least
 from companies.permissions import company_view
+from surveys.forms import AudienceForm
 from surveys.models import (
     AUTOPILOT_CADENCES,
     AUTOPILOT_MAX_FIRST_DELAY_DAYS,
@@ -39,7 +40,6 @@ from surveys.services.autopilot import (
     autopilot_member_remove,
     autopilot_members_add_audience,
 )
-from surveys.views_campaigns import AudienceForm
 
 if TYPE_CHECKING:
     from companies.models import Company, Membership, User
@@ -143,9 +143,9 @@ def autopilot_settings(request: CompanyRequest, survey_id: str) -> HttpResponse:
     if program is not None:
         after = _cursor_decode(cursor) if cursor else None
         members = list(
-            autopilot_members_list(
-                company=company, survey=survey, channel=channel, after_id=after
-            ).select_related("last_invitation")[: MEMBERS_PAGE_SIZE + 1]
+            autopilot_members_list(company=company, survey=survey, channel=channel, after_id=after)[
+                : MEMBERS_PAGE_SIZE + 1
+            ]
         )
         if len(members) > MEMBERS_PAGE_SIZE:
             members = members[:MEMBERS_PAGE_SIZE]
