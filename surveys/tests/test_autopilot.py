@@ -384,7 +384,10 @@ def test_two_concurrent_dispatchers_ask_each_member_once(
 
 
 def test_the_dispatcher_costs_the_same_queries_per_batch(company: Company) -> None:
-    """Query count does not grow with the members in a batch (send tasks not run here)."""
+    """Query count does not grow with the members in a batch (send tasks not run here).
+    On PostgreSQL: elsewhere each asked member's link is its own UPDATE."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the constant-query writes are PostgreSQL's")
     survey = active_survey(company)
     program = _program(company, survey)
 
