@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from companies.models import Company
-from notifications.models import Channel, SuppressionReason
+from notifications.models import Channel, OutboxMessage, SuppressionReason
 from notifications.services import suppression_add
 from surveys import tasks
 from surveys.models import (
@@ -47,6 +47,11 @@ from surveys.services.contacts import contact_delete
 from surveys.services.surveys import survey_set_status
 from surveys.services.triggers import invitation_trigger
 from surveys.tests.sending_factories import active_survey, contacts
+from tests.conftest import (  # noqa: F401 (the worker fixtures live there)
+    CeleryWorker,
+    _celery_worker_session,
+    celery_worker_process,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -413,3 +418,29 @@ def test_the_dispatcher_costs_the_same_queries_per_batch(company: Company) -> No
         return len(queries.captured_queries)
 
     assert queries_for(3, "small") == queries_for(60, "large")
+
+
+def test_due_asks_go_out_once_through_a_real_worker(
+    celery_worker_process: CeleryWorker,  # noqa: F811 (the imported fixture)
+    company: Company,
+) -> None:
+    """The periodic task woken three times in a row (a repeated beat, a late message): the
+    worker asks each due member once, and its send tasks deliver each ask once (the worker's
+    mail goes to the development outbox)."""
+    OutboxMessage.objects.all().delete()
+    survey = active_survey(company)
+    program = _program(company, survey)
+    people = contacts(company, 12, prefix="worker")
+    AutopilotMember.objects.bulk_create(
+        AutopilotMember(company=company, program=program, contact=c, next_ask_at=timezone.now())
+        for c in people
+    )
+    for _wake in range(3):
+        tasks.dispatch_autopilot.delay()
+    sent = _invitations(company, status=InvitationStatus.SENT)
+    celery_worker_process.wait_for(lambda: sent.count() == 12, what="every ask to be sent")
+    assert _invitations(company).count() == 12
+    recipients = []
+    for message in OutboxMessage.objects.all():
+        recipients += [message.to] if isinstance(message.to, str) else message.to
+    assert sorted(recipients) == sorted(str(c.email) for c in people)
