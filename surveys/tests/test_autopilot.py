@@ -440,7 +440,7 @@ def test_due_asks_go_out_once_through_a_real_worker(
     sent = _invitations(company, status=InvitationStatus.SENT)
     celery_worker_process.wait_for(lambda: sent.count() == 12, what="every ask to be sent")
     assert _invitations(company).count() == 12
-    recipients = []
+    recipients: list[str] = []
     for message in OutboxMessage.objects.all():
         recipients += [message.to] if isinstance(message.to, str) else message.to
     assert sorted(recipients) == sorted(str(c.email) for c in people)
