@@ -348,11 +348,10 @@ def autopilot_members_stop_for_address(*, company: Company, channel: str, addres
     reached there on that channel are no longer asked. Returns how many stopped."""
     if channel not in AutopilotChannel.values:
         return 0
-    contacts = Contact.objects.for_company(company)
-    if channel == AutopilotChannel.EMAIL:
-        contacts = contacts.filter(email__iexact=address)
-    else:
-        contacts = contacts.filter(phone=address)
+    # Both sides are stored normalised (lower-case email, E.164): an exact match uses the
+    # contact indexes. A contact stored otherwise is still stopped when its ask comes due.
+    field = CHANNEL_ADDRESS_FIELD[channel]
+    contacts = Contact.objects.for_company(company).filter(**{field: address})
     return (
         AutopilotMember.objects.for_company(company)
         .filter(
