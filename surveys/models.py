@@ -483,8 +483,9 @@ class AutopilotMember(TenantModel):
     program = models.ForeignKey(
         AutopilotProgram, on_delete=models.CASCADE, related_name="members", db_index=False
     )
-    # Deleting the contact deletes its memberships: that stops the programme for it.
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Deleting the contact deletes its memberships: that stops the programme for it (the
+    # foreign key's own index serves that cascade and the unsubscribe lookup).
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
     properties = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -511,10 +512,9 @@ class AutopilotMember(TenantModel):
                 name="autopilot_member_due",
                 condition=models.Q(next_ask_at__isnull=False),
             ),
-            # The members list (and the API's cursor): a programme's members in join order.
-            models.Index(fields=["company", "program", "id"], name="autopilot_member_list"),
-            # A contact's memberships (deletion, unsubscribes).
-            models.Index(fields=["company", "contact"], name="autopilot_member_contact"),
+            # The members list (and the API's cursor): a programme's members in join order;
+            # also the deletion of a programme's members.
+            models.Index(fields=["program", "id"], name="autopilot_member_list"),
         ]
 
     def __str__(self) -> str:
