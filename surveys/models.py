@@ -521,25 +521,46 @@ class AutopilotMember(TenantModel):
         return f"{self.contact_id} in {self.program_id}"
 
 
-class AutopilotImportJoin(TenantModel):
-    """ "Add the contacts of this import to that programme": done by the dispatcher's sweep
-    once the import has finished (the contacts it wrote are those it stamped between its
-    start and its end)."""
+class AutopilotJoin(TenantModel):
+    """Contacts joining a programme in bulk: a segment (``audience``, as a campaign's) or
+    the contacts of an import (``contact_import``: those it wrote, once it has finished).
+
+    Done by a worker chunk by chunk in contact id order, resuming after ``after`` (the last
+    contact id done), so a segment of a million contacts never holds a web request and a
+    crashed run continues where it stopped; the counts say what became of the contacts.
+    """
 
     program = models.ForeignKey(AutopilotProgram, on_delete=models.CASCADE, related_name="+")
-    contact_import = models.ForeignKey(ContactImport, on_delete=models.CASCADE, related_name="+")
+    audience = models.JSONField(null=True, blank=True)
+    contact_import = models.ForeignKey(
+        ContactImport, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    after = models.BigIntegerField(default=0)
     done_at = models.DateTimeField(null=True, blank=True)
     added = models.PositiveIntegerField(default=0)
+    already = models.PositiveIntegerField(default=0)
+    no_address = models.PositiveIntegerField(default=0)
 
     class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(audience__isnull=False) | models.Q(contact_import__isnull=False),
+                name="autopilot_join_has_a_source",
+            ),
+        ]
         indexes = [
             models.Index(
                 fields=["created_at"],
-                name="autopilot_import_pending",
+                name="autopilot_join_pending",
                 condition=models.Q(done_at__isnull=True),
-            )
+            ),
+            models.Index(fields=["company", "program", "created_at"], name="autopilot_join_recent"),
         ]
 
     def __str__(self) -> str:
-        return f"import {self.contact_import_id} → {self.program_id}"
+        source = f"import {self.contact_import_id}" if self.contact_import_id else "segment"
+        return f"{source} → {self.program_id}"

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from companies.models import Company
 from surveys.defaults import DEFAULT_TEXTS, LANGUAGES
 from surveys.models import (
+    AutopilotJoin,
     AutopilotMember,
     AutopilotProgram,
     Campaign,
@@ -359,6 +360,20 @@ def autopilot_programs_list(*, company: Company) -> QuerySet[AutopilotProgram]:
         .exclude(survey__status=SurveyStatus.ARCHIVED)
         .select_related("survey")
         .order_by("survey__name", "channel")
+    )
+
+
+def autopilot_joins_recent(
+    *, company: Company, program: AutopilotProgram, limit: int = 5
+) -> list[AutopilotJoin]:
+    """The programme's latest bulk joins (segments, imports), newest first, with the import."""
+    if program.company_id != company.pk:
+        raise ValueError("program belongs to another company")
+    return list(
+        AutopilotJoin.objects.for_company(company)
+        .filter(program=program)
+        .select_related("contact_import")
+        .order_by("-created_at", "-id")[:limit]
     )
 
 

@@ -41,11 +41,11 @@ def dispatch_due() -> int:
 
 @shared_task(name="surveys.dispatch_autopilot", base=DjangoTask)
 def dispatch_autopilot() -> int:
-    """Beat, every 15 s: ask the members of recurring programmes who are due, and add the
-    contacts of finished imports to the programme they were meant for."""
-    from surveys.services.autopilot import autopilot_dispatch_due, autopilot_import_joins_run
+    """Beat, every 15 s (and woken by a new join): add the contacts of pending joins
+    (segments, finished imports) to their programme, then ask the members who are due."""
+    from surveys.services.autopilot import autopilot_dispatch_due, autopilot_joins_run
 
-    autopilot_import_joins_run()
+    autopilot_joins_run()
     return autopilot_dispatch_due().asked
 
 

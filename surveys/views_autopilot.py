@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
+from django.utils.translation import gettext_lazy, ngettext_lazy
 from django.views.decorators.http import require_POST
 
 from companies.models import Role, role_at_least
@@ -30,6 +30,7 @@ from surveys.models import (
     Survey,
 )
 from surveys.selectors import (
+    autopilot_joins_recent,
     autopilot_members_list,
     autopilot_programs,
     contact_get,
@@ -138,9 +139,11 @@ def autopilot_settings(request: CompanyRequest, survey_id: str) -> HttpResponse:
             messages.success(request, _("Recurring survey saved."))
             return redirect(_page_url(request, survey, channel))
     members: list[Any] = []
+    joins: list[Any] = []
     next_url = None
     cursor = request.GET.get("after", "")
     if program is not None:
+        joins = autopilot_joins_recent(company=company, program=program)
         after = _cursor_decode(cursor) if cursor else None
         members = list(
             autopilot_members_list(company=company, survey=survey, channel=channel, after_id=after)[
@@ -161,6 +164,7 @@ def autopilot_settings(request: CompanyRequest, survey_id: str) -> HttpResponse:
         "form": form,
         "audience_form": AudienceForm(company=company),
         "members": members,
+        "joins": joins,
         "next_url": next_url,
         "first_page_url": _page_url(request, survey, channel) if cursor else None,
         "can_manage": membership is not None and role_at_least(membership.role, Role.MANAGER),
@@ -185,36 +189,20 @@ def autopilot_members_add(request: CompanyRequest, survey_id: str) -> HttpRespon
                 messages.error(request, str(error))
     else:
         try:
-            added = autopilot_members_add_audience(
-                company=company, program=program, audience=form.cleaned_data["audience_value"]
+            autopilot_members_add_audience(
+                company=company,
+                program=program,
+                audience=form.cleaned_data["audience_value"],
+                created_by=request.user,
             )
         except ValidationError as exc:
             for message in exc.messages:
                 messages.error(request, message)
         else:
-            parts = [
-                ngettext("%(count)d contact added.", "%(count)d contacts added.", added.added)
-                % {"count": added.added}
-            ]
-            if added.already:
-                parts.append(
-                    ngettext(
-                        "%(count)d was already a member.",
-                        "%(count)d were already members.",
-                        added.already,
-                    )
-                    % {"count": added.already}
-                )
-            if added.no_address:
-                parts.append(
-                    ngettext(
-                        "%(count)d has no address on this channel.",
-                        "%(count)d have no address on this channel.",
-                        added.no_address,
-                    )
-                    % {"count": added.no_address}
-                )
-            messages.success(request, " ".join(parts))
+            messages.success(
+                request,
+                _("The segment's contacts are being added: they appear in the list shortly."),
+            )
     return redirect(_page_url(request, survey, channel))
 
 

@@ -25,17 +25,18 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from companies.models import Company
+from companies.models import Company, User
 from companies.tenancy import tenant_update_per_row
+from companies.wake import wake
 from surveys.models import (
     AUTOPILOT_CADENCES,
     AUTOPILOT_MAX_FIRST_DELAY_DAYS,
     AutopilotChannel,
-    AutopilotImportJoin,
+    AutopilotJoin,
     AutopilotMember,
     AutopilotProgram,
     AutopilotStop,
@@ -65,10 +66,12 @@ AUTOPILOT_BATCH_SIZE = 1000
 # Batches per dispatcher run, all programmes together: a run stays bounded; the next one
 # (seconds later) continues.
 AUTOPILOT_MAX_BATCHES = 50
-# Contacts per chunk when a segment or an import joins a programme.
+# Contacts per chunk when a segment or an import joins a programme (one transaction, four
+# statements), and the chunks and joins one run does at most.
 ADD_CHUNK_SIZE = 5000
-# Finished imports whose contacts join a programme, per sweep run.
-IMPORT_JOINS_PER_RUN = 10
+JOIN_MAX_CHUNKS = 100
+JOINS_PER_RUN = 20
+JOIN_TASK = "surveys.dispatch_autopilot"
 
 
 def _channel_clean(channel: object) -> str:
@@ -233,35 +236,97 @@ def autopilot_member_remove(
     return True
 
 
-@dataclass
-class MembersAdded:
-    """What adding a segment (or an import) to a programme did."""
+def autopilot_members_add_audience(
+    *,
+    company: Company,
+    program: AutopilotProgram,
+    audience: dict[str, Any],
+    created_by: User | None = None,
+) -> AutopilotJoin:
+    """The contacts of an audience (``{"all": true}`` or property filters, as a campaign's)
+    join ``program``: a join a worker does after the commit, chunk by chunk
+    (``autopilot_joins_run``); members already in keep their schedule and properties.
+    ``ValidationError`` (``audience``) for a malformed audience."""
+    from surveys.services.campaigns import audience_clean
 
-    added: int = 0
-    already: int = 0
-    no_address: int = 0
+    _check_company(company, program)
+    join = AutopilotJoin.objects.create(
+        company=company, program=program, audience=audience_clean(audience), created_by=created_by
+    )
+    wake(JOIN_TASK)
+    return join
 
 
-def _members_add_bulk(
-    *, company: Company, program: AutopilotProgram, contacts: QuerySet[Contact]
-) -> MembersAdded:
-    """Add ``contacts`` (with an address on the programme's channel) that are not members
-    yet, in chunks of ``ADD_CHUNK_SIZE`` by id: three queries per chunk, whatever its size."""
-    counts = MembersAdded()
-    field = CHANNEL_ADDRESS_FIELD[program.channel]
-    members = AutopilotMember.objects.for_company(company).filter(program=program)
-    after = 0
-    while True:
-        chunk = list(
-            contacts.filter(pk__gt=after).order_by("pk").values_list("pk", field)[:ADD_CHUNK_SIZE]
+def autopilot_import_join(
+    *,
+    company: Company,
+    program: AutopilotProgram,
+    contact_import: ContactImport,
+    created_by: User | None = None,
+) -> AutopilotJoin:
+    """Once ``contact_import`` has finished, the contacts it created or updated join
+    ``program`` (the contacts it stamped between its start and its end; a contact edited
+    elsewhere in that window joins too). Done by ``autopilot_joins_run``."""
+    _check_company(company, program, contact_import)
+    return AutopilotJoin.objects.create(
+        company=company, program=program, contact_import=contact_import, created_by=created_by
+    )
+
+
+def autopilot_joins_run(*, max_chunks: int = JOIN_MAX_CHUNKS) -> int:
+    """Do the pending joins (a system job across companies), oldest first, at most
+    ``max_chunks`` chunks of ``ADD_CHUNK_SIZE`` contacts per run (the next run continues).
+    A join of an import waits until the import has finished. Returns the members added."""
+    pending = AutopilotJoin.objects.unscoped(reason="the joins of every company")
+    ready = Q(contact_import__isnull=True) | Q(
+        contact_import__status__in=(ImportStatus.DONE, ImportStatus.FAILED)
+    )
+    added = 0
+    chunks = 0
+    for pk in (
+        pending.filter(ready, done_at__isnull=True)
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)[:JOINS_PER_RUN]
+    ):
+        while chunks < max_chunks:
+            chunks += 1
+            chunk_added, finished = _join_chunk(pk)
+            added += chunk_added
+            if finished:
+                break
+    return added
+
+
+def _join_chunk(pk: int) -> tuple[int, bool]:
+    """The next chunk of one join, in one transaction with the join row locked (a second
+    worker skips it): returns (members added, whether the join is finished)."""
+    joins = AutopilotJoin.objects.unscoped(reason="one join, locked by id")
+    with transaction.atomic():
+        join = (
+            joins.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk=pk, done_at__isnull=True)
+            .select_related("company", "program", "contact_import")
+            .first()
         )
-        if not chunk:
-            break
-        after = chunk[-1][0]
+        if join is None:  # done, or another worker has it
+            return 0, True
+        company, program = join.company, join.program
+        contacts = _join_contacts(join)
+        field = CHANNEL_ADDRESS_FIELD[program.channel]
+        chunk = (
+            []
+            if contacts is None
+            else list(
+                contacts.filter(pk__gt=join.after)
+                .order_by("pk")
+                .values_list("pk", field)[:ADD_CHUNK_SIZE]
+            )
+        )
         reachable = [pk for pk, address in chunk if address]
-        counts.no_address += len(chunk) - len(reachable)
         existing = set(
-            members.filter(contact_id__in=reachable).values_list("contact_id", flat=True)
+            AutopilotMember.objects.for_company(company)
+            .filter(program=program, contact_id__in=reachable)
+            .values_list("contact_id", flat=True)
         )
         now = timezone.now()
         first_ask = now + timedelta(days=program.first_delay_days)
@@ -276,71 +341,33 @@ def _members_add_bulk(
             for pk in reachable
             if pk not in existing
         ]
-        # A member added meanwhile (the API, another form) is kept as it is.
+        # A member added meanwhile (the API, another join) is kept as it is.
         AutopilotMember.objects.bulk_create(new, ignore_conflicts=True)
-        counts.added += len(new)
-        counts.already += len(existing)
-        if len(chunk) < ADD_CHUNK_SIZE:
-            break
-    return counts
+        finished = len(chunk) < ADD_CHUNK_SIZE
+        joins.filter(pk=pk).update(
+            after=chunk[-1][0] if chunk else join.after,
+            added=F("added") + len(new),
+            already=F("already") + len(existing),
+            no_address=F("no_address") + len(chunk) - len(reachable),
+            done_at=now if finished else None,
+        )
+    return len(new), finished
 
 
-def autopilot_members_add_audience(
-    *, company: Company, program: AutopilotProgram, audience: dict[str, Any]
-) -> MembersAdded:
-    """Add the contacts of an audience (``{"all": true}`` or property filters, as a
-    campaign's) to ``program``; members already in keep their schedule and properties."""
+def _join_contacts(join: AutopilotJoin) -> QuerySet[Contact] | None:
+    """The contacts a join adds (None: nothing, e.g. an import that never started)."""
     from surveys.selectors import contacts_matching
-    from surveys.services.campaigns import audience_clean
 
-    _check_company(company, program)
-    contacts = contacts_matching(company=company, audience=audience_clean(audience))
-    return _members_add_bulk(company=company, program=program, contacts=contacts)
-
-
-def autopilot_import_join(
-    *, company: Company, program: AutopilotProgram, contact_import: ContactImport
-) -> AutopilotImportJoin:
-    """Once ``contact_import`` has finished, the contacts it created or updated join
-    ``program`` (done by the dispatcher's sweep, ``autopilot_import_joins_run``)."""
-    _check_company(company, program, contact_import)
-    return AutopilotImportJoin.objects.create(
-        company=company, program=program, contact_import=contact_import
+    if join.audience is not None:
+        return contacts_matching(company=join.company, audience=join.audience)
+    contact_import = join.contact_import
+    if contact_import is None or contact_import.started_at is None:
+        return None
+    if contact_import.finished_at is None:
+        return None
+    return Contact.objects.for_company(join.company).filter(
+        updated_at__gte=contact_import.started_at, updated_at__lte=contact_import.finished_at
     )
-
-
-def autopilot_import_joins_run(*, limit: int = IMPORT_JOINS_PER_RUN) -> int:
-    """Finished imports whose contacts were to join a programme: join them (a system job
-    across companies). The contacts are those the import stamped between its start and its
-    end; a contact edited elsewhere in that window joins too. Returns the members added."""
-    total = 0
-    pending = AutopilotImportJoin.objects.unscoped(reason="the sweep serves every company")
-    finished = (ImportStatus.DONE, ImportStatus.FAILED)
-    for pk in pending.filter(done_at__isnull=True, contact_import__status__in=finished).values_list(
-        "pk", flat=True
-    )[:limit]:
-        with transaction.atomic():
-            join = (
-                pending.select_for_update(skip_locked=True, of=("self",))
-                .filter(pk=pk, done_at__isnull=True)
-                .select_related("company", "program", "contact_import")
-                .first()
-            )
-            if join is None:  # another sweep has it
-                continue
-            started = join.contact_import.started_at
-            ended = join.contact_import.finished_at
-            added = 0
-            if started is not None and ended is not None:
-                contacts = Contact.objects.for_company(join.company).filter(
-                    updated_at__gte=started, updated_at__lte=ended
-                )
-                added = _members_add_bulk(
-                    company=join.company, program=join.program, contacts=contacts
-                ).added
-            pending.filter(pk=pk).update(done_at=timezone.now(), added=added)
-            total += added
-    return total
 
 
 def autopilot_members_stop_for_address(*, company: Company, channel: str, address: str) -> int:

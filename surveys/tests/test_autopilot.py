@@ -21,7 +21,7 @@ from notifications.models import Channel, OutboxMessage, SuppressionReason
 from notifications.services import suppression_add
 from surveys import tasks
 from surveys.models import (
-    AutopilotImportJoin,
+    AutopilotJoin,
     AutopilotMember,
     AutopilotProgram,
     AutopilotStop,
@@ -34,11 +34,12 @@ from surveys.models import (
     SurveyStatus,
 )
 from surveys.selectors import autopilot_config_get, autopilot_members_list
+from surveys.services import autopilot
 from surveys.services.autopilot import (
     autopilot_configure,
     autopilot_dispatch_due,
     autopilot_import_join,
-    autopilot_import_joins_run,
+    autopilot_joins_run,
     autopilot_member_add,
     autopilot_member_remove,
     autopilot_members_add_audience,
@@ -308,19 +309,24 @@ def test_member_add_replaces_properties_and_needs_a_programme_and_an_address(
         autopilot_member_add(company=company, survey=survey, channel="email", contact=outsider)
 
 
-def test_members_from_an_audience_and_from_an_import(company: Company) -> None:
+def test_members_from_an_audience_and_from_an_import(
+    company: Company, django_capture_on_commit_callbacks: CaptureOnCommit
+) -> None:
     survey = active_survey(company)
     program = _program(company, survey, first_delay_days=3)
     gold = [_person(company, n, properties={"plan": "gold"}) for n in range(3)]
     _person(company, 9, properties={"plan": "free"})
     _person(company, 8, email=None, phone="+77011234508", properties={"plan": "gold"})
     autopilot_member_add(company=company, survey=survey, channel="email", contact=gold[0])
-    added = autopilot_members_add_audience(
-        company=company,
-        program=program,
-        audience={"filters": [{"property": "plan", "op": "eq", "value": "gold"}]},
-    )
-    assert (added.added, added.already, added.no_address) == (2, 1, 1)
+    with django_capture_on_commit_callbacks(execute=True):  # the join's worker, woken
+        segment = autopilot_members_add_audience(
+            company=company,
+            program=program,
+            audience={"filters": [{"property": "plan", "op": "eq", "value": "gold"}]},
+        )
+    segment.refresh_from_db()
+    assert (segment.added, segment.already, segment.no_address) == (2, 1, 1)
+    assert segment.done_at is not None
     members = autopilot_members_list(company=company, survey=survey, channel="email")
     assert [m.contact for m in members] == gold
     # An import's contacts join once it has finished.
@@ -337,16 +343,16 @@ def test_members_from_an_audience_and_from_an_import(company: Company) -> None:
         clock.shift(timedelta(seconds=1))
         imported = [_person(company, 20 + n) for n in range(2)]
         gold[1].save()  # updated by the import: already a member
-        assert autopilot_import_joins_run() == 0  # still running
+        assert autopilot_joins_run() == 0  # still running
         clock.shift(timedelta(seconds=1))
         ContactImport.objects.for_company(company).filter(pk=contact_import.pk).update(
             status=ImportStatus.DONE, finished_at=timezone.now()
         )
         clock.shift(timedelta(seconds=1))
         _person(company, 30)  # after the import
-        assert autopilot_import_joins_run() == 2
-        assert autopilot_import_joins_run() == 0
-    join = AutopilotImportJoin.objects.for_company(company).get(pk=join.pk)
+        assert autopilot_joins_run() == 2
+        assert autopilot_joins_run() == 0
+    join = AutopilotJoin.objects.for_company(company).get(pk=join.pk)
     assert (join.added, join.done_at is not None) == (2, True)
     joined = {m.contact_id for m in AutopilotMember.objects.for_company(company)}
     assert {c.pk for c in imported} <= joined
@@ -444,3 +450,21 @@ def test_due_asks_go_out_once_through_a_real_worker(
     for message in OutboxMessage.objects.all():
         recipients += [message.to] if isinstance(message.to, str) else message.to
     assert sorted(recipients) == sorted(str(c.email) for c in people)
+
+
+def test_a_large_segment_joins_in_chunks_and_resumes(company: Company, monkeypatch: Any) -> None:
+    """A join is done a chunk per transaction; a run that stops (its chunk budget spent, or
+    its worker dead) leaves the join where it was, and the next run continues from there."""
+    monkeypatch.setattr(autopilot, "ADD_CHUNK_SIZE", 4)
+    survey = active_survey(company)
+    program = _program(company, survey)
+    people = contacts(company, 10)
+    join = autopilot_members_add_audience(company=company, program=program, audience={"all": True})
+    assert autopilot_joins_run(max_chunks=2) == 8
+    join.refresh_from_db()
+    assert (join.after, join.added, join.done_at) == (people[7].pk, 8, None)
+    assert autopilot_joins_run(max_chunks=2) == 2
+    join.refresh_from_db()
+    assert (join.added, join.done_at is not None) == (10, True)
+    assert AutopilotMember.objects.for_company(company).count() == 10
+    assert autopilot_joins_run() == 0
