@@ -41,12 +41,14 @@ def dispatch_due() -> int:
 
 @shared_task(name="surveys.dispatch_autopilot", base=DjangoTask)
 def dispatch_autopilot() -> int:
-    """Beat, every 15 s (and woken by a new join): add the contacts of pending joins
-    (segments, finished imports) to their programme, then ask the members who are due."""
+    """Beat, every 15 s (and woken by a new join): ask the members who are due, then add
+    the contacts of pending joins (segments, finished imports) to their programme (first
+    asked by a later run: a join, however large, never delays the asks that are due)."""
     from surveys.services.autopilot import autopilot_dispatch_due, autopilot_joins_run
 
+    asked = autopilot_dispatch_due().asked
     autopilot_joins_run()
-    return autopilot_dispatch_due().asked
+    return asked
 
 
 @shared_task(name="surveys.dispatch_reminders", base=DjangoTask)
