@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTransform
 from django.utils.translation import gettext as _
 
@@ -390,9 +390,16 @@ def autopilot_members_list(
     query per page whatever its position. Empty when the programme was never set up."""
     if survey.company_id != company.pk:
         raise ValueError("survey belongs to another company")
+    # The programme as a scalar subquery, not a join: the planner then walks the
+    # (program, id) index in order and stops at the page's end, at any programme size.
+    program = (
+        AutopilotProgram.objects.for_company(company)
+        .filter(survey=survey, channel=channel)
+        .values("pk")[:1]
+    )
     queryset = (
         AutopilotMember.objects.for_company(company)
-        .filter(program__survey=survey, program__channel=channel)
+        .filter(program=Subquery(program))
         .select_related("contact")
     )
     if contact is not None:
