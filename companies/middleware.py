@@ -10,6 +10,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies.api_base import error_body
@@ -17,6 +18,7 @@ from companies.models import role_at_least
 from companies.permissions import role_needed
 from companies.selectors import membership_for
 from companies.text import UNSTORABLE_MESSAGE, is_storable
+from companies.zones import company_zone
 
 LAST_COMPANY_SESSION_KEY = "nps_company"
 # Paths whose errors are the API's JSON error shape (companies.api_base), not HTML pages.
@@ -76,7 +78,8 @@ class CompanyMiddleware:
     """Resolve ``request.company`` and ``request.membership`` for company URLs.
 
     Anonymous → login; not a member → 404 (another company's pages do not exist for you);
-    a member below the view's declared role → 403.
+    a member below the view's declared role → 403. Every time on a company's pages is shown
+    in the company's time zone (Django's date filters convert to the active zone).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -85,7 +88,10 @@ class CompanyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.company = None  # type: ignore[attr-defined]
         request.membership = None  # type: ignore[attr-defined]
-        return self.get_response(request)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
 
     def process_view(
         self,
@@ -112,5 +118,6 @@ class CompanyMiddleware:
             raise PermissionDenied
         request.company = membership.company  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
+        timezone.activate(company_zone(membership.company))
         request.session[LAST_COMPANY_SESSION_KEY] = slug
         return None

@@ -518,7 +518,9 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ru", _("Russian"))]
 SURVEY_LANGUAGES = [("en", "English"), ("ru", "Русский"), ("kk", "Қазақша")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = "UTC"
+TIME_ZONE = "UTC"  # company pages and team emails switch to the company's zone
+# One date and one date-time format per language (nps_saas/formats/<lang>/formats.py).
+FORMAT_MODULE_PATH = ["nps_saas.formats"]
 USE_I18N = True
 USE_TZ = True
 

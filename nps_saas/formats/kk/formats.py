@@ -1,0 +1,7 @@
+"""Kazakh: 07.12.2026 and 07.12.2026 14:30, as dates are usually written in Kazakh."""
+
+DATE_FORMAT = "d.m.Y"
+TIME_FORMAT = "H:i"
+DATETIME_FORMAT = "d.m.Y H:i"
+SHORT_DATE_FORMAT = DATE_FORMAT
+SHORT_DATETIME_FORMAT = DATETIME_FORMAT
