@@ -377,6 +377,16 @@ def autopilot_joins_recent(
     )
 
 
+def autopilot_memberships_of(*, company: Company, contact: Contact) -> QuerySet[AutopilotMember]:
+    """The recurring programmes ``contact`` is in, with programme and survey (one query)."""
+    return (
+        AutopilotMember.objects.for_company(company)
+        .filter(contact=contact)
+        .select_related("program", "program__survey")
+        .order_by("program__survey__name", "program__channel")
+    )
+
+
 def autopilot_members_list(
     *,
     company: Company,

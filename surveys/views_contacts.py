@@ -34,6 +34,7 @@ from surveys.imports import (
 )
 from surveys.models import Contact, ContactImport, ImportStatus
 from surveys.selectors import (
+    autopilot_memberships_of,
     autopilot_programs_list,
     contact_get,
     contact_import_get,
@@ -207,6 +208,7 @@ def contact_detail(request: CompanyRequest, contact_id: str) -> HttpResponse:
             "contact": contact,
             "invitations": contact_invitations(company=request.company, contact=contact),
             "suppressed": suppressed,
+            "memberships": autopilot_memberships_of(company=request.company, contact=contact),
         },
     )
 

@@ -205,3 +205,24 @@ def test_an_import_can_add_its_contacts_to_a_recurring_survey(
     members = AutopilotMember.objects.for_company(company).select_related("contact")
     assert sorted(str(m.contact.email) for m in members) == ["a@example.com", "b@example.com"]
     assert before.pk not in {m.contact_id for m in members}
+
+
+def test_the_contact_page_lists_its_recurring_surveys(company: Company, owner: Persona) -> None:
+    survey = active_survey(company, name="Yearly check-in")
+    autopilot_configure(
+        company=company,
+        survey=survey,
+        channel="email",
+        active=True,
+        cadence_days=365,
+        first_delay_days=0,
+    )
+    contact = Contact.objects.create(company=company, email="c@example.com")
+    page = reverse(
+        "contacts:detail", kwargs={"company_slug": company.slug, "contact_id": contact.public_id}
+    )
+    assert b"contact-recurring" not in owner.client.get(page).content
+    autopilot_member_add(company=company, survey=survey, channel="email", contact=contact)
+    body = owner.client.get(page).content.decode()
+    assert "Yearly check-in" in body
+    assert _url("autopilot-remove", company, survey) in body
