@@ -252,6 +252,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Due invitations and campaigns live in the database; these pick them up.
     # Every 5 s: what lost its message is woken again within seconds (surveys/services/dispatch.py).
     "surveys-dispatch-due": {"task": "surveys.dispatch_due", "schedule": 5.0},
+    # Recurring surveys: members due are asked (surveys/services/autopilot.py).
+    "surveys-dispatch-autopilot": {"task": "surveys.dispatch_autopilot", "schedule": 15.0},
     "surveys-dispatch-reminders": {"task": "surveys.dispatch_reminders", "schedule": 300.0},
     # Rollup deltas folded into the rollup (dashboards/services.py); reads are exact without.
     "dashboards-rollup-fold": {"task": "dashboards.rollup_fold", "schedule": 5.0},

@@ -25,6 +25,7 @@ from surveys.defaults import (
     default_text,
 )
 from surveys.models import ScaleStyle, Survey, SurveyKind
+from surveys.selectors import property_value_candidates
 from surveys.services.surveys import CHOICES_MAX, EXTRA_QUESTIONS_MAX, EXTRA_TEXT_MAX_LENGTH
 
 LANGUAGE_NAMES = dict(settings.SURVEY_LANGUAGES)
@@ -362,3 +363,87 @@ class SurveyForm(forms.Form):
 
 class StatusForm(forms.Form):
     status = forms.CharField(max_length=16)
+
+
+# --- Audiences (campaigns, recurring surveys) -------------------------------------------------
+
+FILTER_ROWS = 3
+
+OP_CHOICES = [
+    ("eq", _("is")),
+    ("neq", _("is not")),
+    ("in", _("is one of (comma-separated)")),
+    ("exists", _("is set")),
+]
+
+
+class AudienceForm(forms.Form):
+    """To whom: everyone, or contacts matching up to three property filters (all must hold).
+
+    ``cleaned_data["audience_value"]`` is the audience for the services. Campaigns and the
+    recurring programme's "add members" share it.
+    """
+
+    audience = forms.ChoiceField(
+        label=_("To"),
+        choices=[
+            ("all", _("All contacts")),
+            ("filtered", _("Contacts matching these properties")),
+        ],
+        widget=forms.RadioSelect,
+        initial="all",
+    )
+
+    def __init__(self, *args: Any, company: Company, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.company = company
+        for row in range(FILTER_ROWS):
+            self.fields[f"property_{row}"] = forms.CharField(
+                label=_("Property"), max_length=64, required=False
+            )
+            self.fields[f"op_{row}"] = forms.ChoiceField(
+                label=_("Condition"), choices=OP_CHOICES, required=False, initial="eq"
+            )
+            self.fields[f"value_{row}"] = forms.CharField(
+                label=_("Value"), max_length=1000, required=False
+            )
+
+    @property
+    def filter_rows(self) -> list[tuple[forms.BoundField, forms.BoundField, forms.BoundField]]:
+        return [
+            (self[f"property_{row}"], self[f"op_{row}"], self[f"value_{row}"])
+            for row in range(FILTER_ROWS)
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("audience") == "filtered":
+            filters = self._filters(data)
+            if not filters:
+                self.add_error(None, _("Add at least one property filter, or send to everyone."))
+            data["audience_value"] = {"filters": filters}
+        else:
+            data["audience_value"] = {"all": True}
+        return data
+
+    def _filters(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """Typed-in values match text and numbers alike ("30" finds 30 and "30")."""
+        filters: list[dict[str, Any]] = []
+        for row in range(FILTER_ROWS):
+            prop = (data.get(f"property_{row}") or "").strip()
+            op = data.get(f"op_{row}") or "eq"
+            value = data.get(f"value_{row}") or ""
+            if not prop:
+                continue
+            if op == "exists":
+                filters.append({"property": prop, "op": "exists"})
+            elif op == "neq":
+                filters.extend(
+                    {"property": prop, "op": "neq", "value": candidate}
+                    for candidate in property_value_candidates(value)
+                )
+            else:
+                parts = [p.strip() for p in value.split(",")] if op == "in" else [value]
+                values = [c for part in parts for c in property_value_candidates(part)]
+                filters.append({"property": prop, "op": "in", "value": values})
+        return filters

@@ -415,3 +415,163 @@ class ContactImport(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.status})"
+
+
+# --- Recurring surveys (Autopilot) ------------------------------------------------------------
+
+
+class AutopilotChannel(models.TextChoices):
+    """The channels a recurring programme asks on (Delighted's Autopilot "platforms")."""
+
+    EMAIL = Channel.EMAIL.value, Channel.EMAIL.label
+    SMS = Channel.SMS.value, Channel.SMS.label
+
+
+# Every N days: the cadences offered (Delighted's Autopilot offered the same).
+AUTOPILOT_CADENCES = (30, 60, 90, 180, 365)
+AUTOPILOT_MAX_FIRST_DELAY_DAYS = 365
+
+
+class AutopilotProgram(TenantModel):
+    """A survey's recurring programme on one channel: each member is asked every
+    ``cadence_days``, the first time ``first_delay_days`` after joining.
+
+    Nothing runs per member until it is due: each member row carries its next ask
+    (``AutopilotMember.next_ask_at``), which the dispatcher picks up through a partial index
+    (surveys/services/autopilot.py). Off (``active`` false) or a survey that is not active:
+    members wait, and are asked when both are on again.
+    """
+
+    public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(_("channel"), max_length=16, choices=AutopilotChannel.choices)
+    active = models.BooleanField(_("on"), default=False)
+    cadence_days = models.PositiveSmallIntegerField(
+        _("ask again every (days)"),
+        choices=[(days, str(days)) for days in AUTOPILOT_CADENCES],
+        default=90,
+    )
+    first_delay_days = models.PositiveSmallIntegerField(
+        _("first ask after (days)"),
+        default=0,
+        validators=[MaxValueValidator(AUTOPILOT_MAX_FIRST_DELAY_DAYS)],
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "public_id"], name="autopilot_program_public_id"
+            ),
+            models.UniqueConstraint(
+                fields=["company", "survey", "channel"], name="autopilot_program_per_channel"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.survey} · {self.channel} every {self.cadence_days} days"
+
+
+class AutopilotStop(models.TextChoices):
+    """Why a member is no longer asked (it stays listed until removed)."""
+
+    SUPPRESSED = "suppressed", _("Unsubscribed or unreachable")
+
+
+class AutopilotMember(TenantModel):
+    """A contact in a recurring programme, with the properties its asks carry.
+
+    ``next_ask_at``: when the dispatcher asks next; NULL once stopped (``stopped``).
+    ``last_invitation``: the latest ask (a removal cancels it while it still waits).
+    """
+
+    # Without the foreign key's own index: the indexes below start with company or program.
+    company = models.ForeignKey(
+        "companies.Company", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
+    program = models.ForeignKey(
+        AutopilotProgram, on_delete=models.CASCADE, related_name="members", db_index=False
+    )
+    # Deleting the contact deletes its memberships: that stops the programme for it (the
+    # foreign key's own index serves that cascade and the unsubscribe lookup).
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    properties = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    next_ask_at = models.DateTimeField(null=True, blank=True)
+    last_asked_at = models.DateTimeField(null=True, blank=True)
+    last_invitation = models.ForeignKey(
+        Invitation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    stopped = models.CharField(max_length=16, choices=AutopilotStop.choices, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "public_id"], name="autopilot_member_public_id"
+            ),
+            models.UniqueConstraint(
+                fields=["company", "program", "contact"], name="autopilot_member_unique"
+            ),
+        ]
+        indexes = [
+            # The dispatcher's scan, per programme in time order: only members still asked.
+            models.Index(
+                fields=["program", "next_ask_at"],
+                name="autopilot_member_due",
+                condition=models.Q(next_ask_at__isnull=False),
+            ),
+            # The members list (and the API's cursor): a programme's members in join order;
+            # also the deletion of a programme's members.
+            models.Index(fields=["program", "id"], name="autopilot_member_list"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} in {self.program_id}"
+
+
+class AutopilotJoin(TenantModel):
+    """Contacts joining a programme in bulk: a segment (``audience``, as a campaign's) or
+    the contacts of an import (``contact_import``: those it wrote, once it has finished).
+
+    Done by a worker chunk by chunk in contact id order, resuming after ``after`` (the last
+    contact id done), so a segment of a million contacts never holds a web request and a
+    crashed run continues where it stopped; the counts say what became of the contacts.
+    """
+
+    program = models.ForeignKey(AutopilotProgram, on_delete=models.CASCADE, related_name="+")
+    audience = models.JSONField(null=True, blank=True)
+    contact_import = models.ForeignKey(
+        ContactImport, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    after = models.BigIntegerField(default=0)
+    done_at = models.DateTimeField(null=True, blank=True)
+    added = models.PositiveIntegerField(default=0)
+    already = models.PositiveIntegerField(default=0)
+    no_address = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(audience__isnull=False) | models.Q(contact_import__isnull=False),
+                name="autopilot_join_has_a_source",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                name="autopilot_join_pending",
+                condition=models.Q(done_at__isnull=True),
+            ),
+            models.Index(fields=["company", "program", "created_at"], name="autopilot_join_recent"),
+        ]
+
+    def __str__(self) -> str:
+        source = f"import {self.contact_import_id}" if self.contact_import_id else "segment"
+        return f"{source} → {self.program_id}"

@@ -76,3 +76,16 @@ def on_address_suppressed(
                 "reason": reason,
             },
         )
+
+
+def on_address_suppressed_autopilot(
+    sender: Any, *, company_id: int, channel: str, address: str, **kwargs: Any
+) -> None:
+    """Any suppression (unsubscribe, bounce, complaint, STOP) stops the recurring
+    programmes that reach the address on that channel."""
+    from companies.models import Company
+    from surveys.services.autopilot import autopilot_members_stop_for_address
+
+    company = Company.objects.filter(pk=company_id).first()
+    if company is not None:
+        autopilot_members_stop_for_address(company=company, channel=channel, address=address)

@@ -8,13 +8,16 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTransform
 from django.utils.translation import gettext as _
 
 from companies.models import Company
 from surveys.defaults import DEFAULT_TEXTS, LANGUAGES
 from surveys.models import (
+    AutopilotJoin,
+    AutopilotMember,
+    AutopilotProgram,
     Campaign,
     CampaignStatus,
     Contact,
@@ -323,3 +326,94 @@ def invitations_list(
 
 def invitation_get(*, company: Company, public_id: str) -> Invitation | None:
     return invitations_list(company=company).filter(public_id=public_id).first()
+
+
+# --- Recurring surveys (Autopilot) ------------------------------------------------------------
+
+
+def autopilot_config_get(
+    *, company: Company, survey: Survey, channel: str
+) -> AutopilotProgram | None:
+    """The survey's recurring programme on ``channel`` (email, sms); None when never set up."""
+    if survey.company_id != company.pk:
+        raise ValueError("survey belongs to another company")
+    return (
+        AutopilotProgram.objects.for_company(company)
+        .filter(survey=survey, channel=channel)
+        .select_related("survey")
+        .first()
+    )
+
+
+def autopilot_programs(*, company: Company, survey: Survey) -> dict[str, AutopilotProgram]:
+    """The survey's programmes by channel (one query)."""
+    return {
+        program.channel: program
+        for program in AutopilotProgram.objects.for_company(company).filter(survey=survey)
+    }
+
+
+def autopilot_programs_list(*, company: Company) -> QuerySet[AutopilotProgram]:
+    """The company's programmes of surveys not archived, by survey name (with the survey)."""
+    return (
+        AutopilotProgram.objects.for_company(company)
+        .exclude(survey__status=SurveyStatus.ARCHIVED)
+        .select_related("survey")
+        .order_by("survey__name", "channel")
+    )
+
+
+def autopilot_joins_recent(
+    *, company: Company, program: AutopilotProgram, limit: int = 5
+) -> list[AutopilotJoin]:
+    """The programme's latest bulk joins (segments, imports), newest first, with the import."""
+    if program.company_id != company.pk:
+        raise ValueError("program belongs to another company")
+    return list(
+        AutopilotJoin.objects.for_company(company)
+        .filter(program=program)
+        .select_related("contact_import")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def autopilot_memberships_of(*, company: Company, contact: Contact) -> QuerySet[AutopilotMember]:
+    """The recurring programmes ``contact`` is in, with programme and survey (one query)."""
+    return (
+        AutopilotMember.objects.for_company(company)
+        .filter(contact=contact)
+        .select_related("program", "program__survey")
+        .order_by("program__survey__name", "program__channel")
+    )
+
+
+def autopilot_members_list(
+    *,
+    company: Company,
+    survey: Survey,
+    channel: str,
+    contact: Contact | None = None,
+    after_id: int | None = None,
+) -> QuerySet[AutopilotMember]:
+    """The members of the survey's programme on ``channel`` in the order they joined (id
+    ascending: a cursor is the last id seen, ``after_id``), each with its contact; one
+    query per page whatever its position. Empty when the programme was never set up."""
+    if survey.company_id != company.pk:
+        raise ValueError("survey belongs to another company")
+    # The programme as a scalar subquery, not a join: the planner then walks the
+    # (program, id) index in order and stops at the page's end, at any programme size.
+    program = (
+        AutopilotProgram.objects.for_company(company)
+        .filter(survey=survey, channel=channel)
+        .values("pk")[:1]
+    )
+    queryset = (
+        AutopilotMember.objects.for_company(company)
+        .filter(program=Subquery(program))
+        .select_related("contact")
+    )
+    if contact is not None:
+        queryset = queryset.filter(contact=contact)
+    if after_id is not None:
+        queryset = queryset.filter(pk__gt=after_id)
+    return queryset.order_by("id")

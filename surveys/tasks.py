@@ -39,6 +39,18 @@ def dispatch_due() -> int:
     return invitations_dispatch_due()
 
 
+@shared_task(name="surveys.dispatch_autopilot", base=DjangoTask)
+def dispatch_autopilot() -> int:
+    """Beat, every 15 s (and woken by a new join): ask the members who are due, then add
+    the contacts of pending joins (segments, finished imports) to their programme (first
+    asked by a later run: a join, however large, never delays the asks that are due)."""
+    from surveys.services.autopilot import autopilot_dispatch_due, autopilot_joins_run
+
+    asked = autopilot_dispatch_due().asked
+    autopilot_joins_run()
+    return asked
+
+
 @shared_task(name="surveys.dispatch_reminders", base=DjangoTask)
 def dispatch_reminders() -> int:
     """Beat, every 5 min: enqueue the reminders that are due."""

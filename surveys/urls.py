@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from surveys import views, views_campaigns
+from surveys import views, views_autopilot, views_campaigns
 
 app_name = "surveys"
 
@@ -16,6 +16,18 @@ urlpatterns = [
         name="campaign-progress",
     ),
     path("<str:survey_id>/send/", views_campaigns.survey_send, name="send"),
+    # The recurring programme (Autopilot) of a survey.
+    path("<str:survey_id>/recurring/", views_autopilot.autopilot_settings, name="autopilot"),
+    path(
+        "<str:survey_id>/recurring/members/add/",
+        views_autopilot.autopilot_members_add,
+        name="autopilot-add",
+    ),
+    path(
+        "<str:survey_id>/recurring/members/remove/",
+        views_autopilot.autopilot_member_remove_view,
+        name="autopilot-remove",
+    ),
     # The survey editor (literal paths before "<survey_id>/").
     path("", views.survey_list, name="list"),
     path("new/", views.survey_create_view, name="create"),

@@ -20,12 +20,12 @@ from django.views.decorators.http import require_GET
 
 from companies.models import Company, Role, new_public_id
 from companies.permissions import company_view
+from surveys.forms import AudienceForm
 from surveys.models import Campaign, Survey
 from surveys.selectors import (
     campaign_get,
     campaign_progress,
     campaigns_list,
-    property_value_candidates,
     survey_get,
     surveys_list,
 )
@@ -36,19 +36,11 @@ from surveys.services.campaigns import (
 )
 from surveys.services.surveys import survey_check_sendable
 
-FILTER_ROWS = 3
 CAMPAIGNS_SHOWN = 200
 
-OP_CHOICES = [
-    ("eq", gettext_lazy("is")),
-    ("neq", gettext_lazy("is not")),
-    ("in", gettext_lazy("is one of (comma-separated)")),
-    ("exists", gettext_lazy("is set")),
-]
 
-
-class SendForm(forms.Form):
-    """When and to whom. Property filters: up to three rows, all must hold."""
+class SendForm(AudienceForm):
+    """When, on which channel and to whom (``AudienceForm``)."""
 
     name = forms.CharField(label=gettext_lazy("Campaign name"), max_length=120, required=False)
     when = forms.ChoiceField(
@@ -81,43 +73,16 @@ class SendForm(forms.Form):
             "recipient's daytime (quiet hours in the company's SMS settings)."
         ),
     )
-    audience = forms.ChoiceField(
-        label=gettext_lazy("To"),
-        choices=[
-            ("all", gettext_lazy("All contacts")),
-            ("filtered", gettext_lazy("Contacts matching these properties")),
-        ],
-        widget=forms.RadioSelect,
-        initial="all",
-    )
 
     def __init__(self, *args: Any, company: Company, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.company = company
+        super().__init__(*args, company=company, **kwargs)
         self.time_zone = zoneinfo.ZoneInfo(company.time_zone or "UTC")
         self.fields["send_at"].help_text = _("In your company's time zone (%(zone)s).") % {
             "zone": company.time_zone or "UTC"
         }
-        for row in range(FILTER_ROWS):
-            self.fields[f"property_{row}"] = forms.CharField(
-                label=_("Property"), max_length=64, required=False
-            )
-            self.fields[f"op_{row}"] = forms.ChoiceField(
-                label=_("Condition"), choices=OP_CHOICES, required=False, initial="eq"
-            )
-            self.fields[f"value_{row}"] = forms.CharField(
-                label=_("Value"), max_length=1000, required=False
-            )
-
-    @property
-    def filter_rows(self) -> list[tuple[forms.BoundField, forms.BoundField, forms.BoundField]]:
-        return [
-            (self[f"property_{row}"], self[f"op_{row}"], self[f"value_{row}"])
-            for row in range(FILTER_ROWS)
-        ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
+        data = super().clean()
         if data.get("when") == "later":
             send_at: datetime | None = data.get("send_at")
             if send_at is None:
@@ -128,36 +93,7 @@ class SendForm(forms.Form):
                 if aware < timezone.now():
                     self.add_error("send_at", _("This time has passed: choose a later one."))
                 data["scheduled_for"] = aware
-        if data.get("audience") == "filtered":
-            filters = self._filters(data)
-            if not filters:
-                self.add_error(None, _("Add at least one property filter, or send to everyone."))
-            data["audience_value"] = {"filters": filters}
-        else:
-            data["audience_value"] = {"all": True}
         return data
-
-    def _filters(self, data: dict[str, Any]) -> list[dict[str, Any]]:
-        """Typed-in values match text and numbers alike ("30" finds 30 and "30")."""
-        filters: list[dict[str, Any]] = []
-        for row in range(FILTER_ROWS):
-            prop = (data.get(f"property_{row}") or "").strip()
-            op = data.get(f"op_{row}") or "eq"
-            value = data.get(f"value_{row}") or ""
-            if not prop:
-                continue
-            if op == "exists":
-                filters.append({"property": prop, "op": "exists"})
-            elif op == "neq":
-                filters.extend(
-                    {"property": prop, "op": "neq", "value": candidate}
-                    for candidate in property_value_candidates(value)
-                )
-            else:
-                parts = [p.strip() for p in value.split(",")] if op == "in" else [value]
-                values = [c for part in parts for c in property_value_candidates(part)]
-                filters.append({"property": prop, "op": "in", "value": values})
-        return filters
 
 
 def _survey_or_404(company: Company, survey_id: str) -> Survey:

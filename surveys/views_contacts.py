@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
@@ -35,12 +36,15 @@ from surveys.imports import (
 )
 from surveys.models import Contact, ContactImport, ImportStatus
 from surveys.selectors import (
+    autopilot_memberships_of,
+    autopilot_programs_list,
     contact_get,
     contact_import_get,
     contact_imports_list,
     contact_invitations,
     contacts_list,
 )
+from surveys.services.autopilot import autopilot_import_join
 from surveys.services.contacts import contact_delete, contact_update, contact_upsert
 
 if TYPE_CHECKING:
@@ -206,6 +210,7 @@ def contact_detail(request: CompanyRequest, contact_id: str) -> HttpResponse:
             "contact": contact,
             "invitations": contact_invitations(company=request.company, contact=contact),
             "suppressed": suppressed,
+            "memberships": autopilot_memberships_of(company=request.company, contact=contact),
         },
     )
 
@@ -295,11 +300,19 @@ def import_mapping(request: CompanyRequest, import_id: str) -> HttpResponse:
         mapping=contact_import.mapping,
         samples=contact_import_samples(contact_import=contact_import),
     )
+    programs = list(autopilot_programs_list(company=request.company))
     if request.method == "POST" and form.is_valid():
+        # Optional: the imported contacts join a recurring survey once the import is done.
+        joins = [p for p in programs if p.public_id == request.POST.get("autopilot")]
         try:
-            contact_import_start(
-                company=request.company, contact_import=contact_import, mapping=form.mapping()
-            )
+            with transaction.atomic():
+                contact_import_start(
+                    company=request.company, contact_import=contact_import, mapping=form.mapping()
+                )
+                for program in joins:
+                    autopilot_import_join(
+                        company=request.company, program=program, contact_import=contact_import
+                    )
         except ValidationError as exc:
             for message in exc.message_dict.get("mapping", exc.messages):
                 form.add_error(None, message)
@@ -310,7 +323,7 @@ def import_mapping(request: CompanyRequest, import_id: str) -> HttpResponse:
     return render(
         request,
         "contacts/import_mapping.html",
-        {"form": form, "import": contact_import},
+        {"form": form, "import": contact_import, "autopilot_programs": programs},
         status=400 if form.errors else 200,
     )
 

@@ -8,6 +8,8 @@
 - ``send``: claim invitations, hand them to the post office, record the results.
 - ``dispatch``: the periodic jobs across companies (due sends, reminders, the stale sweep).
 - ``triggers``: the transactional trigger (one person, now or after a delay).
+- ``autopilot``: recurring surveys: a survey's programme per channel, its members, the
+  dispatcher that asks each member when due.
 
 Import from the module that owns a name: this package re-exports nothing.
 """
