@@ -77,7 +77,7 @@ class ContactOutputSerializer(serializers.ModelSerializer[Contact]):
 class ContactInputSerializer(RefusesUnknownKeys, serializers.Serializer[None]):
     """Shape only: the services validate and normalise (email, E.164 phone, language…)."""
 
-    email = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_null=True, allow_blank=True)
     phone = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     language = serializers.CharField(
