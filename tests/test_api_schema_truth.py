@@ -56,15 +56,14 @@ def ids(api_owner: KeyPersona) -> dict[str, str]:
 
 
 def call(api_owner: KeyPersona, method: str, url: str, body: Any = None, **kwargs: Any) -> Any:
-    client = Client()
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {api_owner.key}")
     if body is None and method == "GET":
-        return client.get(url, kwargs.get("params"), **api_owner.headers)
+        return client.get(url, kwargs.get("params"))
     return client.generic(
         method,
         url,
         data=body if isinstance(body, bytes) else json.dumps(body),
         content_type=kwargs.get("content_type", "application/json"),
-        **api_owner.headers,
     )
 
 
