@@ -20,7 +20,7 @@ from companies.selectors import members_list, team_invite_get, team_invites_pend
 from companies.serializers import (
     INVITABLE_ROLE_CHOICES,
     BlankAsNullEmailField,
-    RefusesUnknownKeys,
+    StrictInput,
 )
 from companies.services import team_invite_create, team_invite_revoke
 
@@ -95,7 +95,7 @@ class InvitationListCreateApi(CompanyAPIView):
     required_write_role = Role.ADMIN  # a full-access key
 
     @extend_schema_serializer(component_name="InvitationCreate")
-    class InputSerializer(RefusesUnknownKeys, serializers.Serializer[None]):
+    class InputSerializer(StrictInput, serializers.Serializer[None]):
         email = serializers.EmailField(max_length=254)
         role = serializers.ChoiceField(choices=INVITABLE_ROLE_CHOICES)
 

@@ -4,7 +4,7 @@ responses every endpoint documents, and the schema class that keeps them complet
 ``AutoSchema`` adds to every operation the errors it can answer whatever its view says: 401
 and 429 (every call has a key and a rate), 400 when it takes query parameters or a body, 403
 for writes (read-only keys), 404 when its path names an object, 413 and 415 when it takes a
-body. Request bodies that refuse unknown keys (``RefusesUnknownKeys``) say so with
+body. Request bodies that refuse unknown keys (``StrictInput``) say so with
 ``additionalProperties: false``. The nested ``fields`` of a 400 are the ``FieldErrors``
 component (recursive: nested objects and lists of objects report per key or index).
 
@@ -20,7 +20,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 
-from companies.serializers import ErrorSerializer, RefusesUnknownKeys
+from companies.serializers import ErrorSerializer, StrictInput
 
 _ERROR_DESCRIPTIONS = {
     400: "Invalid input: `error.fields` holds the messages per field.",
@@ -97,7 +97,7 @@ class AutoSchema(SpectacularAutoSchema):
 
     def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
         schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
-        if direction == "request" and isinstance(serializer, RefusesUnknownKeys):
+        if direction == "request" and isinstance(serializer, StrictInput):
             schema["additionalProperties"] = False
         return schema
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import QueryDict
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
@@ -17,23 +18,43 @@ from companies.models import Role
 INVITABLE_ROLE_CHOICES = [(role.value, role.label) for role in Role if role != Role.OWNER]
 
 
-class RefusesUnknownKeys:
-    """Refuse keys the serializer does not declare (DRF would drop them silently).
+# The JSON types a field takes, as its schema says (DRF would also take 5 for "5", "true" or 1
+# for true and "5" for 5). Checked in this order: the first class that matches decides.
+_JSON_TYPES: list[tuple[type[serializers.Field[Any, Any, Any, Any]], tuple[type, ...]]] = [
+    (serializers.BooleanField, (bool,)),
+    (serializers.IntegerField, (int,)),
+    (serializers.FloatField, (int, float)),
+    (serializers.CharField, (str,)),
+]
 
-    An API body with a misspelt key (``scheduled_at`` for ``scheduled_for``) is a 400 naming
-    it, not a request that silently does something else; the schema says
-    ``additionalProperties: false`` for these (companies.schema.AutoSchema).
+
+class StrictInput:
+    """A JSON body as its schema says: no undeclared keys, no value of another JSON type.
+
+    DRF would drop unknown keys silently and coerce types; here an API body with a misspelt
+    key (``scheduled_at`` for ``scheduled_for``) is a 400 naming it, not a request that
+    silently does something else, and ``"name": 5`` is refused like ``"name": {}``. The schema
+    says ``additionalProperties: false`` for these (companies.schema.AutoSchema).
     """
 
     fields: Any
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {key: [_("Unknown field.")] for key in unknown}, code="unknown_field"
-                )
+        if isinstance(data, dict) and not isinstance(data, QueryDict):
+            errors = {key: [_("Unknown field.")] for key in sorted(set(data) - set(self.fields))}
+            for name, field in self.fields.items():
+                value = data.get(name)
+                if field.read_only or value is None or name not in data:
+                    continue
+                for field_class, types in _JSON_TYPES:
+                    if isinstance(field, field_class):
+                        if isinstance(value, bool) != (bool in types) or not isinstance(
+                            value, types
+                        ):
+                            errors[name] = [str(field.error_messages["invalid"])]
+                        break
+            if errors:
+                raise serializers.ValidationError(errors, code="invalid")
         return super().to_internal_value(data)  # type: ignore[misc]
 
 

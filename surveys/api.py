@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from companies.api_views import CompanyAPIView
 from companies.models import Role
 from companies.schema import error_responses
-from companies.serializers import BlankAsNullURLField, RefusesUnknownKeys
+from companies.serializers import BlankAsNullURLField, StrictInput
 from surveys.defaults import EDITABLE_TEXT_KEYS, TEXT_DEFAULT_MAX_LENGTH, TEXT_MAX_LENGTH
 from surveys.models import LANGUAGE_CHOICES, ScaleStyle, Survey, SurveyKind, SurveyStatus
 from surveys.selectors import survey_get, surveys_list
@@ -44,7 +44,7 @@ def _text_field(key: str) -> serializers.CharField:
 
 
 @extend_schema_serializer(component_name="SurveyLanguageTexts")
-class LanguageTextsSerializer(RefusesUnknownKeys, serializers.Serializer[None]):
+class LanguageTextsSerializer(StrictInput, serializers.Serializer[None]):
     """The wording in one language. A missing or blank text uses the default wording."""
 
     question = _text_field("question")
@@ -63,7 +63,7 @@ assert set(LanguageTextsSerializer().fields) == set(EDITABLE_TEXT_KEYS)
 
 
 @extend_schema_serializer(component_name="SurveyTexts")
-class TextsSerializer(RefusesUnknownKeys, serializers.Serializer[None]):
+class TextsSerializer(StrictInput, serializers.Serializer[None]):
     """Custom wording per respondent language; ``{company}`` becomes the company's name."""
 
     en = LanguageTextsSerializer(required=False)
@@ -72,7 +72,7 @@ class TextsSerializer(RefusesUnknownKeys, serializers.Serializer[None]):
 
 
 @extend_schema_serializer(component_name="SurveyExtraQuestion")
-class ExtraQuestionSerializer(RefusesUnknownKeys, serializers.Serializer[None]):
+class ExtraQuestionSerializer(StrictInput, serializers.Serializer[None]):
     id = serializers.CharField(
         required=False,
         max_length=32,
@@ -129,7 +129,7 @@ class SurveyOutput(serializers.ModelSerializer[Survey]):
         }
 
 
-class _SurveyInput(RefusesUnknownKeys, serializers.Serializer[None]):
+class _SurveyInput(StrictInput, serializers.Serializer[None]):
     """Fields shared by create and change; the services check the rest."""
 
     name = serializers.CharField(max_length=120)

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from companies.api_views import CompanyAPIView
 from companies.models import Role
 from companies.schema import error_responses
-from companies.serializers import RefusesUnknownKeys
+from companies.serializers import StrictInput
 from notifications.models import Channel
 from surveys.api_contacts import PropertiesField
 from surveys.models import Campaign, CampaignChannel, Invitation, InvitationStatus, Survey
@@ -134,7 +134,7 @@ class InvitationTriggerApi(CompanyAPIView):
     required_write_role = Role.MANAGER
 
     @extend_schema_serializer(component_name="SurveyInvitationCreate")
-    class InputSerializer(RefusesUnknownKeys, serializers.Serializer[None]):
+    class InputSerializer(StrictInput, serializers.Serializer[None]):
         email = serializers.EmailField(max_length=254, required=False)
         phone = serializers.CharField(max_length=32, required=False)
         name = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -302,7 +302,7 @@ class CampaignListCreateApi(CompanyAPIView):
     required_write_role = Role.MANAGER
 
     @extend_schema_serializer(component_name="CampaignCreate")
-    class InputSerializer(RefusesUnknownKeys, serializers.Serializer[None]):
+    class InputSerializer(StrictInput, serializers.Serializer[None]):
         survey = serializers.CharField(max_length=32, help_text="The survey's id.")
         audience = AudienceField(
             help_text='{"all": true} or {"filters": [{"property": "plan", "op": "eq", '

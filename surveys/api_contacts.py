@@ -27,7 +27,7 @@ from companies.api_parsers import JSONParser
 from companies.api_views import CompanyAPIView
 from companies.models import Role
 from companies.schema import error_responses
-from companies.serializers import BlankAsNullChoiceField, RefusesUnknownKeys
+from companies.serializers import BlankAsNullChoiceField, StrictInput
 from surveys.imports import contact_import_create, contact_import_start
 from surveys.models import LANGUAGE_CHOICES, Contact, ContactImport
 from surveys.selectors import contact_get, contact_import_get, contacts_list
@@ -74,7 +74,7 @@ class ContactOutputSerializer(serializers.ModelSerializer[Contact]):
         read_only_fields = fields
 
 
-class ContactInputSerializer(RefusesUnknownKeys, serializers.Serializer[None]):
+class ContactInputSerializer(StrictInput, serializers.Serializer[None]):
     """Shape only: the services validate and normalise (email, E.164 phone, language…)."""
 
     email = serializers.EmailField(required=False, allow_null=True, allow_blank=True)
