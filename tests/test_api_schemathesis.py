@@ -50,6 +50,8 @@ CHECKS = [
 
 schema = load_schema()
 schema.config.seed = 20261207
+# Unknown query parameters and headers are ignored (as by most HTTP APIs), not refused.
+schema.config.generation.update(allow_extra_parameters=False)
 
 
 @pytest.fixture(autouse=True)
