@@ -255,3 +255,46 @@ def test_audience_all_must_be_a_boolean(api_owner, ids):
     )
     assert response.status_code == 400, response.content
     assert "audience" in response.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize(
+    "request_field",
+    [
+        # Schemathesis: external_id 0 was stored as "0" though the schema says string.
+        ("POST", "/api/v1/contacts/", {"email": "a@b.example", "external_id": 0}, "external_id"),
+        ("PATCH", "/api/v1/contacts/{contact_id}/", {"name": 5}, "name"),
+        ("PATCH", "/api/v1/surveys/{survey_id}/", {"sample_percent": "50"}, "sample_percent"),
+        ("PATCH", "/api/v1/surveys/{survey_id}/", {"throttle_days": True}, "throttle_days"),
+        ("POST", "/api/v1/surveys/", {"name": "x", "texts": {"en": {"thanks": 1}}}, "texts"),
+        (
+            "POST",
+            "/api/v1/surveys/{survey_id}/invitations/",
+            {"email": "a@b.example", "force": "true"},
+            "force",
+        ),
+        (
+            "POST",
+            "/api/v1/team-invitations/",
+            {"email": ["a@b.example"], "role": "viewer"},
+            "email",
+        ),
+    ],
+)
+def test_values_of_another_json_type_are_refused(api_owner, ids, request_field):
+    method, path, body, field = request_field
+    response = call(api_owner, method, _url(path, ids), body)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"]
+    assert_documented(response, method, path)
+
+
+def test_values_of_the_declared_type_are_taken(api_owner, ids):
+    url = f"/api/v1/surveys/{ids['survey_id']}/"
+    response = call(api_owner, "PATCH", url, {"sample_percent": 50, "reminder_after_days": None})
+    assert response.status_code == 200, response.content
+    assert response.json()["sample_percent"] == 50
+    created = call(
+        api_owner, "POST", "/api/v1/contacts/", {"email": "n@b.example", "external_id": "0"}
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["external_id"] == "0"
