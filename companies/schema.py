@@ -7,6 +7,8 @@ for writes (read-only keys), 404 when its path names an object, 413 and 415 when
 body. Request bodies that refuse unknown keys (``StrictInput``) say so with
 ``additionalProperties: false``. The nested ``fields`` of a 400 are the ``FieldErrors``
 component (recursive: nested objects and lists of objects report per key or index).
+(``_get_response_bodies`` and ``_map_basic_serializer`` are drf-spectacular's own hooks, not
+public API: tests/test_api_schema_truth.py fails if an upgrade changes them.)
 
 The schema (``/api/schema/``) and its Swagger UI (``/api/docs/``) are public on purpose: they
 describe the API's shape only and hold no tenant data (``SERVE_AUTHENTICATION = []``).
@@ -97,7 +99,10 @@ class AutoSchema(SpectacularAutoSchema):
 
     def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
         schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
-        if direction == "request" and isinstance(serializer, StrictInput):
+        strict = isinstance(serializer, StrictInput) or (
+            isinstance(serializer, type) and issubclass(serializer, StrictInput)
+        )
+        if direction == "request" and strict:
             schema["additionalProperties"] = False
         return schema
 
