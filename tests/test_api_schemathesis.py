@@ -12,7 +12,10 @@ schema can say it: ids that must exist (``survey``), opaque cursors, cross-field
 invitation). Refusing unknown keys, the one class of such findings a schema can express, is
 declared (``additionalProperties: false``) and tested in test_api_schema_truth.py.
 
-No network: requests go to the WSGI app in this process, in the test's transaction.
+No network: requests go to the WSGI app in this process, in the test's transaction. The
+schema is built at import without the database (Schemathesis's lazy ``from_fixture`` sets
+``Node._nodeid``, which pytest 9 no longer has). About 30 s of CPU for the 28 operations;
+no Hypothesis deadline, so a slow machine is slower, never failing.
 """
 
 from __future__ import annotations
