@@ -17,7 +17,11 @@ from companies.api_views import CompanyAPIView
 from companies.models import Company, Membership, Role, TeamInvite, TeamInviteStatus
 from companies.schema import error_responses
 from companies.selectors import members_list, team_invite_get, team_invites_pending
-from companies.serializers import INVITABLE_ROLE_CHOICES
+from companies.serializers import (
+    INVITABLE_ROLE_CHOICES,
+    BlankAsNullEmailField,
+    StrictInput,
+)
 from companies.services import team_invite_create, team_invite_revoke
 
 
@@ -26,6 +30,10 @@ class CompanyApi(CompanyAPIView):
 
     @extend_schema_serializer(component_name="Company")
     class OutputSerializer(serializers.ModelSerializer[Company]):
+        reply_to = BlankAsNullEmailField(
+            read_only=True, allow_null=True, help_text="null: replies go to the sender."
+        )
+
         class Meta:
             model = Company
             fields: ClassVar[list[str]] = [
@@ -87,7 +95,7 @@ class InvitationListCreateApi(CompanyAPIView):
     required_write_role = Role.ADMIN  # a full-access key
 
     @extend_schema_serializer(component_name="InvitationCreate")
-    class InputSerializer(serializers.Serializer[None]):
+    class InputSerializer(StrictInput, serializers.Serializer[None]):
         email = serializers.EmailField(max_length=254)
         role = serializers.ChoiceField(choices=INVITABLE_ROLE_CHOICES)
 

@@ -14,7 +14,13 @@ same 404 body (``companies.api.NotFoundApi``), and outside ``DEBUG`` an unexpect
 becomes a 500 body in this shape after being logged like Django logs it.
 
 Lists are cursor-paginated (``{"next": url|null, "previous": url|null, "results": [...]}``,
-``?page_size=`` up to 500) so that page N costs the same at any table size.
+``?page_size=`` up to 500) so that page N costs the same at any table size. A ``page_size``
+that is not a whole number of at least 1, or a cursor the API did not give, is a 400 field
+error (larger page sizes are capped at 500).
+
+Query parameters are validated by serializers over ``query_data(request)``: an empty value
+(``?until=``) is a value like any other, refused when it is not valid, where DRF's form
+handling would have dropped it silently.
 """
 
 from __future__ import annotations
@@ -41,6 +47,41 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
     ordering = ("-created_at", "-id")
+    page_size_query_description = (
+        "Results per page, 1 to 500 (default 50); larger values are capped at 500."
+    )
+
+    def get_page_size(self, request: Any) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: [_("Enter a whole number of at least 1.")]}
+            )
+        return min(int(raw), self.max_page_size)
+
+    def decode_cursor(self, request: Any) -> Any:
+        if request.query_params.get(self.cursor_query_param) == "":
+            return None  # ?cursor= is the first page, like no cursor
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound as exc:
+            raise exceptions.ValidationError(
+                {self.cursor_query_param: [_("Invalid cursor: use a next or previous link.")]}
+            ) from exc
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+        return parameters
+
+
+def query_data(request: Any) -> dict[str, str]:
+    """The query parameters as a plain dict (the last value of each) for a serializer."""
+    return dict(request.query_params.items())
 
 
 class PayloadTooLarge(exceptions.APIException):

@@ -15,6 +15,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from companies.api_base import query_data
 from companies.api_views import CompanyAPIView
 from companies.models import Company
 from companies.schema import error_responses
@@ -25,6 +26,10 @@ from surveys.models import Survey
 
 # A day-by-day trend of ten years is already more points than any chart can show.
 MAX_TREND_POINTS = 3660
+# Days the metrics take: far enough either way for any answer, near enough that the previous
+# period of the longest range still is a date (year 0465 made it overflow: a 500).
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
 
 
 @extend_schema_field(OpenApiTypes.DATE)
@@ -32,7 +37,10 @@ class DayField(serializers.Field[date | datetime, Any, Any, Any]):
     """An ISO date (``2026-11-22``). An ISO date-time is accepted too, for clients of the
     first version of this API; the view takes its day in the company's time zone."""
 
-    default_error_messages = {"invalid": gettext_lazy("Enter a date as YYYY-MM-DD.")}
+    default_error_messages = {
+        "invalid": gettext_lazy("Enter a date as YYYY-MM-DD."),
+        "out_of_range": gettext_lazy("Enter a date between {first} and {last}."),
+    }
 
     def to_internal_value(self, data: Any) -> date | datetime:
         text = str(data).strip()
@@ -41,12 +49,13 @@ class DayField(serializers.Field[date | datetime, Any, Any, Any]):
             moment = None if day else parse_datetime(text)
         except ValueError:
             day = moment = None
-        if day is not None:
-            return day
-        if moment is not None:
-            return moment
-        self.fail("invalid")
-        raise AssertionError  # fail() raises
+        value = day if day is not None else moment
+        if value is None:
+            self.fail("invalid")
+            raise AssertionError  # fail() raises
+        if not FIRST_DAY <= (value.date() if isinstance(value, datetime) else value) <= LAST_DAY:
+            self.fail("out_of_range", first=FIRST_DAY.isoformat(), last=LAST_DAY.isoformat())
+        return value
 
     def to_representation(self, value: date) -> str:
         return value.isoformat()
@@ -201,7 +210,7 @@ _DESCRIPTION = (
 
 def _metrics(company: Company, survey: Survey | None, request: Request) -> dict[str, Any]:
     query = MetricsQuerySerializer(
-        data=request.query_params, context={"zone": company_zone(company)}
+        data=query_data(request), context={"zone": company_zone(company)}
     )
     query.is_valid(raise_exception=True)
     return dict(metrics_for(company=company, survey=survey, **query.validated_data))

@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response as ApiResponse
 
+from companies.api_base import query_data
 from companies.api_views import CompanyAPIView
 from companies.schema import error_responses
 from responses.models import Category, Response
@@ -98,7 +99,7 @@ class ResponseListApi(CompanyAPIView):
         responses={200: OutputSerializer(many=True), **error_responses(400, 401, 429)},
     )
     def get(self, request: Request) -> ApiResponse:
-        filters = ResponseFilterSerializer(data=request.query_params)
+        filters = ResponseFilterSerializer(data=query_data(request))
         filters.is_valid(raise_exception=True)
         data = dict(filters.validated_data)
         survey: Survey | None = None

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from companies.api_views import CompanyAPIView
 from companies.models import Role
 from companies.schema import error_responses
+from companies.serializers import BlankAsNullURLField, StrictInput
 from surveys.defaults import EDITABLE_TEXT_KEYS, TEXT_DEFAULT_MAX_LENGTH, TEXT_MAX_LENGTH
 from surveys.models import LANGUAGE_CHOICES, ScaleStyle, Survey, SurveyKind, SurveyStatus
 from surveys.selectors import survey_get, surveys_list
@@ -34,21 +35,6 @@ from surveys.services.surveys import (
 )
 
 
-class _NoUnknownKeys:
-    """Refuse keys the serializer does not declare (DRF would drop them silently)."""
-
-    fields: Any
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {key: [_("Unknown field.")] for key in unknown}, code="unknown_field"
-                )
-        return super().to_internal_value(data)  # type: ignore[misc]
-
-
 def _text_field(key: str) -> serializers.CharField:
     return serializers.CharField(
         required=False,
@@ -58,7 +44,7 @@ def _text_field(key: str) -> serializers.CharField:
 
 
 @extend_schema_serializer(component_name="SurveyLanguageTexts")
-class LanguageTextsSerializer(_NoUnknownKeys, serializers.Serializer[None]):
+class LanguageTextsSerializer(StrictInput, serializers.Serializer[None]):
     """The wording in one language. A missing or blank text uses the default wording."""
 
     question = _text_field("question")
@@ -77,7 +63,7 @@ assert set(LanguageTextsSerializer().fields) == set(EDITABLE_TEXT_KEYS)
 
 
 @extend_schema_serializer(component_name="SurveyTexts")
-class TextsSerializer(_NoUnknownKeys, serializers.Serializer[None]):
+class TextsSerializer(StrictInput, serializers.Serializer[None]):
     """Custom wording per respondent language; ``{company}`` becomes the company's name."""
 
     en = LanguageTextsSerializer(required=False)
@@ -86,7 +72,7 @@ class TextsSerializer(_NoUnknownKeys, serializers.Serializer[None]):
 
 
 @extend_schema_serializer(component_name="SurveyExtraQuestion")
-class ExtraQuestionSerializer(_NoUnknownKeys, serializers.Serializer[None]):
+class ExtraQuestionSerializer(StrictInput, serializers.Serializer[None]):
     id = serializers.CharField(
         required=False,
         max_length=32,
@@ -110,6 +96,10 @@ class SurveyOutput(serializers.ModelSerializer[Survey]):
     id = serializers.CharField(source="public_id", read_only=True)
     texts = TextsSerializer(read_only=True)
     extra_questions = ExtraQuestionSerializer(many=True, read_only=True)
+    logo_url = BlankAsNullURLField(read_only=True, allow_null=True, help_text="null: none.")
+    promoter_link_url = BlankAsNullURLField(
+        read_only=True, allow_null=True, help_text="null: none."
+    )
 
     class Meta:
         model = Survey
@@ -139,7 +129,7 @@ class SurveyOutput(serializers.ModelSerializer[Survey]):
         }
 
 
-class _SurveyInput(_NoUnknownKeys, serializers.Serializer[None]):
+class _SurveyInput(StrictInput, serializers.Serializer[None]):
     """Fields shared by create and change; the services check the rest."""
 
     name = serializers.CharField(max_length=120)
@@ -154,13 +144,19 @@ class _SurveyInput(_NoUnknownKeys, serializers.Serializer[None]):
         child=ExtraQuestionSerializer(), required=False, max_length=EXTRA_QUESTIONS_MAX
     )
     logo_url = serializers.CharField(
-        required=False, allow_blank=True, max_length=200, help_text="An https:// image URL."
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=200,
+        help_text="An https:// image URL; empty or null: none.",
     )
     promoter_link_url = serializers.CharField(
         required=False,
         allow_blank=True,
+        allow_null=True,
         max_length=500,
-        help_text="An https:// review or referral page, shown to promoters after they answer.",
+        help_text="An https:// review or referral page, shown to promoters after they answer; "
+        "empty or null: none.",
     )
     accent_color = serializers.CharField(required=False, max_length=7, help_text="#rrggbb")
     scale_style = serializers.ChoiceField(choices=ScaleStyle.choices, required=False)
@@ -170,6 +166,12 @@ class _SurveyInput(_NoUnknownKeys, serializers.Serializer[None]):
         required=False, allow_null=True, min_value=1, max_value=60, help_text="null: no reminder"
     )
     link_valid_days = serializers.IntegerField(required=False, min_value=1, max_value=365)
+
+    def validate_logo_url(self, value: str | None) -> str:
+        return value or ""
+
+    def validate_promoter_link_url(self, value: str | None) -> str:
+        return value or ""
 
 
 def _survey_or_404(view: CompanyAPIView, survey_id: str) -> Survey:
@@ -202,7 +204,7 @@ class SurveyListCreateApi(CompanyAPIView):
     def get(self, request: Request) -> Response:
         surveys = surveys_list(company=self.company)
         wanted = request.query_params.get("status")
-        if wanted:
+        if wanted is not None:
             if wanted not in SurveyStatus.values:
                 raise serializers.ValidationError({"status": [_("Unknown status.")]})
             surveys = surveys.filter(status=wanted)

@@ -23,7 +23,9 @@ from rest_framework.response import Response
 from companies.api_views import CompanyAPIView
 from companies.models import Role
 from companies.schema import error_responses
+from companies.serializers import StrictInput
 from notifications.models import Channel
+from surveys.api_contacts import PropertiesField
 from surveys.models import Campaign, CampaignChannel, Invitation, InvitationStatus, Survey
 from surveys.selectors import (
     campaign_get,
@@ -36,6 +38,37 @@ from surveys.services.campaigns import campaign_create
 from surveys.services.triggers import MAX_TRIGGER_DELAY, invitation_trigger
 
 LANGUAGE_CODES = [code for code, _label in settings.SURVEY_LANGUAGES]
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {
+            "all": {"type": "boolean", "description": "true: every contact."},
+            "filters": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["property"],
+                    "properties": {
+                        "property": {"type": "string", "minLength": 1},
+                        "op": {
+                            "type": "string",
+                            "enum": ["eq", "neq", "in", "exists"],
+                            "default": "eq",
+                        },
+                        "value": {
+                            "description": "eq, neq: text, a number or true/false; in: a list."
+                        },
+                    },
+                },
+            },
+        },
+    }
+)
+class AudienceField(serializers.JSONField):
+    """``{"all": true}`` or ``{"filters": [...]}``, checked by surveys.selectors."""
 
 
 def _survey_or_404(view: CompanyAPIView, survey_id: str) -> Survey:
@@ -101,11 +134,11 @@ class InvitationTriggerApi(CompanyAPIView):
     required_write_role = Role.MANAGER
 
     @extend_schema_serializer(component_name="SurveyInvitationCreate")
-    class InputSerializer(serializers.Serializer[None]):
+    class InputSerializer(StrictInput, serializers.Serializer[None]):
         email = serializers.EmailField(max_length=254, required=False)
         phone = serializers.CharField(max_length=32, required=False)
         name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-        properties = serializers.DictField(required=False)
+        properties = PropertiesField(required=False)
         channel = serializers.ChoiceField(choices=CampaignChannel.choices, default=Channel.EMAIL)
         delay = serializers.IntegerField(
             min_value=0, max_value=int(MAX_TRIGGER_DELAY.total_seconds()), default=0
@@ -183,12 +216,12 @@ class InvitationListApi(CompanyAPIView):
     def get(self, request: Request) -> Response:
         survey = None
         survey_id = request.query_params.get("survey")
-        if survey_id:
+        if survey_id is not None:
             survey = survey_get(company=self.company, public_id=survey_id)
             if survey is None:
                 raise exceptions.ValidationError({"survey": [_("No such survey.")]})
-        wanted = request.query_params.get("status") or None
-        if wanted and wanted not in InvitationStatus.values:
+        wanted = request.query_params.get("status")
+        if wanted is not None and wanted not in InvitationStatus.values:
             raise exceptions.ValidationError({"status": [_("Unknown status.")]})
         queryset = invitations_list(company=self.company, survey=survey, status=wanted)
         page = self.paginate_queryset(queryset.select_related("campaign"))
@@ -269,9 +302,9 @@ class CampaignListCreateApi(CompanyAPIView):
     required_write_role = Role.MANAGER
 
     @extend_schema_serializer(component_name="CampaignCreate")
-    class InputSerializer(serializers.Serializer[None]):
+    class InputSerializer(StrictInput, serializers.Serializer[None]):
         survey = serializers.CharField(max_length=32, help_text="The survey's id.")
-        audience = serializers.JSONField(
+        audience = AudienceField(
             help_text='{"all": true} or {"filters": [{"property": "plan", "op": "eq", '
             '"value": "pro"}]}; op is eq, neq, in (value: a list) or exists.'
         )

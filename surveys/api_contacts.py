@@ -26,8 +26,9 @@ from companies.api_parsers import JSONParser
 from companies.api_views import CompanyAPIView
 from companies.models import Role
 from companies.schema import error_responses
+from companies.serializers import BlankAsNullChoiceField, StrictInput
 from surveys.imports import contact_import_create
-from surveys.models import Contact, ContactImport
+from surveys.models import LANGUAGE_CHOICES, Contact, ContactImport
 from surveys.selectors import contact_get, contact_import_get, contacts_list
 from surveys.services.contacts import contact_delete, contact_update, contact_upsert
 from surveys.views_contacts import import_errors_response
@@ -35,7 +36,15 @@ from surveys.views_contacts import import_errors_response
 IMPORT_ERRORS_IN_API = 20
 
 
-class _PropertiesField(serializers.DictField):
+# A property's value as the services take it (surveys.services.contacts); null removes it.
+PROPERTY_VALUE_SCHEMA = {
+    "nullable": True,
+    "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
+}
+
+
+@extend_schema_field({"type": "object", "additionalProperties": PROPERTY_VALUE_SCHEMA})
+class PropertiesField(serializers.DictField):
     """Free properties: name → text, number or true/false (checked by the service)."""
 
 
@@ -43,6 +52,9 @@ class _PropertiesField(serializers.DictField):
 class ContactOutputSerializer(serializers.ModelSerializer[Contact]):
     id = serializers.CharField(source="public_id", read_only=True)
     properties = serializers.DictField(read_only=True)
+    language = BlankAsNullChoiceField(
+        choices=LANGUAGE_CHOICES, read_only=True, allow_null=True, help_text="null: not known."
+    )
 
     class Meta:
         model = Contact
@@ -61,10 +73,10 @@ class ContactOutputSerializer(serializers.ModelSerializer[Contact]):
         read_only_fields = fields
 
 
-class ContactInputSerializer(serializers.Serializer[None]):
+class ContactInputSerializer(StrictInput, serializers.Serializer[None]):
     """Shape only: the services validate and normalise (email, E.164 phone, language…)."""
 
-    email = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_null=True, allow_blank=True)
     phone = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     language = serializers.CharField(
@@ -74,7 +86,7 @@ class ContactInputSerializer(serializers.Serializer[None]):
         required=False, allow_null=True, allow_blank=True, help_text="IANA name, e.g. Asia/Almaty"
     )
     external_id = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    properties = _PropertiesField(
+    properties = PropertiesField(
         required=False,
         allow_null=True,
         child=serializers.JSONField(),

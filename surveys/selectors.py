@@ -179,6 +179,8 @@ def audience_validate(audience: Any) -> dict[str, Any]:
     """Check an audience (``{"all": true}`` or ``{"filters": [...]}``); raise ValidationError."""
     if not isinstance(audience, dict):
         raise ValidationError(_("The audience must be an object."))
+    if not isinstance(audience.get("all", False), bool):
+        raise ValidationError(_('"all" must be true or false.'))
     if audience.get("all") is True and not audience.get("filters"):
         return {"all": True}
     filters = audience.get("filters")

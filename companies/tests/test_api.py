@@ -147,7 +147,7 @@ def test_company_is_the_keys_company(api_owner, company):
         "time_zone": "UTC",
         "default_language": "en",
         "sender_name": "Acme Coffee",
-        "reply_to": "",
+        "reply_to": None,  # none: null, never "" where the schema says email
         "created_at": company.created_at.isoformat().replace("+00:00", "Z"),
     }
 
@@ -213,8 +213,28 @@ def test_page_size_is_capped(api_owner, company):
     assert len(response.json()["results"]) == 1
 
 
-def test_invalid_cursor_is_a_json_404(api_owner):
-    assert_error(get(MEMBERS_URL, api_owner.headers, cursor="garbage"), 404, "not_found")
+def test_invalid_cursor_is_a_400_field_error(api_owner):
+    # Was a 404 "Invalid cursor" that the schema did not document: it is bad input.
+    error = assert_error(get(MEMBERS_URL, api_owner.headers, cursor="garbage"), 400, "invalid")
+    assert list(error["fields"]) == ["cursor"]
+
+
+def test_empty_cursor_is_the_first_page(api_owner):
+    assert get(MEMBERS_URL, api_owner.headers, cursor="").status_code == 200
+
+
+@pytest.mark.parametrize("page_size", ["null", "", "0", "-1", "1.5", "ten", "\u00b2"])
+def test_page_size_that_is_not_a_whole_number_is_refused(api_owner, page_size):
+    # page_size=null and friends used to fall back to 50 silently.
+    error = assert_error(get(MEMBERS_URL, api_owner.headers, page_size=page_size), 400, "invalid")
+    assert list(error["fields"]) == ["page_size"]
+
+
+def test_page_size_above_the_maximum_is_capped(api_owner, company):
+    bulk_members(company, 3)
+    response = get(MEMBERS_URL, api_owner.headers, page_size="100000")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 4
 
 
 def bulk_members(company: Company, count: int) -> None:
@@ -516,7 +536,7 @@ def test_schema_is_public_and_describes_the_bearer_scheme(db):
     assert scheme["scheme"] == "bearer"
     create = schema["paths"]["/api/v1/team-invitations/"]["post"]
     assert create["security"] == [{"ApiKey": []}]
-    assert set(create["responses"]) == {"201", "400", "401", "403", "429"}
+    assert set(create["responses"]) == {"201", "400", "401", "403", "413", "415", "429"}
     members = schema["paths"]["/api/v1/members/"]["get"]
     assert {p["name"] for p in members["parameters"]} == {"cursor", "page_size"}
     # A bad key does not lock anyone out of the public documentation.
