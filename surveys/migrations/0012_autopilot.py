@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('companies', '0009_membership_getting_started_hidden_at'),
-        ('surveys', '0010_invitation_token_hash_constraint'),
+        ('surveys', '0011_contact_import_read_by_the_worker'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
