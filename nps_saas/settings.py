@@ -510,10 +510,13 @@ SPECTACULAR_SETTINGS = {
 # --- i18n -------------------------------------------------------------------------------------
 
 LANGUAGE_CODE = "en"
-# The app's own interface is in English and Russian; respondents also get Kazakh (surveys).
-LANGUAGES = [("en", _("English")), ("ru", _("Russian"))]
+# The interface, the respondent pages and the emails speak English, Russian and Kazakh.
+LANGUAGES = [("en", _("English")), ("ru", _("Russian")), ("kk", _("Kazakh"))]
 SURVEY_LANGUAGES = [("en", "English"), ("ru", "Русский"), ("kk", "Қазақша")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Django ships no date and number formats for Kazakh (it would write "Жел. 7, 2026, 2:05 Т.Қ."
+# and a decimal point): ours are in nps_saas/formats/<language>/formats.py.
+FORMAT_MODULE_PATH = ["nps_saas.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
