@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import polib
+import polib  # type: ignore[import-untyped]  # no stubs installed (types-polib)
 import pytest
 from django.conf import settings
 
