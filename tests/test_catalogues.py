@@ -167,3 +167,18 @@ def test_the_committed_mo_is_the_compiled_po(language: str) -> None:
     compiled, source = _messages(mo), _messages(po)
     differ = sorted(k for k in compiled.keys() | source.keys() if compiled.get(k) != source.get(k))
     assert differ == [], f"locale/{language}: the .mo is stale, run `make messages`"
+
+
+def test_kazakh_says_thank_you_one_way() -> None:
+    # Two spellings were in use (surveys/defaults.py, the demo, the catalogue): one is kept.
+    variant = "Ра" + "қмет"
+    base = Path(settings.BASE_DIR)
+    found = []
+    for root, dirs, files in os.walk(base):
+        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS - {"locale"}]
+        for name in files:
+            if name.endswith((*SOURCE_SUFFIXES, ".po")):
+                path = Path(root) / name
+                if variant.casefold() in path.read_text(encoding="utf-8").casefold():
+                    found.append(str(path.relative_to(base)))
+    assert found == [], f"write Рахмет, not {variant}"
