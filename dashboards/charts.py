@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.utils.dateformat import format as date_format
+from django.utils.formats import number_format
 
 from dashboards.selectors import TrendPoint
 
@@ -148,7 +149,9 @@ def trend_chart(points: Sequence[TrendPoint], *, label_format: str = "j M") -> T
             point = points[i]
             value = point["nps"]
             assert value is not None
-            title = f"{point['start']:%Y-%m-%d}: NPS {value:.1f}, N = {point['response_count']}"
+            # A tooltip people read: the figure in their language's notation (12,3 in Russian).
+            shown = number_format(value, 1, use_l10n=True)
+            title = f"{point['start']:%Y-%m-%d}: NPS {shown}, N = {point['response_count']}"
             dots.append((xs[i], nps_y(value), title))
     most = max((p["response_count"] for p in points), default=0) or 1
     bar_width = max(1.0, round(step * 0.7, 2))
