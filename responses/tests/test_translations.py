@@ -131,3 +131,19 @@ def test_the_scale_ends_read_the_same_in_the_email_and_on_the_page(
     texts = DEFAULT_TEXTS["nps"][language]
     email = [re.sub(r"^\d+\s*[=—-]\s*", "", texts[k]) for k in ("scale_low", "scale_high")]
     assert [e.casefold() for e in ends.groups()] == [e.casefold() for e in email]
+
+
+def test_a_persons_name_is_not_a_things_name(personas, company: Company) -> None:
+    # "Name" of a contact read "Название" (the name of a thing) in Russian and "Атауы" in Kazakh.
+    contact = make_contact(company, email="ann@customer.test")
+    contact.name = "Анна Смирнова"
+    contact.save(update_fields=["name"])
+    client = personas["viewer"].client
+    url = reverse(
+        "contacts:detail", kwargs={"company_slug": company.slug, "contact_id": contact.public_id}
+    )
+    for language, word in (("ru", "<dt>Имя</dt>"), ("kk", "<dt>Аты</dt>")):
+        client.cookies["django_language"] = language
+        page = client.get(url)
+        assert page.status_code == 200
+        assert word in page.content.decode()

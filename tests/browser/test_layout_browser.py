@@ -100,6 +100,15 @@ DEMO_DATA = {"Delivery", "Office", "Kitchen"}
 AUTONYMS = {name for _code, name in django_settings.SURVEY_LANGUAGES}
 
 
+def pieces(texts: list[str]) -> set[str]:
+    """Each text, and its parts between the separators the pages compose labels with
+    ("New → Resolved (Problem fixed)", "Score 6 · After your visit")."""
+    found = set(texts)
+    for text in texts:
+        found.update(part.strip() for part in re.split(r"[→←·()|:—]", text) if part.strip())
+    return found
+
+
 def english_messages(language: str) -> set[str]:
     """The catalogue's English messages that this language translates differently."""
     catalogue = polib.pofile(
@@ -162,7 +171,8 @@ def test_every_team_page_in_every_language(
     page.locator("a.row-title").first.click()
     editor = page.url
     pages = [str(u) for u in page.locator(".mainnav a").evaluate_all("a => a.map(x => x.href)")]
-    page.goto(next(p for p in pages if "/inbox/" in p) + "?view=all")
+    # A resolved follow-up: its thread shows status changes and the resolution.
+    page.goto(next(p for p in pages if "/inbox/" in p) + "?view=all&status=resolved")
     page.locator("a.row-title, table.list a").first.click()
     followup = page.url
     pages += [editor, followup, followup.split("/inbox/")[0] + "/inbox/rules/"]
@@ -191,7 +201,7 @@ def test_every_team_page_in_every_language(
                 if found := page.evaluate(SVG_NUMBERS):
                     commas.append((language, path, found))
                 if untranslated and width == 1280:
-                    shown = set(page.evaluate(VISIBLE_TEXTS))
+                    shown = pieces(page.evaluate(VISIBLE_TEXTS))
                     if leaks := sorted((shown & untranslated) - DEMO_DATA - AUTONYMS):
                         english[(language, path)] = leaks
                 name = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")[-60:]
