@@ -88,3 +88,21 @@ def test_russian_plurals_have_three_forms_kazakh_two(n: int, russian: str) -> No
     with translation.override("kk"):
         kazakh = translation.ngettext("%(n)s answer", "%(n)s answers", n) % {"n": n}
     assert kazakh == f"{n} жауап"  # Kazakh nouns after a numeral stay singular
+
+
+def test_sign_up_and_log_in_errors_and_notices_are_kazakh(client: Client) -> None:
+    # allauth and Django's password checks have no Kazakh of their own: these were English.
+    from companies.tests.test_accounts import signup_data
+
+    client.cookies["django_language"] = "kk"
+    weak = signup_data(password1="12345", password2="12345")
+    page = client.post(reverse("account_signup"), weak).content.decode()
+    assert "Бұл құпиясөз тым қысқа: кемінде 8 таңба болуы керек." in page
+    assert "Бұл құпиясөз тек сандардан тұрады." in page
+    make_user("kk.user@example.test")
+    wrong = {"login": "kk.user@example.test", "password": "not-the-password-1"}
+    page = client.post(reverse("account_login"), wrong).content.decode()
+    assert "Электрондық пошта мекенжайы немесе құпиясөз қате." in page
+    right = {"login": "kk.user@example.test", "password": PASSWORD}
+    page = client.post(reverse("account_login"), right, follow=True).content.decode()
+    assert "Сіз kk.user@example.test ретінде жүйеге кірдіңіз." in page
