@@ -93,6 +93,13 @@ LABELS = {
     "IT services (MSPs/VARs)": pgettext_lazy("benchmark", "IT services (MSPs, VARs)"),
     "HR services": pgettext_lazy("benchmark", "HR services"),
 }
+# A source is named as it names itself; only the words some rows add about it are translated.
+SOURCES = {
+    "Satmetrix (as reported in a Russian-language NPS article)": pgettext_lazy(
+        "benchmark", "Satmetrix (as reported in a Russian-language NPS article)"
+    ),
+    "SurveyMonkey (help centre)": pgettext_lazy("benchmark", "SurveyMonkey (help centre)"),
+}
 REGIONS = {
     "US": pgettext_lazy("benchmark", "US"),
     "US+CA": pgettext_lazy("benchmark", "US and Canada"),
@@ -122,6 +129,10 @@ class Benchmark:
     @property
     def label_display(self) -> str:
         return str(LABELS.get(self.label, self.label))
+
+    @property
+    def source_display(self) -> str:
+        return str(SOURCES.get(self.source, self.source))
 
     @property
     def region_display(self) -> str:
