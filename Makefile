@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 PORT ?= 8000
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint messages worker beat bench faults clean
+.PHONY: install run test lint messages worker beat bench faults readme-pictures clean
 
 # Creates the virtualenv and installs exactly what uv.lock pins.
 $(VENV)/.installed: pyproject.toml uv.lock
@@ -51,6 +51,15 @@ bench: install
 # Fault injection (bench/faults.py): its own PostgreSQL, Redis, fake provider and app processes.
 faults: install
 	NPS_MODE=test $(BIN)/python -m bench.faults
+
+# The README's pictures: the browser tests take them from the demo company (needs Chromium,
+# PostgreSQL and Redis, as make test), then they are copied to docs/img/.
+README_SHOTS := test-results/readme
+readme-pictures: install
+	rm -rf $(README_SHOTS)
+	NPS_MODE=test REQUIRE_BROWSER=1 $(BIN)/pytest tests/browser/test_readme_pictures_browser.py --output $(README_SHOTS) $(PYTEST_ARGS)
+	mkdir -p docs/img
+	cp $(README_SHOTS)/*/dashboard.png $(README_SHOTS)/*/answer-phone.png docs/img/
 
 clean:
 	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache

@@ -12,6 +12,11 @@ from django.utils import translation
 
 from companies.models import User
 
+# Set at every login: the login page greets "Welcome back" only a browser that has logged in
+# before (templates/account/login.html reads it); a first-time visitor is asked to log in.
+RETURNING_COOKIE = "nps_returning"
+RETURNING_COOKIE_AGE = 400 * 24 * 3600
+
 
 class AccountAdapter(DefaultAccountAdapter):
     """Sign-up is always open: every new user brings their own company."""
@@ -30,6 +35,14 @@ class AccountAdapter(DefaultAccountAdapter):
     def post_login(self, request: HttpRequest, user: Any, **kwargs: Any) -> HttpResponse:
         """Log in to the interface language the person chose last, on any device."""
         response: HttpResponse = super().post_login(request, user, **kwargs)
+        response.set_cookie(
+            RETURNING_COOKIE,
+            "1",
+            max_age=RETURNING_COOKIE_AGE,
+            samesite="Lax",
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+        )
         if getattr(user, "language", None) in dict(settings.LANGUAGES):
             response.set_cookie(
                 settings.LANGUAGE_COOKIE_NAME,

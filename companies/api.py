@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from companies.api_views import CompanyAPIView
-from companies.models import Company, Membership, Role, TeamInvite
+from companies.models import Company, Membership, Role, TeamInvite, TeamInviteStatus
 from companies.schema import error_responses
 from companies.selectors import members_list, team_invite_get, team_invites_pending
 from companies.serializers import INVITABLE_ROLE_CHOICES
@@ -94,10 +94,20 @@ class InvitationListCreateApi(CompanyAPIView):
     @extend_schema_serializer(component_name="Invitation")
     class OutputSerializer(serializers.ModelSerializer[TeamInvite]):
         id = serializers.CharField(source="public_id", read_only=True)
+        status = serializers.ChoiceField(choices=TeamInviteStatus.choices, read_only=True)
 
         class Meta:
             model = TeamInvite
-            fields: ClassVar[list[str]] = ["id", "email", "role", "created_at", "expires_at"]
+            fields: ClassVar[list[str]] = [
+                "id",
+                "email",
+                "role",
+                "status",
+                "created_at",
+                "expires_at",
+                "accepted_at",
+                "revoked_at",
+            ]
             read_only_fields = fields
 
     @extend_schema(
@@ -133,7 +143,10 @@ class InvitationListCreateApi(CompanyAPIView):
 
 
 class InvitationDetailApi(CompanyAPIView):
-    """One teammate invitation of the key's company: read it, or revoke it while pending."""
+    """One teammate invitation of the key's company: read it, or revoke it while pending.
+
+    Accepted, revoked and expired invitations still read, with their ``status``.
+    """
 
     required_role = Role.VIEWER
     required_write_role = Role.ADMIN

@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from companies.models import role_at_least
 from companies.selectors import memberships_of_user
+from companies.zones import zone_label
 
 
 def tenancy(request: HttpRequest) -> dict[str, Any]:
@@ -23,6 +24,8 @@ def tenancy(request: HttpRequest) -> dict[str, Any]:
         "my_memberships": (
             memberships_of_user(user=user) if user is not None and user.is_authenticated else []
         ),
+        # Shown once per page: which zone the page's times are in.
+        "zone_label": zone_label(company.time_zone, full=True) if company is not None else "",
         "can_admin": can("admin"),
         "can_manage": can("manager"),
         "can_work_inbox": can("agent"),

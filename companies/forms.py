@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from allauth.account.forms import LoginForm, SignupForm
@@ -12,13 +13,14 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from companies.models import TIME_ZONE_CHOICES, Company, Industry, User
+from companies.models import Company, Industry, User
 from companies.services import (
     WHATSAPP_DEFAULT_VARIABLES,
     company_create,
     country_code_clean,
     whatsapp_variables_text,
 )
+from companies.zones import zone_aliases, zone_choices
 
 
 def _with_placeholder(choices: list[tuple[str, Any]], label: Any) -> list[tuple[str, Any]]:
@@ -57,7 +59,7 @@ class CompanySignupForm(SignupForm):
     )
     time_zone = forms.ChoiceField(
         label=_("Time zone"),
-        choices=TIME_ZONE_CHOICES,
+        choices=zone_choices,
         initial="UTC",
         help_text=_("Reports count days in this time zone."),
     )
@@ -82,6 +84,9 @@ class CompanySignupForm(SignupForm):
             {"placeholder": _("Acme Coffee"), "autocomplete": "organization"}
         )
         self.fields["time_zone"].widget.attrs["data-guess-timezone"] = "1"
+        self.fields["time_zone"].widget.attrs["data-zone-aliases"] = json.dumps(
+            zone_aliases(), separators=(",", ":")
+        )
 
     def clean_company_name(self) -> str:
         name: str = self.cleaned_data["company_name"].strip()
@@ -131,6 +136,12 @@ class CompanySettingsForm(forms.ModelForm):
             {"maxlength": 2, "placeholder": "KZ", "autocomplete": "country"}
         )
         self.fields["reply_to"].widget.attrs["placeholder"] = _("support@company.com")
+        # Grouped by region, labelled with the city and UTC offset; the stored zone stays
+        # selectable even when it is not in the list (an older or deprecated name).
+        current = self.instance.time_zone if self.instance else ""
+        zone = self.fields["time_zone"]
+        assert isinstance(zone, forms.ChoiceField)
+        zone.choices = zone_choices(current=current)
 
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip()

@@ -5,22 +5,81 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from companies.api_base import error_body
 from companies.models import role_at_least
 from companies.permissions import role_needed
 from companies.selectors import membership_for
+from companies.text import UNSTORABLE_MESSAGE, is_storable
+from companies.zones import company_zone
 
 LAST_COMPANY_SESSION_KEY = "nps_company"
+# Paths whose errors are the API's JSON error shape (companies.api_base), not HTML pages.
+API_PATH_PREFIXES = ("/api/",)
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PATH_PREFIXES)
+
+
+class StorableTextMiddleware:
+    """Refuse, before any view runs a query, what would only fail inside the database.
+
+    * a path or query parameter holding NUL or an unpaired surrogate (``companies.text``):
+      400 with the parameter as the field (API) or a 400 page (web);
+    * an API body larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (file uploads aside): 413 in the
+      API's error shape, without reading it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self._refusal(request) or self.get_response(request)
+
+    def _refusal(self, request: HttpRequest) -> HttpResponse | None:
+        api = is_api_path(request.path_info)
+        fields: dict[str, list[str]] = {}
+        if not is_storable(request.path_info):
+            fields["path"] = [str(UNSTORABLE_MESSAGE)]
+        for name, values in request.GET.lists():
+            if not all(is_storable(value) for value in (name, *values)):
+                fields[name if is_storable(name) else "query"] = [str(UNSTORABLE_MESSAGE)]
+        if fields:
+            if api:
+                body = error_body(400, "invalid", _("Some fields are invalid."), fields)
+                return JsonResponse(body, status=400)
+            return HttpResponseBadRequest(render_to_string("400.html"))
+        if api and self._body_too_large(request):
+            body = error_body(413, "too_large", _("The request body is too large."))
+            return JsonResponse(body, status=413)
+        return None
+
+    @staticmethod
+    def _body_too_large(request: HttpRequest) -> bool:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is None or request.content_type == "multipart/form-data":
+            return False
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return False
+        return length > limit
 
 
 class CompanyMiddleware:
     """Resolve ``request.company`` and ``request.membership`` for company URLs.
 
     Anonymous → login; not a member → 404 (another company's pages do not exist for you);
-    a member below the view's declared role → 403.
+    a member below the view's declared role → 403. Every time on a company's pages is shown
+    in the company's time zone (Django's date filters convert to the active zone).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -29,7 +88,10 @@ class CompanyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.company = None  # type: ignore[attr-defined]
         request.membership = None  # type: ignore[attr-defined]
-        return self.get_response(request)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
 
     def process_view(
         self,
@@ -56,5 +118,6 @@ class CompanyMiddleware:
             raise PermissionDenied
         request.company = membership.company  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
+        timezone.activate(company_zone(membership.company))
         request.session[LAST_COMPANY_SESSION_KEY] = slug
         return None

@@ -229,6 +229,9 @@ class Membership(TenantModel):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # When the member put the overview's "Getting started" steps away (each teammate decides
+    # for themselves); null: shown while the company has no responses.
+    getting_started_hidden_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = TenantManager.from_queryset(MembershipQuerySet)()  # type: ignore[misc]
 
@@ -242,6 +245,13 @@ class Membership(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.company} ({self.role})"
+
+
+class TeamInviteStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    ACCEPTED = "accepted", _("Accepted")
+    REVOKED = "revoked", _("Revoked")
+    EXPIRED = "expired", _("Expired")
 
 
 class TeamInvite(TenantModel):
@@ -273,11 +283,17 @@ class TeamInvite(TenantModel):
 
     @property
     def is_pending(self) -> bool:
-        return (
-            self.accepted_at is None
-            and self.revoked_at is None
-            and self.expires_at > timezone.now()
-        )
+        return self.status == TeamInviteStatus.PENDING
+
+    @property
+    def status(self) -> TeamInviteStatus:
+        if self.accepted_at is not None:
+            return TeamInviteStatus.ACCEPTED
+        if self.revoked_at is not None:
+            return TeamInviteStatus.REVOKED
+        if self.expires_at <= timezone.now():
+            return TeamInviteStatus.EXPIRED
+        return TeamInviteStatus.PENDING
 
 
 class ApiKey(TenantModel):

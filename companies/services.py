@@ -205,6 +205,17 @@ class IssuedInvite:
     token: str  # goes into the emailed link; never stored
 
 
+def membership_getting_started_set(
+    *, company: Company, membership: Membership, hidden: bool
+) -> None:
+    """Put the overview's "Getting started" steps away for this member, or bring them back."""
+    value = timezone.now() if hidden else None
+    Membership.objects.for_company(company).filter(pk=membership.pk).update(
+        getting_started_hidden_at=value
+    )
+    membership.getting_started_hidden_at = value
+
+
 def team_invite_create(
     *, company: Company, email: str, role: str, invited_by: User | None
 ) -> IssuedInvite:

@@ -8,6 +8,7 @@ app_name = "companies"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("getting-started/", views.getting_started_toggle, name="getting-started"),
     path("settings/", views.company_settings, name="settings"),
     path("settings/sms/", views.company_sms_settings, name="sms-settings"),
     path("", include("companies.urls_team")),

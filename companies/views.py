@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from companies.forms import (
     CompanySettingsForm,
@@ -19,22 +20,44 @@ from companies.forms import (
 from companies.models import Role
 from companies.permissions import company_view
 from companies.selectors import members_list
-from companies.services import company_sms_update, company_twilio_account_set, company_update
+from companies.services import (
+    company_sms_update,
+    company_twilio_account_set,
+    company_update,
+    membership_getting_started_set,
+)
 
 
 @company_view(Role.VIEWER)
 def overview(request: HttpRequest) -> HttpResponse:
-    """The company's front page until dashboards arrive: where to start."""
+    """The company's front page: the getting-started steps, or where to go once answers arrive."""
     company = request.company  # type: ignore[attr-defined]
     return render(
         request,
         "companies/overview.html",
         {
             "member_count": members_list(company=company).count(),
-            # The embedded default keeps mail in /dev/outbox/: say where sent surveys go.
-            "dev_outbox": settings.DEV_OUTBOX_ENABLED,
         },
     )
+
+
+@company_view(Role.VIEWER)
+@require_POST
+def getting_started_toggle(request: HttpRequest) -> HttpResponse:
+    """Hide the overview's "Getting started" steps for this member (``hidden=1``) or bring
+    them back (``hidden=0``); each teammate decides for themselves."""
+    company = request.company  # type: ignore[attr-defined]
+    hidden = request.POST.get("hidden") != "0"
+    membership_getting_started_set(
+        company=company,
+        membership=request.membership,  # type: ignore[attr-defined]
+        hidden=hidden,
+    )
+    if hidden:
+        messages.success(
+            request, _("Getting started is hidden. Bring it back from the overview at any time.")
+        )
+    return redirect("companies:overview", company_slug=company.slug)
 
 
 @company_view(Role.ADMIN)

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
@@ -160,7 +161,9 @@ def team(request: CompanyRequest) -> HttpResponse:
                 _("Invitation sent to %(email)s. The link is valid until %(date)s.")
                 % {
                     "email": issued.invite.email,
-                    "date": date_format(issued.invite.expires_at, "DATE_FORMAT"),
+                    "date": date_format(
+                        timezone.localtime(issued.invite.expires_at), "DATE_FORMAT"
+                    ),
                 },
             )
             return redirect("companies:team", company_slug=request.company.slug)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.utils.dateformat import format as date_format
-from django.utils.formats import number_format
+from django.utils.formats import get_format, number_format
 
 from dashboards.selectors import TrendPoint
 
@@ -149,9 +149,8 @@ def trend_chart(points: Sequence[TrendPoint], *, label_format: str = "j M") -> T
             point = points[i]
             value = point["nps"]
             assert value is not None
-            # A tooltip people read: the figure in their language's notation (12,3 in Russian).
-            shown = number_format(value, 1, use_l10n=True)
-            title = f"{point['start']:%Y-%m-%d}: NPS {shown}, N = {point['response_count']}"
+            day = date_format(point["start"], get_format("DATE_FORMAT"))
+            title = f"{day}: NPS {number_format(value, 1)}, N = {point['response_count']}"
             dots.append((xs[i], nps_y(value), title))
     most = max((p["response_count"] for p in points), default=0) or 1
     bar_width = max(1.0, round(step * 0.7, 2))
@@ -165,7 +164,7 @@ def trend_chart(points: Sequence[TrendPoint], *, label_format: str = "j M") -> T
                 width=bar_width,
                 height=height,
                 count=point["response_count"],
-                label=f"{point['start']:%Y-%m-%d}",
+                label=date_format(point["start"], get_format("DATE_FORMAT")),
             )
         )
     every = max(1, -(-len(points) // MAX_LABELS))

@@ -14,8 +14,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from companies.models import TIME_ZONE_CHOICES, Company, Membership, Role, role_at_least
+from companies.models import Company, Membership, Role, role_at_least
 from companies.permissions import company_view
+from companies.zones import zone_choices
 from dashboards.digests import (
     digest_address_delete,
     digest_address_save,
@@ -52,7 +53,8 @@ class DigestSubscriptionForm(DigestScheduleForm):
         field = self.fields["time_zone"]
         assert isinstance(field, forms.ChoiceField)
         company_choice = _("The company's (%(zone)s)") % {"zone": company_zone}
-        field.choices = [("", company_choice), *TIME_ZONE_CHOICES]
+        current = str(self.initial.get("time_zone") or "")
+        field.choices = [("", company_choice), *zone_choices(current=current)]
 
 
 class DigestAddressForm(DigestScheduleForm):

@@ -31,10 +31,10 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from companies.mail import render_email
 from companies.models import Company, Membership
 from companies.wake import wake_now
 from dashboards.models import DigestAddress, DigestFrequency, DigestSchedule, DigestSubscription
@@ -353,15 +353,13 @@ def digest_email(
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
     context["is_member"] = recipient.is_member
-    with translation.override(recipient.language):
-        subject = " ".join(render_to_string(f"{TEMPLATE}_subject.txt", context).split())
-        text = render_to_string(f"{TEMPLATE}.txt", context)
-        html = render_to_string(f"{TEMPLATE}.html", context)
+    with translation.override(recipient.language), timezone.override(company_zone(company)):
+        rendered = render_email(TEMPLATE, context)
     return OutgoingEmail(
         to=recipient.address,
-        subject=subject,
-        text=text,
-        html=html,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
         headers=headers,
         from_name=company.sender_name or company.name,
         metadata={"digest": occurrence.key, "kind": "member" if recipient.is_member else "address"},

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboards import digest_views, views
+from dashboards import campaign_views, digest_views, views
 
 app_name = "dashboards"
 
@@ -10,6 +10,11 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("trend.csv", views.trend_export, name="trend-csv"),
     path("settings/", views.dashboard_settings, name="settings"),
+    path(
+        "campaigns/<str:campaign_id>/",
+        campaign_views.campaign_results,
+        name="campaign-results",
+    ),
     path("digest/", digest_views.digest_settings, name="digest"),
     path("digest/addresses/", digest_views.digest_address_add_view, name="digest-address-add"),
     path(

@@ -8,6 +8,7 @@ charts from ``charts.trend_chart``. A constant number of queries whatever the da
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -58,6 +59,23 @@ MAX_RANGE_DAYS = 3 * 366
 COMMENTS_SHOWN = 8
 # Contact properties offered as segments: the keys of the latest answers' snapshots.
 PROPERTY_SAMPLE = 300
+
+
+def headline_context(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``dashboards/_nps_headline.html`` needs besides ``metrics``: the band's words and
+    the promoter/passive/detractor bar's segments (percent of 100, the SVG's width)."""
+    percent = {
+        name: metrics[name]["percent"] or 0.0 for name in ("promoters", "passives", "detractors")
+    }
+    return {
+        "band_label": BAND_LABELS.get(metrics["band"] or "", ""),
+        "breakdown": {
+            "promoters": percent["promoters"],
+            "passives": percent["passives"],
+            "passives_end": percent["promoters"] + percent["passives"],
+            "detractors": percent["detractors"],
+        },
+    }
 
 
 class DashboardFilters(forms.Form):
@@ -249,10 +267,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         year_ago=True,
     )
     label_format = {"day": "j M", "week": "j M", "month": "M Y"}[options["trend"]]
-    percent = {
-        name: metrics[name]["percent"] or 0.0  # type: ignore[literal-required]
-        for name in ("promoters", "passives", "detractors")
-    }
     comparisons = [
         (label, figures)
         for label, figures in (
@@ -263,13 +277,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     ]
     segments = [{**row, "bar": abs(row["nps"] or 0.0) / 2} for row in metrics["segments"] or []]
     context = {
-        "band_label": BAND_LABELS.get(metrics["band"] or "", ""),
-        "breakdown": {
-            "promoters": percent["promoters"],
-            "passives": percent["passives"],
-            "passives_end": percent["promoters"] + percent["passives"],
-            "detractors": percent["detractors"],
-        },
+        **headline_context(metrics),
         "comparisons": comparisons,
         "segments": segments,
         "segment_label": dict(form.fields["segment"].choices).get(segment, _("Segment")),  # type: ignore[attr-defined]

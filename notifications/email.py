@@ -75,6 +75,7 @@ from django.core.validators import validate_email
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from companies.mail import header_safe
 from notifications.ledger import LedgerEntry, ledger_write
 from notifications.models import Channel, Delivery, DeliveryStatus
 from notifications.ratelimit import RateLimitTimeout, email_bucket
@@ -400,8 +401,8 @@ def _message(batch: list[_Item], profile: ProviderProfile, *, call_ref: str) -> 
     merged = batch[0].merged and len(batch) > 1
     first = batch[0].email if merged else batch[0].email.rendered()
     default_name, default_address = parseaddr(settings.DEFAULT_FROM_EMAIL)
-    from_email = formataddr((first.from_name or default_name, default_address))
-    subject, text, html = first.subject, first.text, first.html
+    from_email = formataddr((header_safe(first.from_name) or default_name, default_address))
+    subject, text, html = header_safe(first.subject), first.text, first.html
     if merged and profile.merge_syntax:
         syntax = profile.merge_syntax
         subject, text, html = (_translate(part, syntax) for part in (subject, text, html))
@@ -410,7 +411,7 @@ def _message(batch: list[_Item], profile: ProviderProfile, *, call_ref: str) -> 
         body=text,
         from_email=from_email,
         to=[item.email.to.strip() for item in batch],
-        reply_to=[first.reply_to] if first.reply_to else None,
+        reply_to=[header_safe(first.reply_to)] if first.reply_to else None,
     )
     if html:
         message.attach_alternative(html, "text/html")
@@ -423,7 +424,12 @@ def _message(batch: list[_Item], profile: ProviderProfile, *, call_ref: str) -> 
     # Identical emails batch with an empty merge_data (anymail's documented way to ask for
     # a batch send without merge fields; Postmark refuses non-empty merge_data there).
     message.merge_data = (
-        {item.email.to.strip(): dict(item.email.merge) for item in batch} if merged else {}
+        {
+            item.email.to.strip(): {key: header_safe(v) for key, v in item.email.merge.items()}
+            for item in batch
+        }
+        if merged
+        else {}
     )
     message.merge_headers = {item.email.to.strip(): _rendered_headers(item.email) for item in batch}
     message.merge_metadata = {item.email.to.strip(): dict(item.email.metadata) for item in batch}
@@ -480,4 +486,6 @@ def _translate(text: str, syntax: str) -> str:
 
 
 def _rendered_headers(email: OutgoingEmail) -> dict[str, str]:
-    return {name: _substitute(value, email.merge) for name, value in email.headers.items()}
+    return {
+        name: header_safe(_substitute(value, email.merge)) for name, value in email.headers.items()
+    }

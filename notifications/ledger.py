@@ -113,18 +113,29 @@ def _insert(rows: list[Delivery]) -> None:
         row._state.adding = False
 
 
+# The development outbox is where its messages end up: what it accepted is delivered, and it
+# says so as a provider's delivery webhook would (so funnels count it as delivered).
+OUTBOX_PROVIDER = "outbox"
+
+
 def announce(delivery: Delivery) -> None:
     """Send ``message_status_changed`` for the row's current status, after commit."""
     company_id, delivery_id = delivery.company_id, delivery.pk
     status, metadata = delivery.status, dict(delivery.metadata)
     occurred_at = delivery.sent_at or timezone.now()
-    transaction.on_commit(
-        lambda: message_status_changed.send(
-            sender=Delivery,
-            company_id=company_id,
-            delivery_id=delivery_id,
-            status=status,
-            metadata=metadata,
-            occurred_at=occurred_at,
-        )
-    )
+    statuses = [status]
+    if status == DeliveryStatus.SENT and delivery.provider == OUTBOX_PROVIDER:
+        statuses.append(DeliveryStatus.DELIVERED)
+
+    def send() -> None:
+        for each in statuses:
+            message_status_changed.send(
+                sender=Delivery,
+                company_id=company_id,
+                delivery_id=delivery_id,
+                status=each,
+                metadata=metadata,
+                occurred_at=occurred_at,
+            )
+
+    transaction.on_commit(send)

@@ -44,12 +44,12 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from companies.credentials import CredentialUnreadable, secret_decrypt, secret_encrypt
+from companies.mail import render_email
 from companies.wake import wake
 from notifications.email import OutgoingEmail, email_send
 from notifications.http_client import HttpResult, UnsafeURL, post_json, url_check
@@ -492,12 +492,13 @@ def _disabled_email(*, company: Company, endpoint: WebhookEndpoint) -> None:
     emails = []
     for membership in admins:
         with translation.override(membership.user.language or settings.LANGUAGE_CODE):
+            rendered = render_email(base, context)
             emails.append(
                 OutgoingEmail(
                     to=membership.user.email,
-                    subject=" ".join(render_to_string(f"{base}_subject.txt", context).split()),
-                    text=render_to_string(f"{base}.txt", context),
-                    html=render_to_string(f"{base}.html", context),
+                    subject=rendered.subject,
+                    text=rendered.text,
+                    html=rendered.html,
                     metadata={"webhook_endpoint": endpoint.public_id},
                     from_name=company.sender_name or company.name,
                 )

@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "surveys",
     "responses",
     "dashboards",
+    "delighted_compat",
 ]
 
 MIDDLEWARE = [
@@ -110,6 +111,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "companies.middleware.StorableTextMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -270,6 +272,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "notifications-deliveries-resolve-due": {
         "task": "notifications.deliveries_resolve_due",
         "schedule": 30.0,
+    },
+    # Delighted imports whose message was lost, woken again (delighted_compat/importer.py).
+    "delighted-compat-imports-rewake": {
+        "task": "delighted_compat.imports_rewake",
+        "schedule": 60.0,
     },
     # Outbound webhook and Slack retries live in the database (notifications/webhooks.py).
     "notifications-webhooks-deliver-due": {
@@ -462,7 +469,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "companies.api_base.CursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["companies.api_parsers.JSONParser"],
     "EXCEPTION_HANDLER": "companies.api_base.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -514,10 +521,10 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ru", _("Russian")), ("kk", _("Kazakh"))]
 SURVEY_LANGUAGES = [("en", "English"), ("ru", "Русский"), ("kk", "Қазақша")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-# Django ships no date and number formats for Kazakh (it would write "Жел. 7, 2026, 2:05 Т.Қ."
-# and a decimal point): ours are in nps_saas/formats/<language>/formats.py.
+TIME_ZONE = "UTC"  # company pages and team emails switch to the company's zone
+# One date and one date-time format per language (nps_saas/formats/<lang>/formats.py); for
+# Kazakh, which Django has no formats for, the number formats too.
 FORMAT_MODULE_PATH = ["nps_saas.formats"]
-TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("c/<slug:company_slug>/", include("companies.urls")),
     path("c/<slug:company_slug>/surveys/", include("surveys.urls")),
     path("c/<slug:company_slug>/contacts/", include("surveys.urls_contacts")),
+    path("c/<slug:company_slug>/import/delighted/", include("delighted_compat.urls_import")),
     path("c/<slug:company_slug>/responses/", include("responses.urls")),
     path("c/<slug:company_slug>/dashboard/", include("dashboards.urls")),
     path("c/<slug:company_slug>/inbox/", include("responses.urls_inbox")),

@@ -403,6 +403,7 @@ def _alert_emails(*, company: Company, firing: AlertFiring) -> list[OutgoingEmai
         "url": settings.SITE_URL + url,
     }
     return render_emails(
+        company=company,
         recipients=rule_recipients(company=company, rule=firing.rule),
         template="alert",
         context=context,

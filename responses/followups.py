@@ -381,6 +381,7 @@ def _escalation_email(*, company: Company, followup: Followup) -> None:
         "inbox:followup", kwargs={"company_slug": company.slug, "followup_id": followup.public_id}
     )
     emails = render_emails(
+        company=company,
         recipients=recipients,
         template="escalation",
         context={"company": company, "followup": followup, "url": url},

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 
+from companies.mail import RenderedEmail, render_email
 from companies.models import Company
+from companies.zones import company_zone, zone_label
 from notifications.email import OutgoingEmail
 
 
@@ -28,31 +29,33 @@ def fallback_language(company: Company) -> str:
 
 def render_emails(
     *,
+    company: Company,
     recipients: Sequence[Recipient],
     template: str,
     context: dict[str, object],
     metadata: dict[str, str],
     from_name: str,
 ) -> list[OutgoingEmail]:
-    """``responses/inbox/email/<template>{_subject.txt,.txt,.html}`` for each recipient."""
-    rendered: dict[str, tuple[str, str, str]] = {}
+    """``responses/inbox/email/<template>{_subject.txt,.txt,.html}`` for each recipient.
+
+    Times in them are in the company's zone (``zone_label`` names it), as on its pages.
+    """
+    context = {**context, "zone_label": zone_label(company.time_zone, full=True)}
+    rendered: dict[str, RenderedEmail] = {}
     emails: list[OutgoingEmail] = []
     base = f"responses/inbox/email/{template}"
+    zone = company_zone(company)
     for recipient in recipients:
         if recipient.language not in rendered:
-            with translation.override(recipient.language):
-                rendered[recipient.language] = (
-                    " ".join(render_to_string(f"{base}_subject.txt", context).split()),
-                    render_to_string(f"{base}.txt", context),
-                    render_to_string(f"{base}.html", context),
-                )
-        subject, text, html = rendered[recipient.language]
+            with translation.override(recipient.language), timezone.override(zone):
+                rendered[recipient.language] = render_email(base, context)
+        email = rendered[recipient.language]
         emails.append(
             OutgoingEmail(
                 to=recipient.address,
-                subject=subject,
-                text=text,
-                html=html,
+                subject=email.subject,
+                text=email.text,
+                html=email.html,
                 metadata=metadata,
                 from_name=from_name,
             )

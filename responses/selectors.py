@@ -21,7 +21,7 @@ from django.db.models.lookups import Exact
 from companies.models import Company
 from nps_saas.db import fetch_one
 from responses.models import Response
-from surveys.models import Contact, Invitation, Survey
+from surveys.models import Campaign, Contact, Invitation, Survey
 from surveys.tokens import SHORT_TOKEN_LENGTH, looks_like_token, token_hash
 
 SCORES = range(11)
@@ -186,16 +186,40 @@ def score_counts(
     survey: Survey | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    campaign: Campaign | None = None,
 ) -> list[int]:
-    """Answers per score 0..10 in ONE aggregate query (the input of dashboards.metrics)."""
+    """Answers per score 0..10 in ONE aggregate query (the input of dashboards.metrics);
+    ``campaign``: the answers to that campaign's invitations."""
     qs = Response.objects.for_company(company)
     if survey is not None:
         qs = qs.filter(survey=survey)
+    if campaign is not None:
+        qs = qs.filter(invitation__campaign=campaign, invitation__company_id=company.pk)
     if since is not None:
         qs = qs.filter(created_at__gte=since)
     if until is not None:
         qs = qs.filter(created_at__lt=until)
     row = qs.aggregate(**{f"s{s}": Count("id", filter=Q(score=s)) for s in SCORES})
+    return [row[f"s{s}"] for s in SCORES]
+
+
+def invitation_scores(*, company: Company, invitation_ids: Sequence[int]) -> dict[int, int]:
+    """The score answered to each of ``invitation_ids`` (those answered), ONE query."""
+    return dict(
+        Response.objects.for_company(company)
+        .filter(invitation_id__in=list(invitation_ids))
+        .values_list("invitation_id", "score")
+    )
+
+
+def score_counts_of(*, company: Company, responses: QuerySet[Response]) -> list[int]:
+    """Answers per score 0..10 among ``responses`` (e.g. a filtered ``responses_list``), in
+    ONE aggregate query whatever their number."""
+    row = (
+        responses.filter(company=company)
+        .order_by()
+        .aggregate(**{f"s{s}": Count("id", filter=Q(score=s)) for s in SCORES})
+    )
     return [row[f"s{s}"] for s in SCORES]
 
 

@@ -28,10 +28,10 @@ from companies.permissions import company_view
 
 # dashboards.metrics is pure arithmetic with no project imports: the one place the NPS
 # formula lives, used here for the list's summary (no import cycle).
-from dashboards.metrics import nps_summary
+from dashboards.metrics import nps_report
 from responses.exports import csv_stream, export_rows, xlsx_file
 from responses.models import Category, Response
-from responses.selectors import responses_list, score_counts, surveys_with_responses
+from responses.selectors import responses_list, score_counts_of, surveys_with_responses
 from surveys.models import Survey
 
 PAGE_SIZE = 50
@@ -74,7 +74,8 @@ def response_list(request: HttpRequest) -> HttpResponse:
         query = request.GET.copy()
         query["after"] = _cursor(page[-1])
         next_query = query.urlencode()
-    summary = nps_summary(score_counts(company=company, survey=survey))
+    # The figures are of the responses the filters select, not of the whole survey.
+    summary = nps_report(score_counts_of(company=company, responses=filters.responses(company)))
     context: dict[str, Any] = {
         "filters": filters,
         "score_choices": range(11),
@@ -86,6 +87,7 @@ def response_list(request: HttpRequest) -> HttpResponse:
         "next_query": next_query,
         "is_first_page": after is None,
         "summary": summary,
+        "filtered": filters.active,
         "export_query": _filter_query(request),
     }
     return render(request, "responses/list.html", context)
@@ -124,6 +126,19 @@ class _ListFilters:
             property_name=get.get("property", "").strip()[:64],
             property_value=get.get("value", "").strip()[:200],
             with_comment=get.get("with_comment") == "1",
+        )
+
+    @property
+    def active(self) -> bool:
+        """Whether the list is narrowed beyond a survey (the summary then says so)."""
+        return bool(
+            self.category
+            or self.score is not None
+            or self.since
+            or self.until
+            or self.search
+            or self.property_name
+            or self.with_comment
         )
 
     def responses(self, company: Company) -> QuerySet[Response]:

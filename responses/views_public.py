@@ -49,6 +49,16 @@ _BROWSER_COOKIE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 # Web-link answers per client IP: abuse protection for an open link, not a quota.
 LINK_POSTS_PER_WINDOW = 20
 LINK_WINDOW_SECONDS = 600
+# A kiosk (the survey's kiosk address, which only the company's members are shown) has its
+# own budget per survey and IP: one answer every 10 seconds on average, more than a queue at
+# one tablet gives, so a shop's kiosk is not refused after 20 customers; a script holding the
+# kiosk address gets at most this many answers per window from one address.
+KIOSK_POSTS_PER_WINDOW = 60
+# Seconds the kiosk's thank-you page stays before the next person's fresh question, and an
+# abandoned question (a score picked, nothing sent) stays before it is cleared.
+KIOSK_RESET_SECONDS = 8
+KIOSK_IDLE_SECONDS = 90
+_KIOSK_PERSON_RE = _BROWSER_COOKIE_RE
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 DEFAULT_ACCENT = "#4f46e5"
 TEXT_KEYS = ("question", "why_promoter", "why_passive", "why_detractor", "thanks")
@@ -351,17 +361,27 @@ def _client_ip(request: HttpRequest) -> str:
     return remote
 
 
-def _rate_limited(request: HttpRequest) -> bool:
-    """Counts this POST; True beyond LINK_POSTS_PER_WINDOW in the current window (atomic INCR)."""
+def _rate_limited(request: HttpRequest, kiosk_survey: Survey | None = None) -> bool:
+    """Counts this POST; True beyond the limit in the current window (atomic INCR).
+
+    The open link: LINK_POSTS_PER_WINDOW per client IP, all surveys together. A kiosk
+    (``kiosk_survey``): KIOSK_POSTS_PER_WINDOW per survey and IP, a budget of its own, so the
+    customers answering from their phones on the shop's network and its kiosk do not use up
+    each other's answers.
+    """
     window = int(time.time() // LINK_WINDOW_SECONDS)
+    limit = LINK_POSTS_PER_WINDOW
     key = f"answer-link:{_client_ip(request)}:{window}"
+    if kiosk_survey is not None:
+        limit = KIOSK_POSTS_PER_WINDOW
+        key = f"answer-kiosk:{kiosk_survey.public_id}:{_client_ip(request)}:{window}"
     cache.add(key, 0, timeout=LINK_WINDOW_SECONDS + 1)
     try:
         count = cache.incr(key)
     except ValueError:  # expired between add() and incr()
         cache.set(key, 1, timeout=LINK_WINDOW_SECONDS + 1)
         count = 1
-    return count > LINK_POSTS_PER_WINDOW
+    return count > limit
 
 
 def _browser_cookie(request: HttpRequest) -> tuple[str, bool]:
@@ -414,55 +434,65 @@ def _open_link(
     return survey, None, language
 
 
+def _kiosk_key(request: HttpRequest, survey: Survey) -> str:
+    """The kiosk key of ``?kiosk=`` when it is this survey's; else "" (the open link)."""
+    from surveys.services.links import KIOSK_PARAMETER, kiosk_key_valid
+
+    key = str(request.GET.get(KIOSK_PARAMETER, ""))
+    return key if kiosk_key_valid(survey, key) else ""
+
+
+def _kiosk_query(kiosk: str, language: str | None = None) -> str:
+    """The query string of a kiosk page (the key, and the language when one is kept)."""
+    from surveys.services.links import KIOSK_PARAMETER
+
+    query = {KIOSK_PARAMETER: kiosk}
+    if language:
+        query["lang"] = language
+    return urlencode(query)
+
+
+def _kiosk_person(request: HttpRequest) -> str:
+    """The person now answering at a kiosk: a random id the question page carries in its
+    form, new for each page shown (so each person is a new response; one person's score and
+    comment, or a corrected form, stay one)."""
+    value = str(request.POST.get("kiosk_person", ""))
+    return value if _KIOSK_PERSON_RE.match(value) else secrets.token_urlsafe(32)
+
+
 @never_cache
 @ensure_csrf_cookie
 @require_http_methods(["GET", "HEAD", "POST"])
 def link(request: HttpRequest, public_id: str) -> HttpResponse:
-    """A survey's open web link: one answer per browser, a rate limit per IP."""
+    """A survey's open web link: one answer per browser, a rate limit per IP.
+
+    In kiosk mode (``?kiosk=<the survey's kiosk key>``) the device answers for many people:
+    each question page is a new person (a new response), nothing of the one before is shown,
+    and the thank-you page returns to a fresh question.
+    """
     survey, refusal, language = _open_link(request, public_id)
     if refusal is not None:
         return refusal
     assert survey is not None
+    kiosk = _kiosk_key(request, survey)
+    if kiosk:
+        return _kiosk_link(request, survey, kiosk, language)
     cookie, new_cookie = _browser_cookie(request)
     browser_key = browser_key_for(cookie)
     if request.method == "POST":
         if _rate_limited(request):
             return _unavailable(request, 429, language=language, reason="rate")
-        form = AnswerForm(request.POST, survey=survey, language=language)
-        saved = _record_from_form(
-            request,
-            form,
-            invitation=None,
-            survey=survey,
-            channel=ResponseChannel.LINK,
-            language=language,
-            contact=_link_contact(survey, _signed_email(request, survey))
-            if form.is_valid()
-            else None,
-            browser_key=browser_key,
-        )
+        saved, form = _link_record(request, survey, language, browser_key)
         if saved is not None:
             url = reverse("link-thanks", kwargs={"public_id": public_id})
             page = _see_other(f"{url}?{urlencode({'lang': language})}")
         else:
-            page = _page(
-                request,
-                "responses/public/answer.html",
-                _answer_context(form, _texts(survey, language), _selected(form), auto=False),
-                language=language,
-                survey=survey,
-                status=400,
-            )
+            page = _link_page(request, survey, form, language, status=400)
     else:
         existing = response_for_browser(survey=survey, browser_key=browser_key)
         form = AnswerForm(initial=_initial(existing, None), survey=survey, language=language)
-        selected = existing.score if existing else None
-        page = _page(
-            request,
-            "responses/public/answer.html",
-            _answer_context(form, _texts(survey, language), selected, auto=False),
-            language=language,
-            survey=survey,
+        page = _link_page(
+            request, survey, form, language, selected=existing.score if existing else None
         )
     if new_cookie:
         page.set_cookie(
@@ -477,6 +507,88 @@ def link(request: HttpRequest, public_id: str) -> HttpResponse:
     return page
 
 
+def _link_record(
+    request: HttpRequest, survey: Survey, language: str, browser_key: str, *, kiosk: bool = False
+) -> tuple[Response | None, AnswerForm]:
+    """Record a web-link answer. A kiosk answers for many people: a signed email in its
+    address would name them all, so it identifies no one."""
+    form = AnswerForm(request.POST, survey=survey, language=language)
+    identified = form.is_valid() and not kiosk
+    saved = _record_from_form(
+        request,
+        form,
+        invitation=None,
+        survey=survey,
+        channel=ResponseChannel.LINK,
+        language=language,
+        contact=_link_contact(survey, _signed_email(request, survey)) if identified else None,
+        browser_key=browser_key,
+    )
+    return saved, form
+
+
+def _link_page(
+    request: HttpRequest,
+    survey: Survey,
+    form: AnswerForm,
+    language: str,
+    *,
+    status: int = 200,
+    selected: int | None = None,
+    kiosk: dict[str, Any] | None = None,
+) -> HttpResponse:
+    context = _answer_context(
+        form,
+        _texts(survey, language),
+        _selected(form) if form.is_bound else selected,
+        auto=False,
+    )
+    return _page(
+        request,
+        "responses/public/answer.html",
+        {**context, "kiosk": kiosk or {}},
+        language=language,
+        survey=survey,
+        status=status,
+    )
+
+
+def _kiosk_link(request: HttpRequest, survey: Survey, kiosk: str, language: str) -> HttpResponse:
+    """The web link on a kiosk: a fresh question per person, no cookie, its own rate limit."""
+    public_id = survey.public_id
+    fresh = reverse("link", kwargs={"public_id": public_id}) + "?" + _kiosk_query(kiosk)
+    if request.method == "POST":
+        if _rate_limited(request, kiosk_survey=survey):
+            return _unavailable(request, 429, language=language, reason="rate")
+        person = _kiosk_person(request)
+        saved, form = _link_record(
+            request, survey, language, browser_key_for(f"kiosk:{public_id}:{person}"), kiosk=True
+        )
+        if saved is not None:
+            url = reverse("link-thanks", kwargs={"public_id": public_id})
+            return _see_other(f"{url}?{_kiosk_query(kiosk, language)}")
+        return _link_page(
+            request,
+            survey,
+            form,
+            language,
+            status=400,
+            kiosk={"person": person, "reset_url": fresh, "idle_seconds": KIOSK_IDLE_SECONDS},
+        )
+    form = AnswerForm(survey=survey, language=language)
+    return _link_page(
+        request,
+        survey,
+        form,
+        language,
+        kiosk={
+            "person": secrets.token_urlsafe(32),
+            "reset_url": fresh,
+            "idle_seconds": KIOSK_IDLE_SECONDS,
+        },
+    )
+
+
 @never_cache
 @require_safe
 def link_thanks(request: HttpRequest, public_id: str) -> HttpResponse:
@@ -484,6 +596,20 @@ def link_thanks(request: HttpRequest, public_id: str) -> HttpResponse:
     if refusal is not None:
         return refusal
     assert survey is not None
+    kiosk = _kiosk_key(request, survey)
+    if kiosk:
+        # The next person starts in the survey's own language, with nothing of this one.
+        fresh = reverse("link", kwargs={"public_id": public_id}) + "?" + _kiosk_query(kiosk)
+        return _page(
+            request,
+            "responses/public/thanks.html",
+            {
+                "texts": _texts(survey, language),
+                "kiosk": {"reset_url": fresh, "reset_seconds": KIOSK_RESET_SECONDS},
+            },
+            language=language,
+            survey=survey,
+        )
     cookie = request.COOKIES.get(BROWSER_COOKIE, "")
     response = (
         response_for_browser(survey=survey, browser_key=browser_key_for(cookie))

@@ -19,10 +19,11 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from companies.api_parsers import JSONParser
 from companies.api_views import CompanyAPIView
 from companies.models import Role
 from companies.schema import error_responses
@@ -213,6 +214,11 @@ class ImportErrorSerializer(serializers.Serializer[None]):
     line = serializers.IntegerField(help_text="Row number as a spreadsheet shows it (header = 1).")
     column = serializers.CharField()
     reason = serializers.CharField()
+    warning = serializers.BooleanField(
+        required=False,
+        help_text="Present (true) when the row was imported all the same, without what the "
+        "reason names (e.g. a malformed phone beside a valid email).",
+    )
 
 
 @extend_schema_serializer(component_name="ContactImport")
@@ -275,7 +281,9 @@ class ContactImportCreateApi(CompanyAPIView):
             required=False,
             help_text=(
                 'JSON object column header → target: "email", "phone", "name", "language", '
-                '"time_zone", "external_id", "property", "property:<name>" or "ignore". '
+                '"time_zone", "external_id", "first_name" and "last_name" (joined into the '
+                'name), "properties" (name=value pairs, one per line or separated by ";"), '
+                '"property", "property:<name>" or "ignore". '
                 "Columns left out are detected from their header."
             ),
         )

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from surveys.imports import FIELDS, IGNORE, PROPERTY_PREFIX
+from surveys.imports import (
+    FIELDS,
+    FIRST_NAME,
+    IGNORE,
+    LAST_NAME,
+    PROPERTIES,
+    PROPERTY_PREFIX,
+    TARGETS,
+)
 from surveys.models import LANGUAGE_CHOICES, Contact
 
 
@@ -38,7 +47,10 @@ class ContactForm(forms.Form):
         label=_("Properties"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
-        help_text=_('A JSON object of name → text, number or true/false: {"plan": "pro"}'),
+        help_text=_(
+            "One name=value per line (plan=pro), or a JSON object of name → text, number or "
+            'true/false: {"plan": "pro", "seats": 3}'
+        ),
     )
 
     @classmethod
@@ -55,6 +67,8 @@ class ContactForm(forms.Form):
         text = self.cleaned_data["properties"].strip()
         if not text:
             return {}
+        if not text.startswith("{"):
+            return _name_value_lines(text)
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -62,6 +76,22 @@ class ContactForm(forms.Form):
         if not isinstance(value, dict):
             raise forms.ValidationError(_('Write an object such as {"plan": "pro"}.'))
         return value
+
+
+def _name_value_lines(text: str) -> dict[str, str]:
+    """``plan=pro`` lines (or ``plan=pro; seats=3``) as people type them: values are text."""
+    properties: dict[str, str] = {}
+    for part in re.split(r"[;\r\n]+", text):
+        if not part.strip():
+            continue
+        name, equals, value = part.partition("=")
+        if not equals or not name.strip():
+            raise forms.ValidationError(
+                _("“%(part)s” is not name=value. Write one name=value per line, or JSON."),
+                params={"part": part.strip()[:40]},
+            )
+        properties[name.strip()] = value.strip()
+    return properties
 
 
 class ImportUploadForm(forms.Form):
@@ -83,9 +113,12 @@ def _target_choices(header: str) -> list[tuple[str, str]]:
         "language": _("Language"),
         "time_zone": _("Time zone"),
         "external_id": _("External id"),
+        FIRST_NAME: _("First name (joined with the last name)"),
+        LAST_NAME: _("Last name (joined with the first name)"),
+        PROPERTIES: _("Properties written as name=value"),
     }
     return [
-        *((field, str(labels[field])) for field in FIELDS),
+        *((field, str(labels[field])) for field in TARGETS),
         (
             PROPERTY_PREFIX + header.strip()[:64],
             str(_("Property “%(name)s”") % {"name": header.strip()[:64]}),
@@ -95,9 +128,17 @@ def _target_choices(header: str) -> list[tuple[str, str]]:
 
 
 class ImportMappingForm(forms.Form):
-    """One select per column of the file, keyed col_<n> (headers can be any text)."""
+    """One select per column of the file, keyed col_<n> (headers can be any text); each field
+    knows the column's first values (``field.field.samples``) for the mapping screen."""
 
-    def __init__(self, *args: Any, headers: list[str], mapping: dict[str, str], **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        headers: list[str],
+        mapping: dict[str, str],
+        samples: dict[str, list[str]] | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.headers = headers
         for index, header in enumerate(headers):
@@ -107,9 +148,9 @@ class ImportMappingForm(forms.Form):
             current = mapping.get(header, IGNORE)
             if current not in dict(choices):
                 choices.insert(-1, (current, current))
-            self.fields[f"col_{index}"] = forms.ChoiceField(
-                label=header, choices=choices, initial=current
-            )
+            field = forms.ChoiceField(label=header, choices=choices, initial=current)
+            field.samples = (samples or {}).get(header, [])  # type: ignore[attr-defined]
+            self.fields[f"col_{index}"] = field
 
     def mapping(self) -> dict[str, str]:
         return {

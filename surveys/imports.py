@@ -4,8 +4,10 @@ How an import goes:
 
 1. ``contact_import_create`` stores the upload (default storage, so a worker on another
    machine reads the same file) and reads only its header row; ``suggest_mapping`` proposes
-   a target for each column (email, phone, name, language, time_zone, external_id; anything
-   else becomes a property named after the header).
+   a target for each column (email, phone, name, language, time_zone, external_id; first
+   and last name, joined into the name; a ``properties`` column of ``name=value`` pairs;
+   anything else becomes a property named after the header). The mapping screen shows the
+   first values of each column (``contact_import_samples``).
 2. ``contact_import_start`` fixes the mapping and enqueues the Celery task
    ``surveys.import_contacts`` (inline in the embedded default and in unit tests).
 3. ``contact_import_run`` streams the file row by row: the CSV module over a text wrapper of
@@ -23,6 +25,9 @@ Rules of a row:
 * Invalid rows (bad email, phone, language, time zone, a conflict with another contact)
   are skipped and reported with line, column and reason: the first ``ERRORS_KEPT`` in
   ``ContactImport.errors``, all of them in ``error_report`` (the original row plus ``error``).
+* A malformed phone beside a valid email does not cost the row: the contact is imported
+  without that phone, and the row is reported as a warning (``"warning": true`` in
+  ``errors``, "Warning: …" in the report), as is a property part that is not ``name=value``.
 
 Each chunk costs a constant number of queries (one SELECT by external id or email, the
 writes, one progress UPDATE) and is written in one transaction, so no row is ever
@@ -93,13 +98,24 @@ IGNORE = "ignore"
 PROPERTY_PREFIX = "property:"
 FIELDS = ("email", "phone", "name", "language", "time_zone", "external_id")
 ADDRESS_FIELDS = ("email", "phone", "external_id")
+# Targets that are not columns of a contact: the name in two parts (joined into ``name``)
+# and a column of ``key=value`` properties as people type them.
+FIRST_NAME, LAST_NAME, PROPERTIES = "first_name", "last_name", "properties"
+TARGETS = (*FIELDS, FIRST_NAME, LAST_NAME, PROPERTIES)
+# The mapping screen's sample values: per column, from the first rows of the file.
+SAMPLE_VALUES = 3
+SAMPLE_ROWS = 200
+SAMPLE_MAX_LENGTH = 60
 # The error report's own columns: ignored when the report is imported again after fixing.
 REPORT_LINE, REPORT_ERROR = "error_line", "error"
 
 _ALIASES = {
     "email": {"email", "e_mail", "email_address", "mail", "почта", "электронная_почта"},
     "phone": {"phone", "phone_number", "mobile", "mobile_phone", "tel", "telephone", "телефон"},
-    "name": {"name", "full_name", "fullname", "contact_name", "имя", "фио"},
+    "name": {"name", "full_name", "fullname", "contact_name", "имя", "фио", "аты_жөні"},
+    FIRST_NAME: {"first_name", "firstname", "given_name", "forename", "имя", "аты"},
+    LAST_NAME: {"last_name", "lastname", "surname", "family_name", "фамилия", "тегі"},
+    PROPERTIES: {"properties", "attributes", "свойства", "атрибуты", "қасиеттер"},
     "language": {"language", "lang", "locale", "язык"},
     "time_zone": {"time_zone", "timezone", "tz", "часовой_пояс"},
     "external_id": {"external_id", "externalid", "customer_id", "user_id", "client_id", "id"},
@@ -228,6 +244,36 @@ def _check_headers(headers: list[str]) -> None:
         seen.add(header)
 
 
+def read_samples(
+    binary: IO[bytes], fmt: str, *, per_column: int = SAMPLE_VALUES, max_rows: int = SAMPLE_ROWS
+) -> list[list[str]]:
+    """The first ``per_column`` distinct non-blank values of each column (in header order),
+    from at most ``max_rows`` rows after the header: what the mapping screen shows."""
+    rows = iter_file_rows(binary, fmt)
+    samples: list[list[str]] = []
+    width = 0
+    try:
+        header_seen = False
+        for read, cells in enumerate(rows):
+            if not header_seen:
+                if any(_cell_text(c) for c in cells):
+                    header_seen = True
+                    width = len(cells)
+                    samples = [[] for _ in range(width)]
+                continue
+            for index, cell in enumerate(cells[:width]):
+                text = _cell_text(cell)[:SAMPLE_MAX_LENGTH]
+                column = samples[index]
+                if text and len(column) < per_column and text not in column:
+                    column.append(text)
+            if read >= max_rows or all(len(c) >= per_column for c in samples):
+                break
+    finally:
+        if hasattr(rows, "close"):
+            rows.close()
+    return samples
+
+
 # --- Mapping -----------------------------------------------------------------------------------
 
 
@@ -237,6 +283,9 @@ def _header_key(header: str) -> str:
 
 def suggest_mapping(headers: Iterable[str]) -> dict[str, str]:
     """A target for every column: a known field by its name, else a property of that name."""
+    headers = list(headers)
+    # "Имя" alone is the whole name; beside a surname column ("Фамилия") it is the first name.
+    split_name = any(_header_key(h) in _ALIASES[LAST_NAME] for h in headers if h)
     mapping: dict[str, str] = {}
     used: set[str] = set()
     for header in headers:
@@ -247,6 +296,8 @@ def suggest_mapping(headers: Iterable[str]) -> dict[str, str]:
             (name for name, aliases in _ALIASES.items() if key in aliases and name not in used),
             None,
         )
+        if split_name and key in _ALIASES[FIRST_NAME] and FIRST_NAME not in used:
+            target = FIRST_NAME
         if key in (REPORT_LINE, REPORT_ERROR) or (target is None and not header.strip()):
             mapping[header] = IGNORE
         elif target is not None:
@@ -258,7 +309,7 @@ def suggest_mapping(headers: Iterable[str]) -> dict[str, str]:
 
 
 def mapping_choices() -> list[str]:
-    return [*FIELDS, "property", IGNORE]
+    return [*TARGETS, "property", IGNORE]
 
 
 def validate_mapping(  # noqa: PLR0912 (one branch per kind of mistake, each with its message)
@@ -299,7 +350,7 @@ def validate_mapping(  # noqa: PLR0912 (one branch per kind of mistake, each wit
                 )
                 continue
             target = PROPERTY_PREFIX + key
-        elif target not in FIELDS and target != IGNORE:
+        elif target not in TARGETS and target != IGNORE:
             errors.append(
                 _("Column “%(header)s”: unknown target “%(target)s”.")
                 % {"header": header, "target": target}
@@ -330,6 +381,10 @@ class ParsedRow:
     cells: list[Any]
     fields: dict[str, Any] = field(default_factory=dict)
     properties: dict[str, Any] = field(default_factory=dict)
+    # (column, reason) of what was left out of a row that is imported all the same (a
+    # malformed phone beside a valid email, a property line that is not key=value). None,
+    # not an empty list, on the common row: nothing allocated for it.
+    warnings: list[tuple[str, str]] | None = None
 
 
 @dataclass
@@ -338,6 +393,7 @@ class ImportCounts:
     created: int = 0
     updated: int = 0
     invalid: int = 0
+    warned: int = 0  # imported rows with a warning (counted in created / updated too)
 
 
 class _EmailValidator(EmailValidator):
@@ -367,6 +423,7 @@ class _EmailValidator(EmailValidator):
 
 # Kinds of column in a parse plan (compared per cell, so small ints rather than strings).
 _PROPERTY, _EMAIL, _PHONE, _LANGUAGE, _TIME_ZONE, _NAME, _EXTERNAL_ID = range(7)
+_FIRST_NAME, _LAST_NAME, _PROPERTIES = range(7, 10)
 _KINDS = {
     "email": _EMAIL,
     "phone": _PHONE,
@@ -374,7 +431,12 @@ _KINDS = {
     "time_zone": _TIME_ZONE,
     "name": _NAME,
     "external_id": _EXTERNAL_ID,
+    FIRST_NAME: _FIRST_NAME,
+    LAST_NAME: _LAST_NAME,
+    PROPERTIES: _PROPERTIES,
 }
+NAME_MAX_LENGTH = 200  # Contact.name
+_PROPERTY_LINES = re.compile(r"[;\r\n]+")
 
 
 class _RowParser:
@@ -401,16 +463,29 @@ class _RowParser:
                 self.plan.append((index, header, _PROPERTY, key))
             else:
                 self.plan.append((index, header, _KINDS[target], target))
+        # The columns of a split name, if mapped: (header of the first part, for errors).
+        self.name_parts = next(
+            (header for _i, header, kind, _t in self.plan if kind in (_FIRST_NAME, _LAST_NAME)),
+            "",
+        )
         self.email_validator = _EmailValidator()
         # Text → normalised value (or the error message) for the columns with few distinct
         # values; bounded so that a file of unique values does not grow them forever.
         self.languages: dict[str, str | ValidationError] = {}
         self.time_zones = _valid_time_zones()
 
-    def parse(self, line: int, cells: list[Any]) -> tuple[ParsedRow, list[tuple[str, str]]]:
+    def parse(  # noqa: PLR0912 (the per-cell loop stays inline: it is the import's hot path)
+        self, line: int, cells: list[Any]
+    ) -> tuple[ParsedRow, list[tuple[str, str]]]:
+        """The row's fields and properties, and its errors (any error rejects the row).
+
+        A malformed phone is not an error when the row has an email: the contact is
+        imported without that phone and the row carries a warning instead.
+        """
         row = ParsedRow(line, cells, {}, {})
         fields = row.fields
         errors: list[tuple[str, str]] = []
+        phone_error: tuple[str, str] | None = None
         width = len(cells)
         for index, header, kind, target in self.plan:
             raw = cells[index] if index < width else None
@@ -428,11 +503,70 @@ class _RowParser:
                         row.properties[key] = value
                     continue
                 text = raw.strip() if type(raw) is str else _cell_text(raw)
-                if text:
+                if not text:
+                    continue
+                if kind == _PROPERTIES:
+                    self._typed_properties(row, header, text)
+                else:
                     fields[target] = self._field(kind, text)
             except ValidationError as exc:
-                errors.append((header, " ".join(exc.messages)))
+                if kind == _PHONE:
+                    phone_error = (header, " ".join(exc.messages))
+                else:
+                    errors.append((header, " ".join(exc.messages)))
+        if self.name_parts:
+            self._join_name(fields, errors)
+        if phone_error is not None:
+            _phone_problem(row, errors, phone_error)
         return row, errors
+
+    def _join_name(self, fields: dict[str, Any], errors: list[tuple[str, str]]) -> None:
+        """First and last name columns make the name (a full-name column, when filled, wins)."""
+        parts = [fields.pop(FIRST_NAME, ""), fields.pop(LAST_NAME, "")]
+        joined = " ".join(p for p in parts if p)
+        if not joined or fields.get("name"):
+            return
+        if len(joined) > NAME_MAX_LENGTH:
+            errors.append((self.name_parts, _("At most 200 characters.")))
+        else:
+            fields["name"] = joined
+
+    def _typed_properties(self, row: ParsedRow, header: str, text: str) -> None:
+        """A cell of properties as people type them: ``plan=pro; seats=3`` or one per line
+        (a JSON object also does). A part that is not ``name=value`` is left out, with a
+        warning; a blank value leaves that property as it is."""
+        if text.startswith("{"):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                parts = [(str(k), v) for k, v in parsed.items()]
+            else:
+                _warn(row, header, _("Not a valid JSON object: left out."))
+                return
+        else:
+            parts = []
+            for part in _PROPERTY_LINES.split(text):
+                key, equals, value = part.partition("=")
+                if not equals or not key.strip():
+                    if part := part.strip():
+                        _warn(
+                            row,
+                            header,
+                            _("“%(part)s” is not name=value: left out.") % {"part": part[:40]},
+                        )
+                    continue
+                parts.append((key, value.strip() or None))
+        for key, value in parts:
+            if value is None or value == "":
+                continue
+            try:
+                name, checked = normalize_property(key, value)
+            except ValidationError as exc:
+                _warn(row, header, " ".join(exc.messages) + " " + _("Left out."))
+                continue
+            row.properties[name] = checked
 
     def _field(self, kind: int, text: str) -> str:
         if kind == _EMAIL:
@@ -460,11 +594,27 @@ class _RowParser:
             if text in self.time_zones:
                 return text
             return normalize_time_zone(text)  # raises the usual message
-        if kind == _NAME and len(text) > 200:
+        if kind in (_NAME, _FIRST_NAME, _LAST_NAME) and len(text) > NAME_MAX_LENGTH:
             raise ValidationError(_("At most 200 characters."))
         if kind == _EXTERNAL_ID and len(text) > 128:
             raise ValidationError(_("At most 128 characters."))
         return text
+
+
+def _phone_problem(row: ParsedRow, errors: list[tuple[str, str]], problem: tuple[str, str]) -> None:
+    """A malformed phone beside a valid email: imported without the phone, with a warning;
+    without an email the phone was the row's address, and the row is refused."""
+    if "email" in row.fields:
+        column, reason = problem
+        _warn(row, column, _("%(reason)s The phone was left out.") % {"reason": reason})
+    else:
+        errors.append(problem)
+
+
+def _warn(row: ParsedRow, column: str, reason: str) -> None:
+    if row.warnings is None:
+        row.warnings = []
+    row.warnings.append((column, reason))
 
 
 @functools.cache
@@ -784,7 +934,9 @@ def copy_available() -> bool:
 
 
 class _ErrorReport:
-    """The rejected rows as CSV (original cells + line + reason), spooled to a temp file."""
+    """The rejected rows, and the imported rows with a warning, as CSV (original cells +
+    line + reason), spooled to a temp file. A warning's reason starts with "Warning:", so the
+    report, fixed and imported again, also completes the warned contacts."""
 
     def __init__(self, headers: list[str]) -> None:
         self.headers = headers
@@ -792,7 +944,9 @@ class _ErrorReport:
         self.writer: Any = None
         self.kept: list[dict[str, Any]] = []
 
-    def add(self, row: ParsedRow, problems: list[tuple[str, str]]) -> None:
+    def add(
+        self, row: ParsedRow, problems: list[tuple[str, str]], *, warning: bool = False
+    ) -> None:
         if self.file is None:
             # Closed by save_to (the report lives across many chunks).
             self.file = tempfile.TemporaryFile(  # noqa: SIM115
@@ -803,10 +957,15 @@ class _ErrorReport:
         cells = [_cell_text(c) for c in row.cells[: len(self.headers)]]
         cells += [""] * (len(self.headers) - len(cells))
         reason = "; ".join(f"{column}: {text}" for column, text in problems)
+        if warning:
+            reason = _("Warning: %(reason)s") % {"reason": reason}
         self.writer.writerow([*cells, row.line, reason])
         for column, text in problems:
             if len(self.kept) < ERRORS_KEPT:
-                self.kept.append({"line": row.line, "column": column, "reason": text})
+                kept: dict[str, Any] = {"line": row.line, "column": column, "reason": text}
+                if warning:
+                    kept["warning"] = True
+                self.kept.append(kept)
 
     def save_to(self, contact_import: ContactImport) -> None:
         if self.file is None:
@@ -861,18 +1020,26 @@ def import_rows(
                     raise
         raise AssertionError("unreachable")
 
-    def settle(written: _Written, problems: list[tuple[ParsedRow, list[tuple[str, str]]]]) -> None:
+    def settle(written: _Written, problems: list[_Problem]) -> None:
         created, updated, rejected = written
         counts.created += created
         counts.updated += updated
         counts.invalid += len(rejected)
-        problems += [(row, [(column, reason)]) for row, column, reason in rejected]
-        for row, row_problems in sorted(problems, key=lambda item: item[0].line):
-            report.add(row, row_problems)
+        if rejected:
+            # A warned row refused when written is an error row, its warnings with it.
+            refused = {id(row) for row, _column, _reason in rejected}
+            problems = [p for p in problems if not (p[2] and id(p[0]) in refused)]
+            problems += [
+                (row, [*(row.warnings or ()), (column, reason)], False)
+                for row, column, reason in rejected
+            ]
+        counts.warned += sum(1 for p in problems if p[2])
+        for row, row_problems, warning in sorted(problems, key=lambda item: item[0].line):
+            report.add(row, row_problems, warning=warning)
 
     with _gc_frozen(), _ChunkWriter(overlap=copy and not connection.in_atomic_block) as writer:
         chunk: list[ParsedRow] = []
-        problems: list[tuple[ParsedRow, list[tuple[str, str]]]] = []
+        problems: list[_Problem] = []
         for row, found in _parse_rows(parser, rows, first_line):
             counts.rows += 1
             row_problems = found
@@ -880,8 +1047,12 @@ def import_rows(
                 row_problems = [("", _("Nothing to import in this row."))]
             if row_problems:
                 counts.invalid += 1
-                problems.append((row, row_problems))
+                # Everything wrong with the row at once, what would only have been warned
+                # about included: one fix of the report, not two.
+                problems.append((row, [*(row.warnings or ()), *row_problems], False))
                 continue
+            if row.warnings:
+                problems.append((row, row.warnings, True))
             chunk.append(row)
             if len(chunk) >= chunk_size:
                 writer.submit(write, chunk, settle, problems, counts)
@@ -898,6 +1069,8 @@ def _close_connection() -> None:
 
 # created, updated, rejected (row, column, reason)
 _Written = tuple[int, int, list[tuple[ParsedRow, str, str]]]
+# A row for the report: (row, [(column, reason)], whether it was imported with a warning).
+_Problem = tuple[ParsedRow, list[tuple[str, str]], bool]
 
 
 class _ChunkWriter:
@@ -1021,6 +1194,21 @@ def contact_import_create(
     contact_import.file.save(file_name, upload, save=False)
     contact_import.save()
     return contact_import
+
+
+def contact_import_samples(*, contact_import: ContactImport) -> dict[str, list[str]]:
+    """Header → the first few values of that column in the stored file (empty when the file
+    can no longer be read: the mapping screen works without them)."""
+    try:
+        with contact_import.file.open("rb") as binary:
+            columns = read_samples(binary, file_format(contact_import.file_name))
+    except (ImportFileError, OSError, ValueError):
+        return {}
+    return {
+        header: columns[index]
+        for index, header in enumerate(contact_import.headers)
+        if header and index < len(columns)
+    }
 
 
 def contact_import_start(

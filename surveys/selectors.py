@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -14,6 +16,7 @@ from companies.models import Company
 from surveys.defaults import DEFAULT_TEXTS, LANGUAGES
 from surveys.models import (
     Campaign,
+    CampaignStatus,
     Contact,
     ContactImport,
     Invitation,
@@ -240,6 +243,7 @@ def _with_invitation_counts(queryset: QuerySet[Campaign]) -> QuerySet[Campaign]:
     return queryset.annotate(
         invited_count=Count("invitations"),
         sent_count=Count("invitations", filter=Q(invitations__status=InvitationStatus.SENT)),
+        delivered_count=Count("invitations", filter=Q(invitations__delivered_at__isnull=False)),
         failed_count=Count("invitations", filter=Q(invitations__status=InvitationStatus.FAILED)),
         suppressed_at_send_count=Count(
             "invitations", filter=Q(invitations__status=InvitationStatus.SUPPRESSED)
@@ -259,6 +263,50 @@ def campaigns_list(*, company: Company, survey: Survey | None = None) -> QuerySe
 
 def campaign_get(*, company: Company, public_id: str) -> Campaign | None:
     return campaigns_list(company=company).filter(public_id=public_id).first()
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    """Where a campaign stands (from a campaign of ``campaigns_list``, no further query)."""
+
+    running: bool  # still preparing or sending: the page keeps polling
+    targeted: int
+    pending: int
+    sent: int
+    delivered: int
+    failed: int
+    answered: int
+    response_rate: float | None  # answered / sent, in percent; None before anything is sent
+
+
+def campaign_progress(*, campaign: Campaign, now: datetime) -> CampaignProgress:
+    """Counts of a campaign as it goes out. Running: preparing or sending, or scheduled and
+    due (its worker is about to pick it up); a campaign due later, done or cancelled is not."""
+    running = campaign.status in (CampaignStatus.EXPANDING, CampaignStatus.SENDING) or (
+        campaign.status == CampaignStatus.SCHEDULED and campaign.scheduled_for <= now
+    )
+    sent = campaign.sent_count  # type: ignore[attr-defined]
+    answered = campaign.answered_count  # type: ignore[attr-defined]
+    return CampaignProgress(
+        running=running,
+        targeted=campaign.targeted,
+        pending=campaign.pending_count,  # type: ignore[attr-defined]
+        sent=sent,
+        delivered=campaign.delivered_count,  # type: ignore[attr-defined]
+        failed=campaign.failed_count,  # type: ignore[attr-defined]
+        answered=answered,
+        response_rate=100.0 * answered / sent if sent else None,
+    )
+
+
+def campaign_invitations(*, company: Company, campaign: Campaign) -> QuerySet[Invitation]:
+    """The campaign's invitations in the order they were made, with contact and delivery."""
+    return (
+        Invitation.objects.for_company(company)
+        .filter(campaign=campaign)
+        .select_related("contact", "delivery")
+        .order_by("id")
+    )
 
 
 def invitations_list(

@@ -10,13 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 from csp.decorators import csp_update
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.utils.http import content_disposition_header
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -28,6 +28,7 @@ from surveys.emails import preview_invitation_email, safe_accent
 from surveys.forms import LANGUAGE_NAMES, StatusForm, SurveyForm
 from surveys.models import Survey, SurveyStatus
 from surveys.selectors import survey_extra_questions, survey_get, survey_text, surveys_list
+from surveys.services import links
 from surveys.services.surveys import (
     STATUS_TRANSITIONS,
     survey_create,
@@ -82,7 +83,7 @@ def _web_link(survey: Survey | None) -> str:
     """The survey's open web link (website, QR code, chat), absolute; only while it is active."""
     if survey is None or survey.status != SurveyStatus.ACTIVE:
         return ""
-    return settings.SITE_URL + reverse("link", kwargs={"public_id": survey.public_id})
+    return links.web_link_url(survey)
 
 
 @company_view(Role.VIEWER)
@@ -187,6 +188,7 @@ def _editor(request: HttpRequest, survey: Survey | None) -> HttpResponse:
         "can_edit": can_manage,
         "status_actions": _status_actions(survey) if survey and can_manage else [],
         "web_link": _web_link(survey),
+        "kiosk_url": links.kiosk_url(survey) if survey is not None and _web_link(survey) else "",
         **_preview_context(request, preview_survey, preview_survey.default_language, "promoter"),
         "sms_previews": _sms_previews(preview_survey, company),
     }
@@ -279,3 +281,58 @@ def survey_status(request: HttpRequest, survey_id: str) -> HttpResponse:
         else:
             messages.success(request, STATUS_MESSAGES.get(new_status, _("Saved.")))
     return redirect("surveys:edit", company_slug=company.slug, survey_id=survey.public_id)
+
+
+# --- The web link's QR code and poster -----------------------------------------------------------
+
+QR_FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
+
+
+def _qr_file_name(survey: Survey, extension: str) -> str:
+    """``<survey name>-qr-code.<ext>``: recognisable in a downloads folder."""
+    stem = slugify(survey.name, allow_unicode=True)[:60] or "survey"
+    return f"{stem}-qr-code.{extension}"
+
+
+@company_view(Role.VIEWER)
+def survey_qr(request: HttpRequest, survey_id: str, fmt: str) -> HttpResponse:
+    """The web link's QR code as a file (SVG for print shops, PNG for everything else)."""
+    survey = _survey_or_404(request, survey_id)
+    if fmt not in QR_FORMATS:
+        raise Http404("No such format")
+    body = (
+        links.web_link_qr_svg(survey, title=survey.name)
+        if fmt == "svg"
+        else links.web_link_qr_png(survey)
+    )
+    response = HttpResponse(body, content_type=QR_FORMATS[fmt])
+    response["Content-Disposition"] = (
+        content_disposition_header(True, _qr_file_name(survey, fmt)) or ""
+    )
+    return response
+
+
+@company_view(Role.VIEWER)
+def survey_poster(request: HttpRequest, survey_id: str) -> HttpResponse:
+    """A printable poster of the web link: the question, the QR code, the short link; in the
+    respondent's language (``?lang=``, default the survey's)."""
+    company = _company(request)
+    survey = _survey_or_404(request, survey_id)
+    language = str(request.GET.get("lang") or "")
+    if language not in LANGUAGES:
+        language = survey.default_language if survey.default_language in LANGUAGES else "en"
+    return render(
+        request,
+        "surveys/poster.html",
+        {
+            "survey": survey,
+            "poster_language": language,
+            "poster_languages": [(code, LANGUAGE_NAMES.get(code, code)) for code in LANGUAGES],
+            "question": survey_text(
+                survey=survey, company=company, language=language, key="question"
+            ),
+            "qr_svg": links.web_link_qr_svg_inline(survey),
+            "short_link": links.web_link_short(survey),
+            "active": survey.status == SurveyStatus.ACTIVE,
+        },
+    )

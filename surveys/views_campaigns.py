@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zoneinfo
 from datetime import datetime
 from typing import Any
@@ -12,20 +13,28 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET
 
-from companies.models import Company, Role
+from companies.models import Company, Role, new_public_id
 from companies.permissions import company_view
 from surveys.models import Campaign, Survey
 from surveys.selectors import (
     campaign_get,
+    campaign_progress,
     campaigns_list,
     property_value_candidates,
     survey_get,
     surveys_list,
 )
-from surveys.services.campaigns import campaign_create
+from surveys.services.campaigns import (
+    PUBLIC_ID_SHAPE,
+    campaign_create,
+    campaign_preview,
+)
+from surveys.services.surveys import survey_check_sendable
 
 FILTER_ROWS = 3
 CAMPAIGNS_SHOWN = 200
@@ -158,32 +167,71 @@ def _survey_or_404(company: Company, survey_id: str) -> Survey:
     return survey
 
 
+def _preview_token(survey: Survey, data: dict[str, Any], campaign_id: str) -> str:
+    """A signature of what was previewed: a confirmation counts only for the same send."""
+    scheduled_for = data.get("scheduled_for")
+    what = {
+        "survey": survey.public_id,
+        "campaign": campaign_id,
+        "audience": data["audience_value"],
+        "channel": data.get("channel") or "email",
+        "when": scheduled_for.isoformat() if scheduled_for else "now",
+    }
+    return salted_hmac(
+        "surveys.campaign_preview", json.dumps(what, sort_keys=True, default=str)
+    ).hexdigest()
+
+
 @company_view(Role.VIEWER, write_role=Role.MANAGER)
 def survey_send(request: HttpRequest, survey_id: str) -> HttpResponse:
-    """Send a survey now or later, to everyone or to contacts matching property filters."""
+    """Send a survey now or later, to everyone or to contacts matching property filters.
+
+    Two steps: the form's POST shows what the send would do (audience size, who is skipped
+    and why) and writes nothing; only a POST carrying that preview's confirmation creates
+    the campaign. A confirmation for other settings than those previewed previews again.
+    """
     company: Company = request.company  # type: ignore[attr-defined]
     survey = _survey_or_404(company, survey_id)
     form = SendForm(request.POST or None, company=company)
+    context: dict[str, Any] = {"form": form, "survey": survey}
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        posted_id = request.POST.get("campaign_id", "")
+        campaign_id = posted_id if PUBLIC_ID_SHAPE.fullmatch(posted_id) else new_public_id()
+        token = _preview_token(survey, data, campaign_id)
+        confirmed = request.POST.get("confirm") == "1"
         try:
-            campaign = campaign_create(
+            if confirmed and constant_time_compare(request.POST.get("preview", ""), token):
+                campaign = campaign_create(
+                    company=company,
+                    survey=survey,
+                    audience=data["audience_value"],
+                    scheduled_for=data.get("scheduled_for"),
+                    created_by=request.user,  # type: ignore[arg-type]
+                    name=data.get("name") or "",
+                    channel=data.get("channel") or "email",
+                    public_id=campaign_id,
+                )
+                messages.success(request, _("Campaign created."))
+                return redirect(
+                    "surveys:campaign", company_slug=company.slug, campaign_id=campaign.public_id
+                )
+            survey_check_sendable(survey)
+            context["preview"] = campaign_preview(
                 company=company,
                 survey=survey,
-                audience=form.cleaned_data["audience_value"],
-                scheduled_for=form.cleaned_data.get("scheduled_for"),
-                created_by=request.user,  # type: ignore[arg-type]
-                name=form.cleaned_data.get("name") or "",
-                channel=form.cleaned_data.get("channel") or "email",
+                audience=data["audience_value"],
+                channel=data.get("channel") or "email",
+                campaign_public_id=campaign_id,
+                scheduled_for=data.get("scheduled_for"),
+            )
+            context.update(
+                campaign_id=campaign_id, preview_token=token, changed_since_preview=confirmed
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
-        else:
-            messages.success(request, _("Campaign created."))
-            return redirect(
-                "surveys:campaign", company_slug=company.slug, campaign_id=campaign.public_id
-            )
-    return render(request, "surveys/send.html", {"form": form, "survey": survey})
+    return render(request, "surveys/send.html", context)
 
 
 @company_view(Role.VIEWER)
@@ -201,10 +249,29 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     return render(request, "surveys/campaign_list.html", context)
 
 
-@company_view(Role.VIEWER)
-def campaign_detail(request: HttpRequest, campaign_id: str) -> HttpResponse:
-    company: Company = request.company  # type: ignore[attr-defined]
+def _campaign_or_404(company: Company, campaign_id: str) -> Campaign:
     campaign: Campaign | None = campaign_get(company=company, public_id=campaign_id)
     if campaign is None:
         raise Http404
-    return render(request, "surveys/campaign_detail.html", {"campaign": campaign})
+    return campaign
+
+
+@company_view(Role.VIEWER)
+def campaign_detail(request: HttpRequest, campaign_id: str) -> HttpResponse:
+    campaign = _campaign_or_404(request.company, campaign_id)  # type: ignore[attr-defined]
+    progress = campaign_progress(campaign=campaign, now=timezone.now())
+    return render(
+        request, "surveys/campaign_detail.html", {"campaign": campaign, "progress": progress}
+    )
+
+
+@company_view(Role.VIEWER)
+@require_GET
+def campaign_progress_view(request: HttpRequest, campaign_id: str) -> HttpResponse:
+    """The campaign page's progress card alone: the page polls it (htmx) while it runs; the
+    card of a finished campaign carries no polling, so the page stops asking."""
+    campaign = _campaign_or_404(request.company, campaign_id)  # type: ignore[attr-defined]
+    progress = campaign_progress(campaign=campaign, now=timezone.now())
+    return render(
+        request, "surveys/_campaign_progress.html", {"campaign": campaign, "progress": progress}
+    )

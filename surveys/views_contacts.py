@@ -24,7 +24,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from companies.models import Role
 from companies.permissions import company_view
 from surveys.forms_contacts import ContactForm, ImportMappingForm, ImportUploadForm
-from surveys.imports import REPORT_ERROR, REPORT_LINE, contact_import_create, contact_import_start
+from surveys.imports import (
+    REPORT_ERROR,
+    REPORT_LINE,
+    contact_import_create,
+    contact_import_samples,
+    contact_import_start,
+)
 from surveys.models import Contact, ContactImport, ImportStatus
 from surveys.selectors import (
     contact_get,
@@ -281,7 +287,10 @@ def import_mapping(request: CompanyRequest, import_id: str) -> HttpResponse:
             "contacts:import_detail", company_slug=request.company.slug, import_id=import_id
         )
     form = ImportMappingForm(
-        request.POST or None, headers=contact_import.headers, mapping=contact_import.mapping
+        request.POST or None,
+        headers=contact_import.headers,
+        mapping=contact_import.mapping,
+        samples=contact_import_samples(contact_import=contact_import),
     )
     if request.method == "POST" and form.is_valid():
         try:

@@ -189,6 +189,21 @@ def _webhook_endpoint(company: Company) -> str:
     return endpoint.public_id
 
 
+def _delighted_import(company: Company) -> Any:
+    """A finished Delighted import of one file (no stored file: nothing touches storage)."""
+    from delighted_compat.models import DelightedImport, DelightedImportStatus, ExportKind
+
+    return DelightedImport.objects.create(
+        company=company,
+        batch=secrets.token_hex(16),
+        kind=ExportKind.PEOPLE,
+        file_name=f"walker-{secrets.token_hex(3)}.csv",
+        headers=["Email", "Plan"],
+        mapping={"Email": "email", "Plan": "property:Plan"},
+        status=DelightedImportStatus.DONE,
+    )
+
+
 # A keyword name → a function that makes a real object of ``company`` and returns the value
 # that goes into the URL. A route whose keyword has no entry here fails the persona tests.
 URL_KWARG_FACTORIES: dict[str, Factory] = {
@@ -204,6 +219,8 @@ URL_KWARG_FACTORIES: dict[str, Factory] = {
     "rule_id": _alert_rule,
     "endpoint_id": _webhook_endpoint,
     "digest_address_id": _digest_address,
+    "batch_id": lambda company: str(_delighted_import(company).batch),
+    "delighted_import_id": lambda company: str(_delighted_import(company).public_id),
 }
 
 # For generic keyword names (``id``, ``pk``) that mean different objects on different routes:

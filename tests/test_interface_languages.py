@@ -53,15 +53,13 @@ def test_login_switches_to_kazakh_when_the_account_speaks_it(client: Client) -> 
 def test_kazakh_dates_and_numbers_are_written_the_kazakh_way() -> None:
     when = datetime.datetime(2026, 12, 7, 14, 5, tzinfo=datetime.UTC)
     with translation.override("kk"):
-        # Django has no Kazakh formats: without ours this was "Жел. 7, 2026, 2:05 Т.Қ.".
+        # Django has no Kazakh formats: without ours this was "Жел. 7, 2026, 2:05 Т.Қ.", 1234.5.
         assert formats.date_format(when, "DATE_FORMAT") == "07.12.2026"
         assert formats.date_format(when, "SHORT_DATETIME_FORMAT") == "07.12.2026 14:05"
         assert formats.date_format(when, "DATETIME_FORMAT") == "07.12.2026 14:05"
         assert formats.number_format(1234.5, 1, use_l10n=True, force_grouping=True) == (
             "1\xa0234,5"
         )
-    with translation.override("ru"):
-        assert formats.date_format(when, "SHORT_DATETIME_FORMAT") == "07.12.2026 14:05"
 
 
 @pytest.mark.parametrize(

@@ -256,3 +256,15 @@ def test_api_read_only_key_cannot_write(route: Route, company: Company, api_view
         if changed:
             problems.append(f"read-only key {method} {url} changed {changed}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("route", API_ROUTES, ids=_label)
+def test_api_options_answers_in_json(route: Route, company: Company, api_owner: KeyPersona):
+    """OPTIONS tells the allowed methods with a full-access key, never a server error."""
+    url = _url(route, company)
+    response = _call("OPTIONS", url, api_owner)
+    assert response.status_code == 200, (url, response.status_code, response.content[:300])
+    assert response["Content-Type"] == "application/json"
+    allowed = {method.strip() for method in response["Allow"].split(",")}
+    assert set(allowed_methods(route)) <= allowed, (url, allowed)
+    assert response.json()["name"]

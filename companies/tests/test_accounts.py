@@ -374,8 +374,11 @@ def test_russian_interface(client: Client) -> None:
 
     page = client.get(reverse("account_login")).content.decode()
     assert '<html lang="ru">' in page
-    assert "С возвращением" in page
     assert "Войти" in page
+    assert "Log in" not in page
+    client.cookies["nps_returning"] = "1"
+    page = client.get(reverse("account_login")).content.decode()
+    assert "С возвращением" in page
     assert "Welcome back" not in page
 
     signup = client.get(reverse("account_signup")).content.decode()
@@ -428,3 +431,14 @@ def test_login_switches_to_the_accounts_language(client: Client) -> None:
     assert response.cookies["django_language"].value == "ru"
     page = client.get(reverse("account_change_password")).content.decode()
     assert '<html lang="ru">' in page
+
+
+def test_login_page_greets_back_only_a_browser_that_logged_in_before(client: Client) -> None:
+    first = client.get(reverse("account_login")).content.decode()
+    assert "Welcome back" not in first
+    assert '<h1 class="page-title">Log in</h1>' in first
+    make_user("returning@acme.test")
+    client.post(reverse("account_login"), {"login": "returning@acme.test", "password": PASSWORD})
+    client.post(reverse("account_logout"))
+    again = client.get(reverse("account_login")).content.decode()
+    assert '<h1 class="page-title">Welcome back</h1>' in again

@@ -251,7 +251,19 @@ def test_invite_a_teammate(api_owner, company, django_capture_on_commit_callback
         )
     assert response.status_code == 201, response.content
     body = response.json()
-    assert set(body) == {"id", "email", "role", "created_at", "expires_at"}
+    assert set(body) == {
+        "id",
+        "email",
+        "role",
+        "status",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "revoked_at",
+    }
+    assert body["status"] == "pending"
+    assert body["accepted_at"] is None
+    assert body["revoked_at"] is None
     invite = TeamInvite.objects.for_company(company).get()
     assert body["id"] == invite.public_id
     assert not body["id"].isdigit()
@@ -358,6 +370,28 @@ def test_invitation_detail_and_revoke(api_owner, api_viewer, company):
     issued.invite.refresh_from_db()
     assert issued.invite.revoked_at is not None
     assert get(INVITATIONS_URL, api_owner.headers).json()["results"] == []
+    # The revoked invitation still reads, and says so.
+    body = get(url, api_owner.headers).json()
+    assert body["status"] == "revoked"
+    assert body["revoked_at"] is not None
+
+
+def test_invitation_status_tells_expired_and_accepted(api_owner, company):
+    expired = team_invite_create(
+        company=company, email="late@example.test", role="agent", invited_by=None
+    ).invite
+    TeamInvite.objects.for_company(company).filter(pk=expired.pk).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    accepted = team_invite_create(
+        company=company, email="joined@example.test", role="agent", invited_by=None
+    ).invite
+    TeamInvite.objects.for_company(company).filter(pk=accepted.pk).update(
+        accepted_at=timezone.now()
+    )
+    for invite, state in ((expired, "expired"), (accepted, "accepted")):
+        body = get(f"{INVITATIONS_URL}{invite.public_id}/", api_owner.headers).json()
+        assert body["status"] == state, body
 
 
 def test_invitation_of_another_company_is_not_found(api_outsider, company):

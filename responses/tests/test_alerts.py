@@ -4,6 +4,7 @@ rule, and the alert emails."""
 from __future__ import annotations
 
 import threading
+import zoneinfo
 from typing import Any
 
 import pytest
@@ -333,6 +334,31 @@ def test_a_detractor_opens_a_follow_up_and_emails_the_agents(company, agent, set
     assert f"/c/{company.slug}/inbox/f/{followup.public_id}/" in mail.body
     assert "Cold coffee" in html_of(mail)
     assert AlertFiring.objects.for_company(company).get().email_status == "sent"
+
+
+def test_alert_email_is_a_styled_card_with_a_text_part_and_local_time(
+    company, agent, setup, mailoutbox
+):
+    company.time_zone = "Asia/Almaty"
+    company.save(update_fields=["time_zone"])
+    _survey, submit = setup
+    response = submit(3, "Cold coffee")
+    (mail,) = mailoutbox
+    html = html_of(mail)
+    # The card of the project's other HTML emails (invitation, digest): a table layout,
+    # the score in its category's colour, a button to the follow-up.
+    assert "background-color:#f4f5fa" in html
+    assert 'role="presentation"' in html
+    assert 'data-alert="score"' in html
+    assert "#b91c1c" in html  # a detractor
+    assert 'style="display:inline-block;padding:10px 18px' in html
+    assert f"/inbox/f/{Followup.objects.for_company(company).get().public_id}/" in html
+    # The plain-text part is kept, and both give the answer's time in the company's zone.
+    assert "Cold coffee" in mail.body
+    assert "<" not in mail.body.replace("<https", "")
+    local = response.created_at.astimezone(zoneinfo.ZoneInfo("Asia/Almaty"))
+    for part in (mail.body, html):
+        assert f"{local:%H:%M} — Asia/Almaty (UTC+05:00)" in part
 
 
 def test_promoters_and_passives_raise_nothing(company, setup):

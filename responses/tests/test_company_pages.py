@@ -160,3 +160,43 @@ def test_verbatim_filters_search_score_property_and_period(viewer, company):
         reverse("responses:export-csv", kwargs={"company_slug": company.slug}), {"q": "кофе"}
     )
     assert b"".join(export.streaming_content).decode("utf-8-sig").count("\n") == 3
+
+
+def test_summary_is_of_the_filtered_responses_with_n_and_interval(viewer, company):
+    shop = make_survey(company, name="Shop")
+    _answer(shop, "ann@c.test", 10, "love the beans")
+    _answer(shop, "bob@c.test", 9)
+    _answer(shop, "cat@c.test", 7, "fine beans")
+    _answer(shop, "dan@c.test", 2, "cold beans")
+    _answer(shop, "eve@c.test", 1)
+    whole = viewer.client.get(_url(company, survey=shop.public_id)).content.decode()
+    assert 'data-testid="nps">0<' in whole  # 2 promoters, 2 detractors of 5
+    assert 'data-testid="nps-n">N = 5<' in whole
+    assert 'data-testid="low-sample"' in whole
+    assert "95% interval" in whole
+    assert 'data-testid="nps-filtered"' not in whole
+    assert '<td lang="en">English</td>' in whole  # the answer's language by name, not "en"
+    # Only the answers with "beans" in the comment: 1 promoter, 1 passive, 1 detractor.
+    beans = viewer.client.get(_url(company, survey=shop.public_id, q="beans")).content.decode()
+    assert 'data-testid="nps-n">N = 3<' in beans
+    assert 'data-testid="nps-filtered"' in beans
+    high = viewer.client.get(_url(company, score="10")).content.decode()
+    assert 'data-testid="nps">100<' in high
+    assert 'data-testid="nps-n">N = 1<' in high
+    none = viewer.client.get(_url(company, score="5")).content.decode()
+    assert "No responses match these filters." in none
+
+
+def test_summary_queries_stay_constant_with_filters(viewer, company):
+    survey = make_survey(company)
+    for i in range(3):
+        _answer(survey, f"p{i}@c.test", i, f"words {i}")
+    path = _url(company, q="words", category="detractor")
+    viewer.client.get(path)
+    with CaptureQueriesContext(connection) as small:
+        viewer.client.get(path)
+    for i in range(3, 9):
+        _answer(survey, f"p{i}@c.test", i, f"words {i}")
+    with CaptureQueriesContext(connection) as large:
+        viewer.client.get(path)
+    assert len(large) == len(small)

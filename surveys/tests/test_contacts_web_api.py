@@ -147,6 +147,20 @@ def test_create_edit_delete(personas: dict[str, Persona], company: Company) -> N
     contact.refresh_from_db()
     assert contact.name == "Nina B"
     assert contact.properties == {"n": 3}  # "plan" was removed in the form
+    # As people type them: name=value lines, or separated by semicolons.
+    response = client.post(
+        _url("edit", company, contact_id=contact.public_id),
+        {"email": "new@example.com", "properties": "plan = team\nregion=south; seats=4\n"},
+    )
+    assert response.status_code == 302
+    contact.refresh_from_db()
+    assert contact.properties == {"plan": "team", "region": "south", "seats": "4"}
+    response = client.post(
+        _url("edit", company, contact_id=contact.public_id),
+        {"email": "new@example.com", "properties": "plan=pro\njust words"},
+    )
+    assert response.status_code == 400
+    assert "“just words” is not name=value" in str(response.context["form"].errors)
     response = client.post(_url("delete", company, contact_id=contact.public_id))
     assert response.status_code == 302
     assert Contact.objects.for_company(company).count() == 0

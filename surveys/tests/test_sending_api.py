@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from datetime import UTC, datetime
 from typing import Any
@@ -228,7 +229,15 @@ def test_send_page_creates_a_campaign_and_refuses_a_draft(
     assert personas["viewer"].client.get(url).status_code == 200
     assert personas["agent"].client.post(url, form).status_code == 403
     assert outsider.client.get(url).status_code == 404
-    response = personas["manager"].client.post(url, form)
+    preview = personas["manager"].client.post(url, form)
+    assert preview.status_code == 200  # the counts first: nothing is sent without confirming
+    assert not Campaign.objects.for_company(company).exists()
+    page = preview.content.decode()
+    confirm = {
+        name: re.search(rf'name="{name}" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        for name in ("preview", "campaign_id")
+    }
+    response = personas["manager"].client.post(url, {**form, **confirm, "confirm": "1"})
     assert response.status_code == 302
     campaign = Campaign.objects.for_company(company).get()
     detail = personas["viewer"].client.get(response["Location"])

@@ -1,15 +1,16 @@
-"""Kazakh: day.month.year and a 24-hour clock, as Kazakhstan writes them (Django has no Kazakh
-formats and would fall back to "Dec. 7, 2026, 2:05 p.m." order); a decimal comma and a
-non-breaking space between thousands, like Russian. The month names in Django's Kazakh
-catalogue are capitalised, so the dates people read are numeric."""
+"""Kazakh: 07.12.2026 and 07.12.2026 14:30, as dates are usually written in Kazakh.
+
+Django ships no Kazakh formats at all, so the numbers are here too: a decimal comma and a
+non-breaking space between thousands, as in Russian (without them a Kazakh page wrote 12.5
+where the Russian one writes 12,5)."""
 
 DATE_FORMAT = "d.m.Y"
 TIME_FORMAT = "H:i"
 DATETIME_FORMAT = "d.m.Y H:i"
+SHORT_DATE_FORMAT = DATE_FORMAT
+SHORT_DATETIME_FORMAT = DATETIME_FORMAT
 YEAR_MONTH_FORMAT = "F Y"
 MONTH_DAY_FORMAT = "j F"
-SHORT_DATE_FORMAT = "d.m.Y"
-SHORT_DATETIME_FORMAT = "d.m.Y H:i"
 FIRST_DAY_OF_WEEK = 1  # Monday
 
 DATE_INPUT_FORMATS = ["%d.%m.%Y", "%d.%m.%y", "%Y-%m-%d"]

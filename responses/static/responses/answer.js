@@ -52,4 +52,19 @@
   });
   showWhy(checkedScore());
   if (form.hasAttribute("data-auto-record")) record();
+
+  // Kiosk mode: a question left half answered (a score picked, nothing sent) is cleared for
+  // the next person after a while without input.
+  var reset = form.getAttribute("data-kiosk-reset");
+  var idle = parseInt(form.getAttribute("data-kiosk-idle") || "0", 10);
+  if (reset && idle > 0) {
+    var timer = null;
+    var restart = function () {
+      if (timer !== null) window.clearTimeout(timer);
+      timer = window.setTimeout(function () { window.location.replace(reset); }, idle * 1000);
+    };
+    ["change", "input", "keydown", "pointerdown"].forEach(function (name) {
+      form.addEventListener(name, restart);
+    });
+  }
 })();

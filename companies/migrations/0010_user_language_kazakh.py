@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('companies', '0008_industry_travel'),
+        ('companies', '0009_membership_getting_started_hidden_at'),
     ]
 
     operations = [

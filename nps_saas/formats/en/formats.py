@@ -1,0 +1,7 @@
+"""English: 7 Dec 2026 and 7 Dec 2026, 14:30 (24-hour: no a.m./p.m. to misread)."""
+
+DATE_FORMAT = "j M Y"
+TIME_FORMAT = "H:i"
+DATETIME_FORMAT = "j M Y, H:i"
+SHORT_DATE_FORMAT = DATE_FORMAT
+SHORT_DATETIME_FORMAT = DATETIME_FORMAT
