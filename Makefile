@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 PORT ?= 8000
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint worker beat bench faults readme-pictures clean
+.PHONY: install run test lint messages worker beat bench faults readme-pictures clean
 
 # Creates the virtualenv and installs exactly what uv.lock pins.
 $(VENV)/.installed: pyproject.toml uv.lock
@@ -30,6 +30,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	NPS_MODE=test $(BIN)/mypy .
+
+# Regenerates locale/{ru,kk}/LC_MESSAGES/django.po from the sources (new msgids appear empty,
+# gone ones are dropped) and compiles them to .mo; only locale/ is compiled, not the virtualenv.
+MAKEMESSAGES_IGNORE := -i var -i node_modules -i test-results -i staticfiles
+messages: install
+	NPS_MODE=test $(BIN)/python manage.py makemessages -l ru -l kk --add-location file --no-obsolete $(MAKEMESSAGES_IGNORE)
+	NPS_MODE=test $(BIN)/python manage.py compilemessages -l ru -l kk --ignore=$(VENV) --ignore=node_modules
 
 # The production-shaped processes (set NPS_MODE=production and the services in .env).
 worker: install

@@ -62,11 +62,43 @@ METRIC_LABELS = {
     "industry_nps_lower_bound": pgettext_lazy("benchmark", "bottom of the industry's range"),
 }
 
-# The sources' words for the cross-industry rows and the regions, in the reader's language
-# (an industry's own row keeps the source's name for it).
+# The sources' names for industries and regions, in the reader's language.
 LABELS = {
     "All industries": pgettext_lazy("benchmark", "All industries"),
     "All B2B": pgettext_lazy("benchmark", "All B2B companies"),
+    "Grocery": pgettext_lazy("benchmark", "Grocery"),
+    "Retail": pgettext_lazy("benchmark", "Retail"),
+    "Auto dealers": pgettext_lazy("benchmark", "Auto dealers"),
+    "Department & specialty stores": pgettext_lazy("benchmark", "Department & specialty stores"),
+    "Ecommerce": pgettext_lazy("benchmark", "Ecommerce"),
+    "Streaming media": pgettext_lazy("benchmark", "Streaming media"),
+    "TV/internet service providers": pgettext_lazy("benchmark", "TV and internet providers"),
+    "TV & internet service providers": pgettext_lazy("benchmark", "TV and internet providers"),
+    "Telecommunications": pgettext_lazy("benchmark", "Telecommunications"),
+    "Internet service providers": pgettext_lazy("benchmark", "Internet service providers"),
+    "Cable & telecommunications": pgettext_lazy("benchmark", "Cable & telecommunications"),
+    "Consumer payments": pgettext_lazy("benchmark", "Consumer payments"),
+    "Brokerage & investments": pgettext_lazy("benchmark", "Brokerage & investments"),
+    "Health insurance": pgettext_lazy("benchmark", "Health insurance"),
+    "Insurance": pgettext_lazy("benchmark", "Insurance"),
+    "Car rental": pgettext_lazy("benchmark", "Car rental"),
+    "Airlines": pgettext_lazy("benchmark", "Airlines"),
+    "Logistics & transportation": pgettext_lazy("benchmark", "Logistics & transportation"),
+    "Retail; Transportation & logistics; Wholesale": pgettext_lazy(
+        "benchmark", "Retail, transportation & logistics, wholesale"
+    ),
+    "Manufacturing": pgettext_lazy("benchmark", "Manufacturing"),
+    "Software & SaaS": pgettext_lazy("benchmark", "Software & SaaS"),
+    "B2B service providers": pgettext_lazy("benchmark", "B2B service providers"),
+    "IT services (MSPs/VARs)": pgettext_lazy("benchmark", "IT services (MSPs, VARs)"),
+    "HR services": pgettext_lazy("benchmark", "HR services"),
+}
+# A source is named as it names itself; only the words some rows add about it are translated.
+SOURCES = {
+    "Satmetrix (as reported in a Russian-language NPS article)": pgettext_lazy(
+        "benchmark", "Satmetrix (as reported in a Russian-language NPS article)"
+    ),
+    "SurveyMonkey (help centre)": pgettext_lazy("benchmark", "SurveyMonkey (help centre)"),
 }
 REGIONS = {
     "US": pgettext_lazy("benchmark", "US"),
@@ -97,6 +129,10 @@ class Benchmark:
     @property
     def label_display(self) -> str:
         return str(LABELS.get(self.label, self.label))
+
+    @property
+    def source_display(self) -> str:
+        return str(SOURCES.get(self.source, self.source))
 
     @property
     def region_display(self) -> str:

@@ -127,7 +127,7 @@ def _ui_language(code: str) -> str:
 
 def recipient_of(schedule: DigestSchedule, company: Company) -> DigestRecipient:
     """A member in their own time zone (blank: the company's) and language; an extra address
-    in the company's time zone and default language (en/ru, else en)."""
+    in the company's time zone and default language."""
     if isinstance(schedule, DigestSubscription):
         user = schedule.membership.user
         return DigestRecipient(

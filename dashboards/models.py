@@ -284,7 +284,7 @@ class DigestSubscription(DigestSchedule):
 
 class DigestAddress(DigestSchedule):
     """An extra address (not a member) that gets the company's digest, in the company's time
-    zone and default language (en/ru, else en). Admins manage them."""
+    zone and default language. Admins manage them."""
 
     public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
     email = models.EmailField(_("email address"))

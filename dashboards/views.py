@@ -184,7 +184,8 @@ def _benchmarks_by_source(industry: str) -> list[tuple[str, list[Benchmark]]]:
     """The industry's published figures, one group per source (never mixed in one list)."""
     groups: dict[str, list[Benchmark]] = {}
     for benchmark in benchmarks_for_industry(industry=industry):
-        heading = f"{benchmark.source} ({benchmark.year})" if benchmark.year else benchmark.source
+        source = benchmark.source_display
+        heading = f"{source} ({benchmark.year})" if benchmark.year else source
         groups.setdefault(heading, []).append(benchmark)
     return list(groups.items())
 

@@ -59,16 +59,65 @@ CITIES: dict[str, tuple[int, tuple[str, ...], float]] = {
 PLANS = (("regular", 70), ("loyalty", 30))
 TEAMS = ("Baristas", "Kitchen", "Delivery", "Office")
 
-NAMES = {
-    "en": ("Anna", "Tom", "Sophie", "Lucas", "Emma", "Daan", "Julia", "Noah", "Eva", "Sem"),
-    "ru": ("Иван", "Мария", "Алексей", "Ольга", "Дмитрий", "Анна", "Сергей", "Елена"),
-    "kk": ("Айгерим", "Нұрлан", "Дәурен", "Гүлнар", "Ерлан", "Аружан", "Қанат", "Әлия"),
+# First names with their gender: a Russian or Kazakh surname agrees with it (Соколов,
+# Соколова; Серікұлы, Серікқызы).
+FIRST_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
+    "en": tuple(
+        (name, "any")
+        for name in (
+            "Anna",
+            "Tom",
+            "Sophie",
+            "Lucas",
+            "Emma",
+            "Daan",
+            "Julia",
+            "Noah",
+            "Eva",
+            "Sem",
+        )
+    ),
+    "ru": (
+        ("Иван", "m"),
+        ("Мария", "f"),
+        ("Алексей", "m"),
+        ("Ольга", "f"),
+        ("Дмитрий", "m"),
+        ("Анна", "f"),
+        ("Сергей", "m"),
+        ("Елена", "f"),
+    ),
+    "kk": (
+        ("Айгерим", "f"),
+        ("Нұрлан", "m"),
+        ("Дәурен", "m"),
+        ("Гүлнар", "f"),
+        ("Ерлан", "m"),
+        ("Аружан", "f"),
+        ("Қанат", "m"),
+        ("Әлия", "f"),
+    ),
 }
-SURNAMES = {
-    "en": ("de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meijer", "Mulder", "Bos"),
-    "ru": ("Петров", "Иванова", "Смирнов", "Кузнецова", "Попов", "Соколова"),
-    "kk": ("Сейітов", "Серікқызы", "Жұмабаев", "Әбенова", "Қасымов", "Нұрланқызы"),
+SURNAMES: dict[str, dict[str, tuple[str, ...]]] = {
+    "en": {
+        "any": ("de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meijer", "Mulder", "Bos"),
+    },
+    "ru": {
+        "m": ("Петров", "Иванов", "Смирнов", "Кузнецов", "Попов", "Соколов"),
+        "f": ("Петрова", "Иванова", "Смирнова", "Кузнецова", "Попова", "Соколова"),
+    },
+    "kk": {
+        "m": ("Сейітов", "Серікұлы", "Жұмабаев", "Әбенов", "Қасымов", "Нұрланұлы"),
+        "f": ("Сейітова", "Серікқызы", "Жұмабаева", "Әбенова", "Қасымова", "Нұрланқызы"),
+    },
 }
+
+
+def _person_name(rng: random.Random, language: str) -> str:
+    first, gender = rng.choice(FIRST_NAMES[language])
+    return f"{first} {rng.choice(SURNAMES[language][gender])}"
+
+
 # Comments per language and category; about half of the answers carry one.
 COMMENTS: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
@@ -113,7 +162,7 @@ COMMENTS: dict[str, dict[str, tuple[str, ...]]] = {
     "kk": {
         "promoter": (
             "Қаладағы ең дәмді кофе, қызметкерлер өте сыпайы.",
-            "Жылдам әрі жайлы, рақмет!",
+            "Жылдам әрі жайлы, рахмет!",
             "Жаңа мәзір маған қатты ұнады.",
         ),
         "passive": (
@@ -172,7 +221,7 @@ def _people(rng: random.Random, company: Company) -> list[_Person]:
         _weight, languages, shift = CITIES[city]
         language = rng.choice(languages)
         plan = _weighted(rng, PLANS)
-        name = f"{rng.choice(NAMES[language])} {rng.choice(SURNAMES[language])}"
+        name = _person_name(rng, language)
         visits = max(1, round(rng.lognormvariate(1.2, 0.6)))
         spend = round(visits * 12 * rng.uniform(3.5, 7.5), 2)
         contact = Contact(
@@ -197,7 +246,7 @@ def _people(rng: random.Random, company: Company) -> list[_Person]:
         contact = Contact(
             company=company,
             email=f"staff{n}@example.com",
-            name=f"{rng.choice(NAMES[language])} {rng.choice(SURNAMES[language])}",
+            name=_person_name(rng, language),
             language=language,
             properties={"team": team, "employee": True},
         )

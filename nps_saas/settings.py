@@ -523,12 +523,13 @@ SPECTACULAR_SETTINGS = {
 # --- i18n -------------------------------------------------------------------------------------
 
 LANGUAGE_CODE = "en"
-# The app's own interface is in English and Russian; respondents also get Kazakh (surveys).
-LANGUAGES = [("en", _("English")), ("ru", _("Russian"))]
+# The interface, the respondent pages and the emails speak English, Russian and Kazakh.
+LANGUAGES = [("en", _("English")), ("ru", _("Russian")), ("kk", _("Kazakh"))]
 SURVEY_LANGUAGES = [("en", "English"), ("ru", "Русский"), ("kk", "Қазақша")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"  # company pages and team emails switch to the company's zone
-# One date and one date-time format per language (nps_saas/formats/<lang>/formats.py).
+# One date and one date-time format per language (nps_saas/formats/<lang>/formats.py); for
+# Kazakh, which Django has no formats for, the number formats too.
 FORMAT_MODULE_PATH = ["nps_saas.formats"]
 USE_I18N = True
 USE_TZ = True

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from companies.models import Company, Membership, Role
 from notifications.email import OutgoingEmail, email_send
@@ -39,7 +39,14 @@ from notifications.models import Delivery
 from notifications.transport import TransientSendError
 from responses.followups import followup_open_for_alert
 from responses.followups_emails import Recipient, fallback_language, render_emails
-from responses.models import AlertFiring, AlertRule, Category, Followup, Response
+from responses.models import (
+    DEFAULT_RULE_NAME,
+    AlertFiring,
+    AlertRule,
+    Category,
+    Followup,
+    Response,
+)
 from responses.webhook_events import alert_actions_queue
 
 logger = logging.getLogger(__name__)
@@ -144,7 +151,7 @@ def alert_rule_create_default(*, company: Company) -> AlertRule:
     """A new company's rule: every detractor opens a follow-up and emails the agents."""
     return AlertRule.objects.create(
         company=company,
-        name=str(translation.gettext("Every detractor")),
+        name=DEFAULT_RULE_NAME,
         category=Category.DETRACTOR,
         email_roles=[Role.AGENT.value],
         create_followup=True,

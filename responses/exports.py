@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from openpyxl import Workbook
 
 from companies.models import Company
@@ -67,7 +68,7 @@ def headings() -> list[str]:
         _("Language"),
         _("Email"),
         _("Phone"),
-        _("Name"),
+        pgettext("person", "Name"),
         _("External id"),
         _("Extra answers"),
         _("Contact properties"),

@@ -97,7 +97,7 @@ class AlertRuleForm(forms.Form):
     @classmethod
     def initial_for(cls, rule: AlertRule) -> dict[str, Any]:
         return {
-            "name": rule.name,
+            "name": rule.display_name,
             "enabled": rule.enabled,
             "survey": rule.survey.public_id if rule.survey else "",
             "category": rule.category,

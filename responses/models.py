@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop, override
 from django.utils.translation import gettext_lazy as _
 
 from companies.models import new_public_id
@@ -133,6 +136,28 @@ class Response(TenantModel):
 # --- Alert rules, the alert ledger and follow-ups (the triage inbox) ---------------------------
 
 
+# The name of the rule a new company starts with. Stored in English and shown in the reader's
+# language while it is unchanged (a team may read several languages); a renamed rule is shown
+# as written.
+DEFAULT_RULE_NAME = gettext_noop("Every detractor")
+
+
+@functools.cache
+def _default_rule_names() -> frozenset[str]:
+    """The default name in every interface language (companies made before it was stored in
+    English have it in the language of their sign-up)."""
+    names = {DEFAULT_RULE_NAME}
+    for code, _label in settings.LANGUAGES:
+        with override(code):
+            names.add(gettext(DEFAULT_RULE_NAME))
+    return frozenset(names)
+
+
+def rule_name_display(name: str) -> str:
+    """A rule's name for people: the default name in the active language, others as written."""
+    return gettext(DEFAULT_RULE_NAME) if name in _default_rule_names() else name
+
+
 class AlertRule(TenantModel):
     """When a response matches every condition set here, the actions run (once per response).
 
@@ -194,7 +219,11 @@ class AlertRule(TenantModel):
         indexes = [models.Index(fields=["company", "enabled"], name="alertrule_enabled")]
 
     def __str__(self) -> str:
-        return self.name
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return rule_name_display(self.name) if self.is_default else self.name
 
 
 class AlertFiring(TenantModel):

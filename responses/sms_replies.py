@@ -39,7 +39,7 @@ STOP_WORDS = frozenset(
     {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "стоп", "отписаться"}
 )
 START_WORDS = frozenset({"start", "unstop", "старт"})
-HELP_WORDS = frozenset({"help", "info", "помощь"})
+HELP_WORDS = frozenset({"help", "info", "помощь", "көмек"})
 # The event that closes an invitation's conversation (a comment arrived).
 CLOSED_EVENT = "sms_closed"
 

@@ -139,7 +139,7 @@ def alert_slack_body(
         if not survey.anonymous and response.contact is not None:
             contact = response.contact
             fields.append((_("Contact"), contact.name or contact.email or contact.phone or ""))
-        fields.append((_("Rule"), rule.name))
+        fields.append((_("Rule"), rule.display_name))
         return slack_body(
             title=_("Alert: score %(score)d from %(company)s")
             % {"score": response.score, "company": company.name},

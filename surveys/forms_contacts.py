@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from surveys.imports import (
     FIELDS,
@@ -29,7 +30,7 @@ class ContactForm(forms.Form):
         max_length=40,
         help_text=_("International format (+7 701 123 4567), or national in your country."),
     )
-    name = forms.CharField(label=_("Name"), required=False, max_length=200)
+    name = forms.CharField(label=pgettext_lazy("person", "Name"), required=False, max_length=200)
     language = forms.ChoiceField(
         label=_("Language"), required=False, choices=[("", "—"), *LANGUAGE_CHOICES]
     )

@@ -230,3 +230,30 @@ def test_the_demo_company_has_a_year_of_answers_for_its_dashboards(
     assert followups.count() == 12
     assert set(followups.values_list("status", flat=True)) == {"new", "in_progress", "resolved"}
     assert not followups.exclude(response__category="detractor").exists()
+
+
+# Written out here rather than read from nps_saas.demo, so that the check does not depend on
+# the tables it checks.
+KAZAKH_WOMEN = {"Айгерим", "Гүлнар", "Аружан", "Әлия"}
+
+
+def _is_female_surname(language: str, surname: str) -> bool:
+    if language == "kk":
+        return surname.endswith(("қызы", "ова", "ева"))
+    return surname.endswith("а")  # Петрова, Соколова
+
+
+def test_demo_names_agree_in_gender(var_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "Алексей Соколова": a man's first name with a woman's surname.
+    from surveys.models import Contact
+
+    ensure_demo(monkeypatch)
+    [company] = demo_companies()
+    people = Contact.objects.for_company(company).filter(language__in=["ru", "kk"])
+    checked = 0
+    for language, name in people.values_list("language", "name"):
+        first, surname = name.split(" ", 1)
+        female = first in KAZAKH_WOMEN if language == "kk" else first.endswith(("а", "я"))
+        assert _is_female_surname(language, surname) == female, name
+        checked += 1
+    assert checked >= 20

@@ -1,4 +1,5 @@
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,21 @@ def test_industry_without_specific_rows_still_gets_cross_industry_figures():
 @pytest.mark.skipif(not SHARED_COPY.exists(), reason="shared/ is not beside this checkout")
 def test_shipped_copy_matches_the_sourced_data():
     assert DATA_FILE.read_bytes() == SHARED_COPY.read_bytes()
+
+
+@pytest.mark.parametrize("language", ["ru", "kk"])
+def test_every_label_of_the_benchmark_card_is_in_the_readers_language(language: str) -> None:
+    # The industry rows kept the source's English name ("Retail") on a Russian page.
+    from django.utils import translation
+
+    with translation.override(language):
+        for b in benchmarks_all():
+            # Sources keep their own names; words about them are translated.
+            assert not re.search(r"\b[a-z]{3,} [a-z]{3,}\b", b.source_display), b.source_display
+            for english, shown in (
+                (b.label, b.label_display),
+                (b.region, b.region_display),
+                (b.metric, b.metric_label),
+            ):
+                assert shown != english, (language, english)
+                assert not re.search(r"[A-Za-z]{4,}", shown.replace("SaaS", "")), shown

@@ -210,11 +210,12 @@ def test_svg_numbers_are_never_localised(
 
     Svg().feed(page.content.decode())
     assert any(tag == "circle" for tag, _k, _v in found)  # the trend chart was drawn
-    # The axis' month names are the page's language, not the server's C locale (the team
-    # interface does not speak Kazakh yet: a kk page is English).
+    # The axis' month names are the page's language, not the server's C locale.
     labels = " ".join(label.text for label in page.context["chart"].labels)
     if language == "ru":
         assert re.search("мая|май|июн", labels, re.IGNORECASE), labels
+    elif language == "kk":  # мамыр, маусым
+        assert re.search("Мам|Мау", labels), labels
     else:
         assert re.search("May|Jun", labels), labels
     number = r"-?\d+(\.\d+)?"
@@ -261,7 +262,7 @@ def test_the_period_shown_is_the_period_counted(personas: dict[str, Any], compan
     assert again.context["metrics"]["response_count"] == 3
 
 
-@pytest.mark.parametrize("language", ["en", "ru"])
+@pytest.mark.parametrize("language", ["en", "ru", "kk"])
 def test_benchmarks_speak_of_the_company_in_words(
     personas: dict[str, Any], company: Company, language: str
 ) -> None:
@@ -275,13 +276,18 @@ def test_benchmarks_speak_of_the_company_in_words(
     card = card.split("</section>")[0]
     for leaked in ("Airlines", "Car rental", "_nps", "n/a", "yrs to publication", "Global"):
         assert leaked not in card, leaked
-    assert ("All industries" if language == "en" else "Все отрасли") in card
+    words = {
+        "en": ("All industries", "Airlines", "industry average"),
+        "ru": ("Все отрасли", "Авиакомпании", "среднее по отрасли"),
+        "kk": ("Барлық салалар", "Әуе компаниялары", "сала бойынша орташа"),
+    }[language]
+    assert words[0] in card
     company.industry = "travel"
     company.save(update_fields=["industry"])
     card = client.get(_url(company)).content.decode().split('data-testid="benchmarks"')[1]
     card = card.split("</section>")[0]
-    assert "Airlines" in card
-    assert ("industry average" if language == "en" else "среднее по отрасли") in card
+    assert words[1] in card  # the source's industry name too, in the reader's language
+    assert words[2] in card
     assert "_nps" not in card
 
 
@@ -308,6 +314,24 @@ def test_archived_surveys_are_marked_in_the_filter_lists(
         assert "Customers 2026</option>" in body
     client.cookies["django_language"] = "ru"
     assert "Customers 2025 (в архиве)</option>" in client.get(_url(company)).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"), [("en", "NPS 12.5"), ("ru", "NPS 12,5"), ("kk", "NPS 12,5")]
+)
+def test_the_dots_tooltips_write_numbers_the_readers_way(language: str, shown: str) -> None:
+    # The coordinates stay 192.0 (machine-read); the tooltip is read by a person.
+    from datetime import date
+
+    from django.utils import translation
+
+    start = date(2026, 1, 1)
+    point = {"start": start, "end": start, "response_count": 8, "nps": 12.5,
+             "ci95": {"low": 2.5, "high": 22.5}, "low_sample": True}  # fmt: skip
+    with translation.override(language):
+        chart = trend_chart([point])  # type: ignore[list-item]
+    [(_x, _y, title)] = chart.dots
+    assert shown in title
 
 
 def test_trend_chart_geometry() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 
 from responses.followups_selectors import inbox_counts
-from responses.models import FollowupStatus, ResolutionReason
+from responses.models import FollowupStatus, ResolutionReason, rule_name_display
 
 register = template.Library()
 _STATUS_LABELS = dict(FollowupStatus.choices)
@@ -18,6 +18,13 @@ _RESOLUTION_LABELS = dict(ResolutionReason.choices)
 def followup_status(value: str) -> str:
     """A status as the thread stores it ("waiting") in the reader's words."""
     return str(_STATUS_LABELS.get(value, value))
+
+
+@register.filter
+def rule_name(value: str) -> str:
+    """The name of the rule an alert event recorded: the default rule's in the reader's
+    language."""
+    return rule_name_display(value)
 
 
 @register.filter

@@ -194,6 +194,45 @@ def test_each_company_gets_its_own_default_rule(company, other_company):
     assert ours.pk != theirs.pk
 
 
+@pytest.mark.parametrize(
+    ("stored", "language", "shown"),
+    [
+        ("Every detractor", "ru", "Каждый критик"),
+        ("Every detractor", "kk", "Әрбір сыншы"),
+        ("Каждый критик", "en", "Every detractor"),  # a company that signed up in Russian
+        ("Каждый критик", "kk", "Әрбір сыншы"),
+    ],
+)
+def test_the_default_rule_is_named_in_the_readers_language(
+    personas: dict[str, Any], company: Company, stored: str, language: str, shown: str
+) -> None:
+    # Stored once in the language of the sign-up, it stayed English (or Russian) for everyone.
+    from django.urls import reverse
+
+    AlertRule.objects.for_company(company).update(name=stored)
+    client = personas["owner"].client
+    client.cookies["django_language"] = language
+    page = client.get(reverse("inbox:rules", kwargs={"company_slug": company.slug}))
+    assert shown in page.content.decode()
+    assert stored not in page.content.decode()
+
+
+def test_a_new_default_rule_is_stored_in_english_and_a_renamed_one_is_shown_as_written(
+    personas: dict[str, Any], company: Company
+) -> None:
+    from django.urls import reverse
+    from django.utils import translation
+
+    with translation.override("ru"):
+        fresh = make_company("Ромашка", "boss@romashka.test")
+    assert AlertRule.objects.for_company(fresh).get().name == "Every detractor"
+    AlertRule.objects.for_company(company).update(name="Angry customers")
+    client = personas["owner"].client
+    client.cookies["django_language"] = "ru"
+    page = client.get(reverse("inbox:rules", kwargs={"company_slug": company.slug}))
+    assert "Angry customers" in page.content.decode()
+
+
 # --- End to end: answer saved → task → follow-up and email ----------------------------------------
 
 

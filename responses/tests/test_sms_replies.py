@@ -3,6 +3,7 @@ the status callback. Requests are signed with twilio's own RequestValidator."""
 
 from __future__ import annotations
 
+import re
 import uuid
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,8 @@ from companies.models import Company
 from notifications.models import Channel, Delivery, DeliveryStatus, Suppression
 from notifications.tests.twilio_fake import AUTH_TOKEN, sms_ready, twilio_fake
 from responses.models import Response
-from responses.sms_replies import parse_score
+from responses.sms_replies import HELP_WORDS, START_WORDS, STOP_WORDS, parse_score
+from surveys.defaults import SMS_TEXTS
 from surveys.models import Contact, Invitation, InvitationEvent, InvitationStatus
 from surveys.services.dispatch import invitations_dispatch_due
 from surveys.services.send import invitations_send
@@ -488,3 +490,50 @@ def test_a_company_with_its_own_twilio_account_is_verified_with_its_token(
     own = RequestValidator("own").compute_signature(SITE + INBOUND, params)
     assert messages_of(signed_post(client, INBOUND, params, signature=own))
     assert _responses(company).get().score == 8
+
+
+# --- The keywords each language names --------------------------------------------------------
+
+# A keyword the texts tell people to send: a word in capitals (STOP, СТОП, СТАРТ).
+_NAMED_KEYWORD = re.compile(r"\b[A-ZА-ЯЁӘІҢҒҮҰҚӨҺ]{4,}\b")
+
+
+def _named_keywords(language: str) -> set[str]:
+    return {k for text in SMS_TEXTS[language].values() for k in _NAMED_KEYWORD.findall(text)}
+
+
+def test_every_keyword_the_texts_name_is_understood_and_russian_and_kazakh_agree() -> None:
+    # The Kazakh texts said "STOP" where the Russian said "СТОП", and Russian named "START".
+    understood = STOP_WORDS | START_WORDS | HELP_WORDS
+    for language in SMS_TEXTS:
+        named = _named_keywords(language)
+        assert named, language
+        assert {k.casefold() for k in named} <= understood, (language, named)
+    assert _named_keywords("ru") == _named_keywords("kk") == {"СТОП", "СТАРТ"}
+
+
+@pytest.mark.parametrize("language", ["ru", "kk"])
+def test_the_keywords_a_russian_or_kazakh_text_names_work_when_sent_back(
+    client: Client, company: Company, language: str
+) -> None:
+    sms_ready(company, sender=SENDER)
+    with twilio_fake() as fake:
+        invitation, _outcome = invitation_trigger(
+            company=company,
+            survey=active_survey(company),
+            phone=ANN,
+            name="Ann",
+            channel=Channel.SMS,
+            language=language,
+        )
+        assert invitation is not None
+        invitations_dispatch_due(now=timezone.now() + timedelta(seconds=1))
+        invitations_send(company=company, invitation_ids=[invitation.pk])
+    [sent] = [str(form["Body"]) for form in fake.requests]
+    [stop] = _NAMED_KEYWORD.findall(sent)
+    (confirmation,) = messages_of(reply(client, stop))
+    assert Suppression.objects.for_company(company).filter(address=ANN).exists()
+    [start] = _NAMED_KEYWORD.findall(confirmation)
+    (started,) = messages_of(reply(client, start))
+    assert not Suppression.objects.for_company(company).exists()
+    assert stop in started

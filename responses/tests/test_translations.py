@@ -113,3 +113,37 @@ def test_every_respondent_string_has_a_kazakh_translation() -> None:
     assert len(respondent) >= 20
     untranslated = [msgid for msgid, msgstr in respondent if not msgstr]
     assert untranslated == [], "run makemessages -l kk and translate these"
+
+
+@pytest.mark.parametrize("language", ["en", "ru", "kk"])
+def test_the_scale_ends_read_the_same_in_the_email_and_on_the_page(
+    company: Company, language: str
+) -> None:
+    # Russian said "совершенно маловероятно … очень вероятно" in the email and "Совсем
+    # маловероятно … Весьма вероятно" on the answer page.
+    import re
+
+    from surveys.defaults import DEFAULT_TEXTS
+
+    html = _answer_page(company, language)
+    ends = re.search(r'<div class="r-ends"[^>]*><span>(.*?)</span><span>(.*?)</span>', html)
+    assert ends is not None
+    texts = DEFAULT_TEXTS["nps"][language]
+    email = [re.sub(r"^\d+\s*[=—-]\s*", "", texts[k]) for k in ("scale_low", "scale_high")]
+    assert [e.casefold() for e in ends.groups()] == [e.casefold() for e in email]
+
+
+def test_a_persons_name_is_not_a_things_name(personas, company: Company) -> None:
+    # "Name" of a contact read "Название" (the name of a thing) in Russian and "Атауы" in Kazakh.
+    contact = make_contact(company, email="ann@customer.test")
+    contact.name = "Анна Смирнова"
+    contact.save(update_fields=["name"])
+    client = personas["viewer"].client
+    url = reverse(
+        "contacts:detail", kwargs={"company_slug": company.slug, "contact_id": contact.public_id}
+    )
+    for language, word in (("ru", "<dt>Имя</dt>"), ("kk", "<dt>Аты</dt>")):
+        client.cookies["django_language"] = language
+        page = client.get(url)
+        assert page.status_code == 200
+        assert word in page.content.decode()
