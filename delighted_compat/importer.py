@@ -58,6 +58,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies.models import Company, User
+from companies.spreadsheets import spreadsheet_row
 from companies.wake import wake
 from delighted_compat.models import (
     DelightedImport,
@@ -72,8 +73,8 @@ from surveys.imports import (
     ImportFileError,
     file_format,
     iter_file_rows,
+    read_head,
     read_headers,
-    read_samples,
 )
 from surveys.models import Contact, Survey
 from surveys.services.contacts import (
@@ -176,7 +177,6 @@ _PROPERTY_HEADER = re.compile(
     r"\s*(?::|\.|\[|\s-\s)\s*(?P<key>.+?)\]?\s*$",
     re.IGNORECASE,
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def header_key(header: str) -> str:
@@ -401,11 +401,6 @@ def _properties_cell(value: Any) -> dict[str, Any]:
             raise ValueError(_("Write properties as name=value pairs."))
         pairs[key.strip()] = val.strip()
     return pairs
-
-
-def safe_cell(value: str) -> str:
-    """A cell a spreadsheet will not run as a formula."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 # --- Rows ---------------------------------------------------------------------------------------
@@ -779,12 +774,10 @@ class _Report:
         if self.file is None:
             self.file = tempfile.TemporaryFile(mode="w+", encoding="utf-8", newline="")  # noqa: SIM115 (closed in save_to)
             self.writer = csv.writer(self.file)
-            self.writer.writerow([safe_cell(h) for h in [*self.headers, "error_line", "error"]])
+            self.writer.writerow(spreadsheet_row([*self.headers, "error_line", "error"]))
         texts = [_text(c) for c in cells[: len(self.headers)]]
         texts += [""] * (len(self.headers) - len(texts))
-        self.writer.writerow(
-            [*(safe_cell(t) for t in texts), line, safe_cell(f"{column}: {reason}")]
-        )
+        self.writer.writerow(spreadsheet_row([*texts, line, f"{column}: {reason}"]))
         if len(self.kept) < ERRORS_KEPT:
             self.kept.append({"line": line, "column": column, "reason": reason})
 
@@ -845,10 +838,10 @@ def delighted_import_samples(*, imp: DelightedImport) -> dict[str, list[str]]:
     the check page works without them)."""
     try:
         with imp.file.open("rb") as binary:
-            columns = read_samples(binary, file_format(imp.file_name))
+            samples = read_head(binary, file_format(imp.file_name)).samples
     except (ImportFileError, OSError, ValueError):
         return {}
-    return {h: columns[i] for i, h in enumerate(imp.headers) if h and i < len(columns)}
+    return {h: samples[h] for h in imp.headers if h in samples}
 
 
 def unrecognised_headers(imp: DelightedImport) -> list[str]:

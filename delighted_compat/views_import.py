@@ -22,12 +22,12 @@ from django.views.decorators.http import require_http_methods
 
 from companies.models import Role
 from companies.permissions import company_view
+from companies.spreadsheets import spreadsheet_row
 from delighted_compat.forms_import import DelightedFileForm, DelightedUploadForm
 from delighted_compat.importer import (
     delighted_import_create,
     delighted_import_samples,
     delighted_import_start,
-    safe_cell,
     suggest_mapping,
     unrecognised_headers,
 )
@@ -164,7 +164,7 @@ def delighted_errors(request: CompanyRequest, delighted_import_id: str) -> HttpR
             content_type="text/csv; charset=utf-8",
         )
     buffer = io.StringIO()
-    csv.writer(buffer).writerow([safe_cell(h) for h in [*imp.headers, "error_line", "error"]])
+    csv.writer(buffer).writerow(spreadsheet_row([*imp.headers, "error_line", "error"]))
     response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, filename) or ""
     return response
