@@ -97,14 +97,11 @@ def error_body(status_code: int, code: str, message: str, fields: Any = None) ->
     return {"error": body}
 
 
-def _server_error(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """A JSON 500 for clients; in DEBUG, let Django show its technical page instead."""
-    if settings.DEBUG:
-        return None
+def report_server_error(exc: Exception, context: dict[str, Any]) -> None:
+    """What Django's own handler does for an uncaught exception: log it (and mail the admins,
+    if configured) and let error trackers hooked on the signal see it."""
     request = context.get("request")
     django_request = getattr(request, "_request", request)
-    # What Django's own handler would do for an uncaught exception: log it (and mail the
-    # admins, if configured) and let error trackers hooked on the signal see it.
     request_logger.error(
         "Internal Server Error: %s",
         getattr(django_request, "path", "?"),
@@ -112,6 +109,13 @@ def _server_error(exc: Exception, context: dict[str, Any]) -> Response | None:
         extra={"status_code": 500, "request": django_request},
     )
     got_request_exception.send(sender=None, request=django_request)
+
+
+def _server_error(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """A JSON 500 for clients; in DEBUG, let Django show its technical page instead."""
+    if settings.DEBUG:
+        return None
+    report_server_error(exc, context)
     return Response(
         error_body(500, "server_error", _("Something went wrong on our side. Please retry.")),
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -33,7 +32,6 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.signals import got_request_exception
 from django.http import Http404, QueryDict
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
@@ -43,12 +41,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from companies.api_auth import ApiKeyAuthentication, ApiKeyPrincipal, ApiKeyRateThrottle
+from companies.api_base import report_server_error
 from companies.api_parsers import JSONParser
 from companies.api_views import Metadata
 from companies.models import ApiKey, Company, Role
 from companies.text import TOO_DEEP_MESSAGE, UNSTORABLE_MESSAGE, TooDeep, unstorable_path
-
-request_logger = logging.getLogger("django.request")
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
@@ -268,15 +265,7 @@ def _server_error(exc: Exception, context: dict[str, Any]) -> Response | None:
     """A JSON 500 for clients, logged like Django logs one; in DEBUG, Django's own page."""
     if settings.DEBUG:
         return None
-    request = context.get("request")
-    django_request = getattr(request, "_request", request)
-    request_logger.error(
-        "Internal Server Error: %s",
-        getattr(django_request, "path", "?"),
-        exc_info=exc,
-        extra={"status_code": 500, "request": django_request},
-    )
-    got_request_exception.send(sender=None, request=django_request)
+    report_server_error(exc, context)
     return error_response(500)
 
 
