@@ -19,12 +19,15 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from companies.models import ApiKey, Company
+from delighted_compat.api.selectors import autopilot_membership_find
 from delighted_compat.models import ApiKeySurvey, DefaultApiSurvey
 from notifications.models import Channel, SuppressionReason
 from notifications.services import address_forget, suppression_add
 from responses.models import Response, ResponseChannel, category_of
 from responses.services import response_record, responses_delete_for_contact
-from surveys.models import Contact, Invitation, Survey, SurveyStatus
+from surveys.models import AutopilotMember, Contact, Invitation, Survey, SurveyStatus
+from surveys.selectors import autopilot_config_get
+from surveys.services.autopilot import autopilot_member_add, autopilot_member_remove
 from surveys.services.contacts import (
     contact_clean,
     contact_delete,
@@ -341,3 +344,140 @@ def survey_response_update(
         .select_related("contact", "survey")
         .get(pk=response.pk)
     )
+
+
+# --- Autopilot (recurring surveys) -------------------------------------------------------------
+
+# Our field names → Delighted's parameters of the membership calls.
+_MEMBERSHIP_FIELDS = {
+    "email": "person_email",
+    "phone": "person_phone_number",
+    "name": "person_name",
+    "channel": "base",
+}
+
+
+def _membership_errors(exc: ValidationError) -> ValidationError:
+    """``exc`` keyed by Delighted's parameter names."""
+    if not hasattr(exc, "error_dict"):
+        return exc
+    return ValidationError(
+        {_MEMBERSHIP_FIELDS.get(name, name): errors for name, errors in exc.message_dict.items()}
+    )
+
+
+def _autopilot_program(*, company: Company, survey: Survey | None, channel: str) -> None:
+    """A ValidationError (Delighted's 422) unless the programme is set up on ``channel``."""
+    program = (
+        None
+        if survey is None
+        else autopilot_config_get(company=company, survey=survey, channel=channel)
+    )
+    if program is None:
+        raise ValidationError(
+            {"base": [_("Recurring surveys are not set up for this channel yet.")]}
+        )
+
+
+@dataclass(frozen=True)
+class MembershipInput:
+    """``POST /v1/autopilot/{platform}/memberships``'s parameters, parsed."""
+
+    person_id: str | None
+    email: str | None
+    phone_number: str | None
+    name: str | None
+    properties: dict[str, Any] | None
+
+
+def _membership_person(*, company: Company, channel: str, data: MembershipInput) -> Contact:
+    """The person to add: by id, else by email, else by phone number (created when new); a
+    name or an address given along fills in or changes the person's."""
+    changes = {"email": data.email, "phone": data.phone_number, "name": data.name}
+    if data.person_id:
+        contact = Contact.objects.for_company(company).filter(public_id=data.person_id).first()
+        if contact is None:
+            raise ValidationError({"person_id": [_("is unknown")]})
+        given = {field: value for field, value in changes.items() if value}
+        return contact_update(company=company, contact=contact, **given) if given else contact
+    if not data.email and not data.phone_number:
+        field = "phone" if channel == Channel.SMS else "email"
+        raise ValidationError({field: [_("can't be blank")]})
+    existing = _find_person(company=company, email=data.email, phone=data.phone_number)
+    if existing is None:
+        contact, _created = contact_upsert(
+            company=company, email=data.email, phone=data.phone_number, name=data.name
+        )
+        return contact
+    # Found by email: a phone number given along is news (as ``person_create``).
+    return contact_update(
+        company=company,
+        contact=existing,
+        name=data.name,
+        phone=data.phone_number if data.email else None,
+    )
+
+
+def autopilot_membership_add(
+    *, company: Company, survey: Survey | None, channel: str, data: MembershipInput
+) -> AutopilotMember:
+    """Delighted's "add a person to Autopilot, or replace their Autopilot properties": the
+    person joins the survey's programme on ``channel`` (first asked after its first delay),
+    or its membership's properties are replaced (those of its next and later asks).
+
+    All or nothing: ``ValidationError`` keyed by Delighted's parameters when the programme
+    is not set up, the person is missing or unknown, or has no address on the channel.
+    """
+    try:
+        _autopilot_program(company=company, survey=survey, channel=channel)
+        assert survey is not None
+        with transaction.atomic():
+            contact = _membership_person(company=company, channel=channel, data=data)
+            member, _created = autopilot_member_add(
+                company=company,
+                survey=survey,
+                channel=channel,
+                contact=contact,
+                properties=data.properties,
+            )
+    except ValidationError as exc:
+        raise _membership_errors(exc) from exc
+    return member
+
+
+def autopilot_membership_remove(
+    *,
+    company: Company,
+    survey: Survey | None,
+    channel: str,
+    person_id: str | None,
+    email: str | None,
+    phone_number: str | None,
+) -> Contact | None:
+    """Delighted's "remove a person from Autopilot" (exactly one identifier): the member
+    leaves the programme and an ask still waiting is cancelled; the person and their
+    answers stay. Returns the person, or None when they are not a member (a 404).
+    ``ValidationError``: not set up, not exactly one identifier, a malformed one."""
+    given = [value for value in (person_id, email, phone_number) if value]
+    if len(given) != 1:
+        raise ValidationError(
+            {"base": [_("Give exactly one of person_id, person_email or person_phone_number.")]}
+        )
+    try:
+        _autopilot_program(company=company, survey=survey, channel=channel)
+        assert survey is not None
+        cleaned = contact_clean(company=company, email=email or None, phone=phone_number or None)
+    except ValidationError as exc:
+        raise _membership_errors(exc) from exc
+    member = autopilot_membership_find(
+        company=company,
+        survey=survey,
+        channel=channel,
+        person_id=person_id,
+        email=cleaned.get("email"),
+        phone=cleaned.get("phone"),
+    )
+    if member is None:
+        return None
+    autopilot_member_remove(company=company, survey=survey, channel=channel, contact=member.contact)
+    return member.contact
