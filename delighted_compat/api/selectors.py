@@ -9,13 +9,40 @@ from typing import Any
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from companies.models import Company
+from delighted_compat.models import DefaultApiSurvey, DelightedImport, ExportKind
 from notifications.models import Channel, Suppression, SuppressionReason
 from responses.models import Response
 from responses.selectors import score_counts
-from surveys.models import AutopilotMember, Contact, Invitation, InvitationStatus, Survey
+from surveys.models import (
+    AutopilotMember,
+    Contact,
+    Invitation,
+    InvitationStatus,
+    Survey,
+    SurveyStatus,
+)
 from surveys.selectors import autopilot_members_list
 
 ONE_SECOND = timedelta(seconds=1)
+
+
+def default_survey_get(*, company: Company) -> Survey | None:
+    """The company's default survey for Delighted (``/v1/`` and the importer), if chosen."""
+    default = DefaultApiSurvey.objects.for_company(company).select_related("survey").first()
+    return default.survey if default is not None else None
+
+
+def imported_survey_latest(*, company: Company) -> Survey | None:
+    """The survey the company's latest Delighted import of answers went to (not archived)."""
+    last = (
+        DelightedImport.objects.for_company(company)
+        .filter(kind=ExportKind.RESPONSES, survey__isnull=False)
+        .exclude(survey__status=SurveyStatus.ARCHIVED)
+        .order_by("-created_at", "-pk")
+        .values_list("survey", flat=True)
+        .first()
+    )
+    return None if last is None else Survey.objects.for_company(company).filter(pk=last).first()
 
 
 def people_list(

@@ -15,11 +15,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from companies.models import ApiKey, Company
-from delighted_compat.api.selectors import autopilot_membership_find
+from companies.models import ApiKey, Company, User
+from delighted_compat.api import selectors
 from delighted_compat.models import ApiKeySurvey, DefaultApiSurvey
 from notifications.models import Channel, SuppressionReason
 from notifications.services import address_forget, suppression_add
@@ -41,6 +41,9 @@ from surveys.services.triggers import TRIGGER_CREATED, invitation_trigger
 
 # --- Projects: which survey a key acts on ------------------------------------------------------
 
+# A brand name: the same in every language.
+DEFAULT_SURVEY_NAME = "Delighted"
+
 
 def project_survey_existing(*, api_key: ApiKey) -> Survey | None:
     """The survey the key's ``/v1/`` calls act on, if there is one yet (reads create nothing):
@@ -54,8 +57,7 @@ def project_survey_existing(*, api_key: ApiKey) -> Survey | None:
     )
     if bound is not None:
         return bound.survey
-    default = DefaultApiSurvey.objects.for_company(company).select_related("survey").first()
-    return default.survey if default is not None else None
+    return selectors.default_survey_get(company=company)
 
 
 def project_survey(*, api_key: ApiKey) -> Survey:
@@ -67,24 +69,37 @@ def project_survey(*, api_key: ApiKey) -> Survey:
     return default_survey_ensure(company=api_key.company)
 
 
-def default_survey_ensure(*, company: Company) -> Survey:
-    """The company's default survey for this API, created on first use."""
-    default = DefaultApiSurvey.objects.for_company(company).select_related("survey").first()
+def default_survey_ensure(*, company: Company, created_by: User | None = None) -> Survey:
+    """The company's one survey for what comes from Delighted: the one its unbound keys act
+    on through ``/v1/`` and the one the importer puts answers in by default, so a migrating
+    company finds its history and its new answers together, whichever came first.
+
+    The first time: the survey the company's latest Delighted import of answers went to
+    (unless archived; a draft is activated, as ``/v1/`` schedules surveys in it), else a new
+    active survey named "Delighted" (the default wording in the company's language).
+    """
+    default = selectors.default_survey_get(company=company)
     if default is not None:
-        return default.survey
+        return default
     try:
         with transaction.atomic():
-            with translation.override(company.default_language):
-                name = _("Delighted API")
-            survey = survey_create(
-                company=company, name=name, default_language=company.default_language
-            )
-            survey_set_status(company=company, survey=survey, status=SurveyStatus.ACTIVE)
+            survey = selectors.imported_survey_latest(company=company)
+            if survey is None:
+                survey = survey_create(
+                    company=company,
+                    name=DEFAULT_SURVEY_NAME,
+                    default_language=company.default_language,
+                    created_by=created_by,
+                )
+            if survey.status == SurveyStatus.DRAFT:
+                survey_set_status(company=company, survey=survey, status=SurveyStatus.ACTIVE)
             DefaultApiSurvey.objects.create(company=company, survey=survey)
             return survey
     except IntegrityError:
-        # Another request created it first: use theirs (this one was rolled back).
-        return DefaultApiSurvey.objects.for_company(company).select_related("survey").get().survey
+        # Another request chose it first: use theirs (this one was rolled back).
+        found = selectors.default_survey_get(company=company)
+        assert found is not None
+        return found
 
 
 def api_key_bind_survey(*, company: Company, api_key: ApiKey, survey: Survey | None) -> None:
@@ -469,7 +484,7 @@ def autopilot_membership_remove(
         cleaned = contact_clean(company=company, email=email or None, phone=phone_number or None)
     except ValidationError as exc:
         raise _membership_errors(exc) from exc
-    member = autopilot_membership_find(
+    member = selectors.autopilot_membership_find(
         company=company,
         survey=survey,
         channel=channel,
