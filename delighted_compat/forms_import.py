@@ -87,7 +87,7 @@ class DelightedFileForm(forms.Form):
         label=_("Survey the answers go to"),
         queryset=Survey.objects.none(),
         required=False,
-        empty_label=_("A new survey named “Delighted”"),
+        empty_label=_("The survey of Delighted's API (a new one named “Delighted” if none)"),
     )
 
     def __init__(
@@ -97,6 +97,7 @@ class DelightedFileForm(forms.Form):
         surveys: Any,
         unknown: list[str],
         samples: dict[str, list[str]] | None = None,
+        default_survey: Survey | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("prefix", imp.public_id)
@@ -108,7 +109,9 @@ class DelightedFileForm(forms.Form):
         survey_field: Any = self.fields["survey"]
         survey_field.queryset = surveys
         survey_field.to_field_name = "public_id"
-        survey_field.initial = imp.survey.public_id if imp.survey else None
+        # The one survey for Delighted (the API's too), by its name when it exists already.
+        chosen = imp.survey or default_survey
+        survey_field.initial = chosen.public_id if chosen else None
         self.unknown = set(unknown)
         for index, header in enumerate(imp.headers):
             if not header:

@@ -60,6 +60,7 @@ from django.utils.translation import gettext as _
 from companies.models import Company, User
 from companies.spreadsheets import spreadsheet_row
 from companies.wake import wake
+from delighted_compat.api.services import default_survey_ensure
 from delighted_compat.models import (
     DelightedImport,
     DelightedImportStatus,
@@ -85,7 +86,6 @@ from surveys.services.contacts import (
     normalize_phone,
     normalize_property,
 )
-from surveys.services.surveys import survey_create
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,6 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 IGNORE = "ignore"
 PROPERTY_PREFIX = "property:"
 PROPERTIES = "properties"  # a column of JSON or name=value pairs
-DEFAULT_SURVEY_NAME = "Delighted"
 
 # Targets per kind, and the header names (normalised by ``header_key``) that mean them.
 _ALIASES: dict[str, set[str]] = {
@@ -849,20 +848,9 @@ def unrecognised_headers(imp: DelightedImport) -> list[str]:
 
 
 def default_survey(*, company: Company, created_by: User | None = None) -> Survey:
-    """The survey imported answers go to: the one the company's last Delighted import used,
-    else a new survey named "Delighted"."""
-    last = (
-        DelightedImport.objects.for_company(company)
-        .filter(kind=ExportKind.RESPONSES, survey__isnull=False)
-        .order_by("-created_at", "-pk")
-        .values_list("survey", flat=True)
-        .first()
-    )
-    if last is not None:
-        survey = Survey.objects.for_company(company).filter(pk=last).first()
-        if survey is not None:
-            return survey
-    return survey_create(company=company, name=DEFAULT_SURVEY_NAME, created_by=created_by)
+    """The survey imported answers go to unless another is chosen: the company's one survey
+    for Delighted, the one its API at ``/v1/`` uses too (created if needed)."""
+    return default_survey_ensure(company=company, created_by=created_by)
 
 
 def delighted_import_start(

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods
 from companies.models import Role
 from companies.permissions import company_view
 from companies.spreadsheets import spreadsheet_row
+from delighted_compat.api.selectors import default_survey_get
 from delighted_compat.forms_import import DelightedFileForm, DelightedUploadForm
 from delighted_compat.importer import (
     delighted_import_create,
@@ -90,6 +91,7 @@ def delighted_batch_view(request: CompanyRequest, batch_id: str) -> HttpResponse
     files = _batch_or_404(request, batch_id)
     pending = [f for f in files if f.status == DelightedImportStatus.PENDING]
     surveys = Survey.objects.for_company(request.company).order_by("name")
+    default_survey = default_survey_get(company=request.company)
     data = request.POST if request.method == "POST" and pending else None
     forms = [
         DelightedFileForm(
@@ -98,6 +100,7 @@ def delighted_batch_view(request: CompanyRequest, batch_id: str) -> HttpResponse
             surveys=surveys,
             unknown=unrecognised_headers(f),
             samples=delighted_import_samples(imp=f),
+            default_survey=default_survey,
         )
         for f in pending
     ]

@@ -17,6 +17,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from django.apps import apps
 from django.test import Client
 
 from companies.models import Company
@@ -27,7 +28,9 @@ from delighted_compat.api.services import default_survey_ensure
 from notifications.models import Suppression
 from responses.models import Response
 from surveys.models import Contact
+from surveys.services.autopilot import autopilot_configure, autopilot_member_add
 from tests.personas import (
+    VOLATILE_FIELDS,
     Route,
     db_snapshot,
     object_kwargs,
@@ -97,12 +100,38 @@ def _url(route: Route, company: Company) -> str:
     return route.path(object_kwargs(route, company))
 
 
+def _seed_autopilot(company: Company, contact: Contact, marker: str) -> None:
+    """The API survey's recurring programmes (email, SMS), with ``contact`` in both."""
+    survey = default_survey_ensure(company=company)
+    for channel in ("email", "sms"):
+        autopilot_configure(
+            company=company,
+            survey=survey,
+            channel=channel,
+            active=True,
+            cadence_days=90,
+            first_delay_days=0,
+        )
+        autopilot_member_add(
+            company=company,
+            survey=survey,
+            channel=channel,
+            contact=contact,
+            properties={"marker": marker},
+        )
+
+
 def _seed_v1(company: Company) -> set[str]:
-    """People, an answer in the API's survey and an unsubscribe: what /v1/ lists show."""
+    """People, an answer in the API's survey, an unsubscribe and recurring programmes with a
+    member: what /v1/ lists show."""
     values = seed_company(company)
     contact = Contact.objects.create(
-        company=company, email="seeded-person@acme-v1.test", name="Seeded Person"
+        company=company,
+        email="seeded-person@acme-v1.test",
+        name="Seeded Person",
+        phone="+77011234599",
     )
+    _seed_autopilot(company, contact, "seeded-autopilot-v1")
     response = Response.objects.create(
         company=company,
         survey=default_survey_ensure(company=company),
@@ -125,12 +154,30 @@ def _seed_v1(company: Company) -> set[str]:
         "seeded-comment-v1",
         "seeded-gone@acme-v1.test",
         "seeded-left@acme-v1.test",
+        "seeded-autopilot-v1",
+        "+77011234599",
     }
+
+
+def _company_rows(company: Company) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of ``company`` in the project's tenant tables (other companies' may change)."""
+    snapshot = {}
+    for label, rows in db_snapshot().items():
+        model = apps.get_model(label)
+        if label == "companies.Company":
+            snapshot[label] = [row for row in rows if row[0] == company.pk]
+        elif any(f.attname == "company_id" for f in model._meta.concrete_fields):
+            index = [
+                f.attname for f in model._meta.concrete_fields if f.name not in VOLATILE_FIELDS
+            ].index("company_id")
+            snapshot[label] = [row for row in rows if row[index] == company.pk]
+    return snapshot
 
 
 def test_walker_sees_the_v1_routes() -> None:
     names = {r.name for r in V1_ROUTES}
     assert {"v1-people", "v1-person", "v1-responses", "v1-metrics", "v1-bounces"} <= names
+    assert {"v1-autopilot-email", "v1-autopilot-sms-memberships"} <= names
 
 
 @pytest.mark.parametrize("route", V1_ROUTES, ids=_label)
@@ -221,10 +268,67 @@ def test_v1_outsider_key_sees_nothing_of_the_company(
     route: Route, company: Company, api_owner: KeyPersona, api_outsider: KeyPersona
 ) -> None:
     ours = _seed_v1(company)
+    # The outsider's company has lists of its own (its programmes, its member).
+    theirs = Contact.objects.create(
+        company=api_outsider.company, email="their@globex-v1.test", phone="+77011234598"
+    )
+    _seed_autopilot(api_outsider.company, theirs, "their-autopilot")
     response = _call("GET", route.path({}), api_outsider)
     assert 200 <= response.status_code < 300, response.status_code
     leaked = sorted(value for value in ours if value in response.content.decode())
     assert not leaked, f"{route.route} shows {leaked} to another company's key"
+
+
+@pytest.mark.parametrize(
+    "route",
+    [r for r in V1_ROUTES if not r.object_kwargs and set(allowed_methods(r)) & set(WRITE_METHODS)],
+    ids=_label,
+)
+def test_v1_outsider_key_cannot_write_to_the_company_by_its_identifiers(
+    route: Route, company: Company, api_outsider: KeyPersona
+) -> None:
+    """Writes that name a person in the body (people, unsubscribes, Autopilot memberships):
+    another company's key, giving our person's id, email or phone number, changes nothing of
+    ours (its own company may gain a person) and reads nothing of ours back."""
+    ours = _seed_v1(company)
+    theirs = Contact.objects.create(
+        company=api_outsider.company, email="their@globex-v1.test", phone="+77011234598"
+    )
+    _seed_autopilot(api_outsider.company, theirs, "their-autopilot")
+    person = Contact.objects.for_company(company).get(email="seeded-person@acme-v1.test")
+    url = route.path({})
+    identifiers: list[dict[str, Any]] = [
+        {"person_id": person.public_id},
+        {"person": person.public_id},
+        {"person_email": person.email, "email": person.email},
+        {"person_phone_number": person.phone, "phone_number": person.phone},
+    ]
+    problems = []
+    for method in [m for m in allowed_methods(route) if m in WRITE_METHODS]:
+        for identifier in identifiers:
+            before = _company_rows(company)
+            body = {"properties": {"Plan": "taken over"}, "score": 0, "send": False, **identifier}
+            client = Client(raise_request_exception=False)
+            response = client.generic(
+                method,
+                url,
+                data=json.dumps(body),
+                content_type="application/json",
+                HTTP_AUTHORIZATION=basic(api_outsider.key),
+            )
+            if response.status_code >= 500:
+                problems.append(f"outsider {method} {url} {identifier} → {response.status_code}")
+            changed = snapshot_diff(before, _company_rows(company))
+            if changed:
+                problems.append(f"outsider {method} {url} {identifier} changed {changed}")
+            leaked = sorted(
+                value
+                for value in ours - {person.email or "", person.phone or ""}
+                if value in response.content.decode()
+            )
+            if leaked:
+                problems.append(f"outsider {method} {url} {identifier} shows {leaked}")
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from django.urls import reverse
 from delighted_compat.api.base import unix
 from notifications.models import Suppression
 from responses.models import Response
-from surveys.models import Contact, Invitation
+from surveys.models import AutopilotMember, AutopilotProgram, Contact, Invitation, SurveyStatus
 from surveys.selectors import survey_extra_questions
 
 
@@ -139,4 +139,63 @@ def metrics_json(counts: list[int]) -> dict[str, Any]:
         "detractor_count": detractors,
         "detractor_percent": percent(detractors),
         "response_count": n,
+    }
+
+
+# --- Autopilot (recurring surveys) -------------------------------------------------------------
+
+SECONDS_PER_DAY = 86400
+
+
+def autopilot_config_json(channel: str, program: AutopilotProgram | None) -> dict[str, Any]:
+    """A platform's Autopilot configuration; never set up: off, with nulls. ``active`` says
+    whether members are asked: the programme is on and its survey is active."""
+    if program is None:
+        return {
+            "platform_id": channel,
+            "active": False,
+            "frequency": None,
+            "created_at": None,
+            "updated_at": None,
+        }
+    return {
+        "platform_id": channel,
+        "active": program.active and program.survey.status == SurveyStatus.ACTIVE,
+        "frequency": program.cadence_days * SECONDS_PER_DAY,
+        "created_at": unix(program.created_at),
+        "updated_at": unix(program.updated_at),
+    }
+
+
+def autopilot_person_json(contact: Contact, *, last_sent: bool = False) -> dict[str, Any]:
+    """The person of a membership, as Delighted showed it there (``last_sent_at`` in lists,
+    from ``selectors.with_person_dates``)."""
+    body: dict[str, Any] = {
+        "id": contact.public_id,
+        "name": contact.name or None,
+        "email": contact.email,
+        "created_at": unix(contact.created_at),
+        "phone_number": contact.phone,
+    }
+    if last_sent:
+        body["last_sent_at"] = unix(getattr(contact, "last_sent_at", None))
+    return body
+
+
+def autopilot_membership_json(member: AutopilotMember, contact: Contact) -> dict[str, Any]:
+    """A membership in a list: when it began and changed, the person, and the next ask
+    (null once the member is no longer asked: its address was suppressed)."""
+    next_request = None
+    if member.next_ask_at is not None:
+        next_request = {
+            "id": member.public_id,
+            "created_at": unix(member.last_asked_at or member.created_at),
+            "survey_scheduled_at": unix(member.next_ask_at),
+            "properties": dict(member.properties or {}),
+        }
+    return {
+        "created_at": unix(member.created_at),
+        "updated_at": unix(member.updated_at),
+        "person": autopilot_person_json(contact, last_sent=True),
+        "next_survey_request": next_request,
     }

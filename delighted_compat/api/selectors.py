@@ -9,12 +9,40 @@ from typing import Any
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from companies.models import Company
+from delighted_compat.models import DefaultApiSurvey, DelightedImport, ExportKind
 from notifications.models import Channel, Suppression, SuppressionReason
 from responses.models import Response
 from responses.selectors import score_counts
-from surveys.models import Contact, Invitation, InvitationStatus, Survey
+from surveys.models import (
+    AutopilotMember,
+    Contact,
+    Invitation,
+    InvitationStatus,
+    Survey,
+    SurveyStatus,
+)
+from surveys.selectors import autopilot_members_list
 
 ONE_SECOND = timedelta(seconds=1)
+
+
+def default_survey_get(*, company: Company) -> Survey | None:
+    """The company's default survey for Delighted (``/v1/`` and the importer), if chosen."""
+    default = DefaultApiSurvey.objects.for_company(company).select_related("survey").first()
+    return default.survey if default is not None else None
+
+
+def imported_survey_latest(*, company: Company) -> Survey | None:
+    """The survey the company's latest Delighted import of answers went to (not archived)."""
+    last = (
+        DelightedImport.objects.for_company(company)
+        .filter(kind=ExportKind.RESPONSES, survey__isnull=False)
+        .exclude(survey__status=SurveyStatus.ARCHIVED)
+        .order_by("-created_at", "-pk")
+        .values_list("survey", flat=True)
+        .first()
+    )
+    return None if last is None else Survey.objects.for_company(company).filter(pk=last).first()
 
 
 def people_list(
@@ -187,3 +215,48 @@ def contacts_by_email(*, company: Company, emails: Sequence[str]) -> dict[str, C
 def trend_survey(*, company: Company, trend: str) -> Survey | None:
     """A Delighted "trend" is one of the company's surveys, by its id."""
     return Survey.objects.for_company(company).filter(public_id=trend).first()
+
+
+def autopilot_memberships(
+    *,
+    company: Company,
+    survey: Survey,
+    channel: str,
+    person_id: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    after_id: int | None = None,
+) -> QuerySet[AutopilotMember]:
+    """The members of the survey's programme on ``channel`` in the order they joined (the
+    cursor is the last id seen), with their contacts; ``person_id``, ``email`` and ``phone``
+    (normalised) narrow it to one person. Empty when the programme was never set up."""
+    qs = autopilot_members_list(company=company, survey=survey, channel=channel, after_id=after_id)
+    if person_id is not None:
+        qs = qs.filter(contact__public_id=person_id)
+    if email is not None:
+        qs = qs.filter(contact__email=email)
+    if phone is not None:
+        qs = qs.filter(contact__phone=phone)
+    return qs
+
+
+def autopilot_membership_find(
+    *,
+    company: Company,
+    survey: Survey,
+    channel: str,
+    person_id: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+) -> AutopilotMember | None:
+    """One person's membership (by id, normalised email or phone number), or None."""
+    if person_id is None and email is None and phone is None:
+        return None
+    return autopilot_memberships(
+        company=company,
+        survey=survey,
+        channel=channel,
+        person_id=person_id,
+        email=email,
+        phone=phone,
+    ).first()

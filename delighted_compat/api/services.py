@@ -15,16 +15,19 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from companies.models import ApiKey, Company
+from companies.models import ApiKey, Company, User
+from delighted_compat.api import selectors
 from delighted_compat.models import ApiKeySurvey, DefaultApiSurvey
 from notifications.models import Channel, SuppressionReason
 from notifications.services import address_forget, suppression_add
 from responses.models import Response, ResponseChannel, category_of
 from responses.services import response_record, responses_delete_for_contact
-from surveys.models import Contact, Invitation, Survey, SurveyStatus
+from surveys.models import AutopilotMember, Contact, Invitation, Survey, SurveyStatus
+from surveys.selectors import autopilot_config_get
+from surveys.services.autopilot import autopilot_member_add, autopilot_member_remove
 from surveys.services.contacts import (
     contact_clean,
     contact_delete,
@@ -37,6 +40,9 @@ from surveys.services.surveys import survey_create, survey_set_status
 from surveys.services.triggers import TRIGGER_CREATED, invitation_trigger
 
 # --- Projects: which survey a key acts on ------------------------------------------------------
+
+# A brand name: the same in every language.
+DEFAULT_SURVEY_NAME = "Delighted"
 
 
 def project_survey_existing(*, api_key: ApiKey) -> Survey | None:
@@ -51,8 +57,7 @@ def project_survey_existing(*, api_key: ApiKey) -> Survey | None:
     )
     if bound is not None:
         return bound.survey
-    default = DefaultApiSurvey.objects.for_company(company).select_related("survey").first()
-    return default.survey if default is not None else None
+    return selectors.default_survey_get(company=company)
 
 
 def project_survey(*, api_key: ApiKey) -> Survey:
@@ -64,24 +69,37 @@ def project_survey(*, api_key: ApiKey) -> Survey:
     return default_survey_ensure(company=api_key.company)
 
 
-def default_survey_ensure(*, company: Company) -> Survey:
-    """The company's default survey for this API, created on first use."""
-    default = DefaultApiSurvey.objects.for_company(company).select_related("survey").first()
+def default_survey_ensure(*, company: Company, created_by: User | None = None) -> Survey:
+    """The company's one survey for what comes from Delighted: the one its unbound keys act
+    on through ``/v1/`` and the one the importer puts answers in by default, so a migrating
+    company finds its history and its new answers together, whichever came first.
+
+    The first time: the survey the company's latest Delighted import of answers went to
+    (unless archived; a draft is activated, as ``/v1/`` schedules surveys in it), else a new
+    active survey named "Delighted" (the default wording in the company's language).
+    """
+    default = selectors.default_survey_get(company=company)
     if default is not None:
-        return default.survey
+        return default
     try:
         with transaction.atomic():
-            with translation.override(company.default_language):
-                name = _("Delighted API")
-            survey = survey_create(
-                company=company, name=name, default_language=company.default_language
-            )
-            survey_set_status(company=company, survey=survey, status=SurveyStatus.ACTIVE)
+            survey = selectors.imported_survey_latest(company=company)
+            if survey is None:
+                survey = survey_create(
+                    company=company,
+                    name=DEFAULT_SURVEY_NAME,
+                    default_language=company.default_language,
+                    created_by=created_by,
+                )
+            if survey.status == SurveyStatus.DRAFT:
+                survey_set_status(company=company, survey=survey, status=SurveyStatus.ACTIVE)
             DefaultApiSurvey.objects.create(company=company, survey=survey)
             return survey
     except IntegrityError:
-        # Another request created it first: use theirs (this one was rolled back).
-        return DefaultApiSurvey.objects.for_company(company).select_related("survey").get().survey
+        # Another request chose it first: use theirs (this one was rolled back).
+        found = selectors.default_survey_get(company=company)
+        assert found is not None
+        return found
 
 
 def api_key_bind_survey(*, company: Company, api_key: ApiKey, survey: Survey | None) -> None:
@@ -341,3 +359,140 @@ def survey_response_update(
         .select_related("contact", "survey")
         .get(pk=response.pk)
     )
+
+
+# --- Autopilot (recurring surveys) -------------------------------------------------------------
+
+# Our field names → Delighted's parameters of the membership calls.
+_MEMBERSHIP_FIELDS = {
+    "email": "person_email",
+    "phone": "person_phone_number",
+    "name": "person_name",
+    "channel": "base",
+}
+
+
+def _membership_errors(exc: ValidationError) -> ValidationError:
+    """``exc`` keyed by Delighted's parameter names."""
+    if not hasattr(exc, "error_dict"):
+        return exc
+    return ValidationError(
+        {_MEMBERSHIP_FIELDS.get(name, name): errors for name, errors in exc.message_dict.items()}
+    )
+
+
+def _autopilot_program(*, company: Company, survey: Survey | None, channel: str) -> None:
+    """A ValidationError (Delighted's 422) unless the programme is set up on ``channel``."""
+    program = (
+        None
+        if survey is None
+        else autopilot_config_get(company=company, survey=survey, channel=channel)
+    )
+    if program is None:
+        raise ValidationError(
+            {"base": [_("Recurring surveys are not set up for this channel yet.")]}
+        )
+
+
+@dataclass(frozen=True)
+class MembershipInput:
+    """``POST /v1/autopilot/{platform}/memberships``'s parameters, parsed."""
+
+    person_id: str | None
+    email: str | None
+    phone_number: str | None
+    name: str | None
+    properties: dict[str, Any] | None
+
+
+def _membership_person(*, company: Company, channel: str, data: MembershipInput) -> Contact:
+    """The person to add: by id, else by email, else by phone number (created when new); a
+    name or an address given along fills in or changes the person's."""
+    changes = {"email": data.email, "phone": data.phone_number, "name": data.name}
+    if data.person_id:
+        contact = Contact.objects.for_company(company).filter(public_id=data.person_id).first()
+        if contact is None:
+            raise ValidationError({"person_id": [_("is unknown")]})
+        given = {field: value for field, value in changes.items() if value}
+        return contact_update(company=company, contact=contact, **given) if given else contact
+    if not data.email and not data.phone_number:
+        field = "phone" if channel == Channel.SMS else "email"
+        raise ValidationError({field: [_("can't be blank")]})
+    existing = _find_person(company=company, email=data.email, phone=data.phone_number)
+    if existing is None:
+        contact, _created = contact_upsert(
+            company=company, email=data.email, phone=data.phone_number, name=data.name
+        )
+        return contact
+    # Found by email: a phone number given along is news (as ``person_create``).
+    return contact_update(
+        company=company,
+        contact=existing,
+        name=data.name,
+        phone=data.phone_number if data.email else None,
+    )
+
+
+def autopilot_membership_add(
+    *, company: Company, survey: Survey | None, channel: str, data: MembershipInput
+) -> AutopilotMember:
+    """Delighted's "add a person to Autopilot, or replace their Autopilot properties": the
+    person joins the survey's programme on ``channel`` (first asked after its first delay),
+    or its membership's properties are replaced (those of its next and later asks).
+
+    All or nothing: ``ValidationError`` keyed by Delighted's parameters when the programme
+    is not set up, the person is missing or unknown, or has no address on the channel.
+    """
+    try:
+        _autopilot_program(company=company, survey=survey, channel=channel)
+        assert survey is not None
+        with transaction.atomic():
+            contact = _membership_person(company=company, channel=channel, data=data)
+            member, _created = autopilot_member_add(
+                company=company,
+                survey=survey,
+                channel=channel,
+                contact=contact,
+                properties=data.properties,
+            )
+    except ValidationError as exc:
+        raise _membership_errors(exc) from exc
+    return member
+
+
+def autopilot_membership_remove(
+    *,
+    company: Company,
+    survey: Survey | None,
+    channel: str,
+    person_id: str | None,
+    email: str | None,
+    phone_number: str | None,
+) -> Contact | None:
+    """Delighted's "remove a person from Autopilot" (exactly one identifier): the member
+    leaves the programme and an ask still waiting is cancelled; the person and their
+    answers stay. Returns the person, or None when they are not a member (a 404).
+    ``ValidationError``: not set up, not exactly one identifier, a malformed one."""
+    given = [value for value in (person_id, email, phone_number) if value]
+    if len(given) != 1:
+        raise ValidationError(
+            {"base": [_("Give exactly one of person_id, person_email or person_phone_number.")]}
+        )
+    try:
+        _autopilot_program(company=company, survey=survey, channel=channel)
+        assert survey is not None
+        cleaned = contact_clean(company=company, email=email or None, phone=phone_number or None)
+    except ValidationError as exc:
+        raise _membership_errors(exc) from exc
+    member = selectors.autopilot_membership_find(
+        company=company,
+        survey=survey,
+        channel=channel,
+        person_id=person_id,
+        email=cleaned.get("email"),
+        phone=cleaned.get("phone"),
+    )
+    if member is None:
+        return None
+    autopilot_member_remove(company=company, survey=survey, channel=channel, contact=member.contact)
+    return member.contact

@@ -6,7 +6,7 @@ No route ends with a slash and the last one catches everything else, so Django's
 
 from django.urls import re_path
 
-from delighted_compat.api import base, views
+from delighted_compat.api import autopilot, base, views
 
 J = r"(?:\.json)?$"
 
@@ -28,6 +28,21 @@ urlpatterns = [
     re_path(r"^unsubscribes" + J, views.UnsubscribesApi.as_view(), name="v1-unsubscribes"),
     re_path(r"^bounces" + J, views.BouncesApi.as_view(), name="v1-bounces"),
 ]
+
+# Autopilot: one route per platform (any other platform is the 404 below).
+for _platform in ("email", "sms"):
+    urlpatterns += [
+        re_path(
+            rf"^autopilot/{_platform}" + J,
+            autopilot.AutopilotConfigurationApi.as_view(channel=_platform),
+            name=f"v1-autopilot-{_platform}",
+        ),
+        re_path(
+            rf"^autopilot/{_platform}/memberships" + J,
+            autopilot.AutopilotMembershipsApi.as_view(channel=_platform),
+            name=f"v1-autopilot-{_platform}-memberships",
+        ),
+    ]
 
 # Last, after every other module's routes (Autopilot's too): Delighted's JSON 404.
 not_found = [re_path(r"^.*$", base.NotFoundApi.as_view(), name="v1-not-found")]

@@ -20,10 +20,12 @@ with warnings.catch_warnings():
 
 from companies.models import Company, Role
 from companies.services import api_key_create, api_key_revoke
+from delighted_compat.api.services import default_survey_ensure
 from notifications.models import Channel, SuppressionReason
 from notifications.services import suppression_add
 from responses.models import Response
-from surveys.models import Contact, Invitation, InvitationStatus
+from surveys.models import AutopilotMember, AutopilotProgram, Contact, Invitation, InvitationStatus
+from surveys.services.autopilot import autopilot_configure
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -186,3 +188,195 @@ def test_revoked_and_read_only_keys(base_url: str, company: Company) -> None:
         delighted.Person.create(client=reader, email="x@example.com")
     assert refused.value.response.status_code == 403
     assert not Contact.objects.for_company(company).exists()
+
+
+def _autopilot_on(company: Company, channel: str, cadence_days: int = 90) -> AutopilotProgram:
+    """The company's recurring programme on ``channel`` for the API's default survey."""
+    return autopilot_configure(
+        company=company,
+        survey=default_survey_ensure(company=company),
+        channel=channel,
+        active=True,
+        cadence_days=cadence_days,
+        first_delay_days=7,
+    )
+
+
+def _members(company: Company, channel: str) -> dict[str, dict[str, Any]]:
+    """Address → properties of the company's members on ``channel``."""
+    field = "contact__email" if channel == "email" else "contact__phone"
+    return dict(
+        AutopilotMember.objects.for_company(company)
+        .filter(program__channel=channel)
+        .values_list(field, "properties")
+    )
+
+
+def test_autopilot(base_url: str, company: Company) -> None:
+    c = client_for(base_url, company)
+    by_email = delighted.AutopilotMembership.forEmail()
+    by_sms = delighted.AutopilotMembership.forSms()
+
+    # Nothing set up: the configuration is off, adding is a 422 that creates nobody.
+    off = delighted.AutopilotConfiguration.retrieve("email", client=c)
+    assert type(off) is delighted.AutopilotConfiguration
+    assert off == {
+        "platform_id": "email",
+        "active": False,
+        "frequency": None,
+        "created_at": None,
+        "updated_at": None,
+    }
+    with pytest.raises(ResourceValidationError) as not_set_up:
+        by_email.create(client=c, person_email="ana@example.com")
+    assert not_set_up.value.response.status_code == 422
+    assert '"errors"' in not_set_up.value.response.body
+    assert not Contact.objects.for_company(company).exists()
+    assert list(by_email.list(client=c).auto_paging_iter()) == []
+    with pytest.raises(GeneralAPIError) as unknown_platform:
+        delighted.AutopilotConfiguration.retrieve("whatsapp", client=c)
+    assert unknown_platform.value.response.status_code == 404
+
+    program = _autopilot_on(company, "email", cadence_days=90)
+    on = delighted.AutopilotConfiguration.retrieve("email", client=c)
+    assert on.platform_id == "email"
+    assert on.active is True
+    assert on.frequency == 90 * 86400
+    assert on.created_at == int(program.created_at.timestamp())
+    assert isinstance(on.updated_at, int)
+    assert delighted.AutopilotConfiguration.retrieve("sms", client=c).active is False
+
+    # Add: a new person is created, with the membership's properties (not the person's).
+    added = by_email.create(
+        client=c,
+        person_email="Ana@Example.com",
+        person_name="Ana",
+        properties={"Plan": "pro", "State": "CA"},
+    )
+    assert type(added) is delighted.AutopilotMembershipForEmail
+    ana = Contact.objects.for_company(company).get(email="ana@example.com")
+    assert added.person == {
+        "id": ana.public_id,
+        "name": "Ana",
+        "email": "ana@example.com",
+        "created_at": int(ana.created_at.timestamp()),
+        "phone_number": None,
+    }
+    assert added.properties == {"Plan": "pro", "State": "CA"}
+    assert ana.properties == {}
+    for n in range(4):
+        by_email.create(client=c, person_email=f"p{n}@example.com")
+    by_email.create(client=c, person_id=ana.public_id, properties={"Plan": "team"})  # replace
+    assert _members(company, "email")["ana@example.com"] == {"Plan": "team"}
+
+    # List: every member once, in the order they joined, over three pages of two.
+    pages = by_email.list(client=c, per_page=2).auto_paging_iter()
+    seen = list(pages)
+    assert [m.person["email"] for m in seen] == [
+        "ana@example.com",
+        "p0@example.com",
+        "p1@example.com",
+        "p2@example.com",
+        "p3@example.com",
+    ]
+    first = seen[0]
+    member = AutopilotMember.objects.for_company(company).get(contact=ana)
+    assert member.next_ask_at is not None
+    assert first.next_survey_request["survey_scheduled_at"] == int(member.next_ask_at.timestamp())
+    assert first.next_survey_request["properties"] == {"Plan": "team"}
+    assert first.person["last_sent_at"] is None
+    assert isinstance(first.created_at, int)
+    only = by_email.list(client=c, person_email="ana@example.com").auto_paging_iter()
+    assert [m.person["id"] for m in only] == [ana.public_id]
+    assert list(by_email.list(client=c, person_id="nobody").auto_paging_iter()) == []
+
+    # Remove: by email (a JSON body, as the Python client sends it); the person stays.
+    removed = by_email.delete(client=c, person_email="p0@example.com")
+    assert removed["person"]["email"] == "p0@example.com"
+    assert "p0@example.com" not in _members(company, "email")
+    assert Contact.objects.for_company(company).filter(email="p0@example.com").exists()
+    for call in (
+        lambda: by_email.delete(client=c, person_email="p0@example.com"),  # no longer in
+        lambda: by_email.delete(client=c, person_email="nobody@example.com"),
+    ):
+        with pytest.raises(GeneralAPIError) as missing:
+            call()
+        assert missing.value.response.status_code == 404
+    for params in ({}, {"person_email": "p1@example.com", "person_id": ana.public_id}):
+        with pytest.raises(ResourceValidationError):
+            by_email.delete(client=c, **params)
+    assert "p1@example.com" in _members(company, "email")
+    with pytest.raises(ResourceValidationError):  # no identifier
+        by_email.create(client=c, properties={"Plan": "x"})
+
+    # SMS: not set up yet (422), then by phone number.
+    with pytest.raises(ResourceValidationError):
+        by_sms.create(client=c, person_phone_number="+77011234567")
+    _autopilot_on(company, "sms", cadence_days=30)
+    assert delighted.AutopilotConfiguration.retrieve("sms", client=c).frequency == 30 * 86400
+    sms = by_sms.create(client=c, person_phone_number="+77011234567", properties={"a": "b"})
+    assert sms.person["phone_number"] == "+77011234567"
+    listed = list(by_sms.list(client=c, person_phone_number="+77011234567").auto_paging_iter())
+    assert [m.person["phone_number"] for m in listed] == ["+77011234567"]
+    with pytest.raises(ResourceValidationError):  # ana has no phone number
+        by_sms.create(client=c, person_id=ana.public_id)
+    assert by_sms.delete(client=c, person_phone_number="+77011234567")["person"]["id"]
+    assert _members(company, "sms") == {}
+
+    # The base class has no platform: the client itself refuses (and prints why).
+    with pytest.raises(AttributeError):
+        delighted.AutopilotMembership.delete(client=c, person_email="ana@example.com")
+
+
+def test_autopilot_keys_and_tenancy(
+    base_url: str, company: Company, other_company: Company
+) -> None:
+    _autopilot_on(company, "email")
+    ours = client_for(base_url, company)
+    by_email = delighted.AutopilotMembership.forEmail()
+    by_email.create(client=ours, person_email="ana@example.com", properties={"Plan": "pro"})
+
+    wrong = delighted.Client(api_key="wrong", api_base_url=base_url)
+    for call in (
+        lambda: delighted.AutopilotConfiguration.retrieve("email", client=wrong),
+        lambda: list(by_email.list(client=wrong).auto_paging_iter()),
+        lambda: by_email.create(client=wrong, person_email="x@example.com"),
+        lambda: by_email.delete(client=wrong, person_email="ana@example.com"),
+    ):
+        with pytest.raises(AuthenticationError):
+            call()
+
+    reader = client_for(base_url, company, role=Role.VIEWER)
+    assert delighted.AutopilotConfiguration.retrieve("email", client=reader).active is True
+    assert [m.person["email"] for m in by_email.list(client=reader).auto_paging_iter()] == [
+        "ana@example.com"
+    ]
+    for call in (
+        lambda: by_email.create(client=reader, person_email="x@example.com"),
+        lambda: by_email.delete(client=reader, person_email="ana@example.com"),
+    ):
+        with pytest.raises(GeneralAPIError) as refused:
+            call()
+        assert refused.value.response.status_code == 403
+
+    # Another company's key: nothing of ours, before and after it sets up its own.
+    theirs = client_for(base_url, other_company)
+    assert delighted.AutopilotConfiguration.retrieve("email", client=theirs).active is False
+    assert list(by_email.list(client=theirs).auto_paging_iter()) == []
+    with pytest.raises(ResourceValidationError):
+        by_email.create(client=theirs, person_email="ana@example.com")
+    _autopilot_on(other_company, "email")
+    assert list(by_email.list(client=theirs).auto_paging_iter()) == []
+    ana = Contact.objects.for_company(company).get(email="ana@example.com")
+    for params in ({"person_email": "ana@example.com"}, {"person_id": ana.public_id}):
+        with pytest.raises(GeneralAPIError) as refused:
+            by_email.delete(client=theirs, **params)
+        assert refused.value.response.status_code == 404
+    with pytest.raises(ResourceValidationError):  # our person's id is unknown to them
+        by_email.create(client=theirs, person_id=ana.public_id)
+    by_email.create(client=theirs, person_email="ana@example.com", properties={"Plan": "x"})
+    assert _members(company, "email") == {"ana@example.com": {"Plan": "pro"}}
+    assert _members(other_company, "email") == {"ana@example.com": {"Plan": "x"}}
+    assert [m.person["id"] for m in by_email.list(client=ours).auto_paging_iter()] == [
+        ana.public_id
+    ]

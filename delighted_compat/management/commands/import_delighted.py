@@ -35,8 +35,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--survey",
             metavar="ID",
-            help="The survey (public id) answers go to; default: the last import's, else a "
-            "new survey named Delighted.",
+            help="The survey (public id) answers go to; default: the company's survey for "
+            "Delighted, the one its API at /v1/ uses too (created if needed, named Delighted).",
         )
         parser.add_argument("files", nargs="+", metavar="FILE")
 
