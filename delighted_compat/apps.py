@@ -10,3 +10,9 @@ class DelightedCompatConfig(AppConfig):
 
     name = "delighted_compat"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from delighted_compat.webhooks import delighted_event_data
+        from notifications.webhooks import webhook_format_register
+
+        webhook_format_register(delighted_event_data)

@@ -23,6 +23,17 @@ disabled when a message finally fails, and its company's owners and admins are e
 (the enabled → disabled update is claimed). A 410 Gone disables it at once (the receiver
 says it is gone for good). A success in between starts the clock again.
 
+**Delighted format.** An endpoint may choose ``payload_format="delighted"``: its body is
+Delighted's ``{"event_type", "event_id", "event_data"}`` and it is signed with
+``X-Delighted-Webhook-Signature: sha256=<hex HMAC-SHA256 of the raw body>``, keyed with the
+endpoint's secret used as is (the whole string, as a receiver used its Delighted API key, which
+we cannot sign with: we keep API keys only as hashes). An admin may paste the value the receiver
+already verifies with instead of a generated one. The post office builds no such body: the app
+that knows the objects registers a builder (``webhook_format_register``) that turns one of our
+events into Delighted's ``event_data``; it runs at emit time in the caller's transaction, so
+the stored message is exactly what every attempt sends. ``event_id`` (64 hex) is the SHA-256 of
+the message id: the same on every retry, for receivers that dedupe.
+
 **Crashes.** A row left ``sending`` for ``STALE_AFTER`` (its worker died mid-request: the
 outcome is unknown) goes back to pending for a webhook (at-least-once; the id dedupes) and is
 failed for a Slack post (a chat message must never appear twice).
@@ -36,7 +47,7 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -55,14 +66,17 @@ from notifications.email import OutgoingEmail, email_send
 from notifications.http_client import HttpResult, UnsafeURL, post_json, url_check
 from notifications.transport import TransientSendError
 from notifications.webhooks_models import (
+    DELIGHTED_EVENT_TYPES,
     PING_EVENT,
     DisabledReason,
     MessageKind,
     MessageStatus,
+    PayloadFormat,
     WebhookAttempt,
     WebhookEndpoint,
     WebhookEventType,
     WebhookMessage,
+    new_message_id,
 )
 
 if TYPE_CHECKING:
@@ -94,6 +108,9 @@ RETRYABLE_4XX = frozenset({408, 429})
 EXCERPT_CHARS = 1000
 MAX_ENDPOINTS = 20
 SECRET_BYTES = 24
+# A signing key pasted for a Delighted-format endpoint (the receiver's old API key, say).
+SIGNING_KEY_MIN, SIGNING_KEY_MAX = 16, 200
+DELIGHTED_SIGNATURE_HEADER = "X-Delighted-Webhook-Signature"
 
 
 # --- Signing (Standard Webhooks) ---------------------------------------------------------------
@@ -121,6 +138,15 @@ def signed_headers(*, secret: str, msg_id: str, body: str, now: datetime) -> dic
     }
 
 
+def delighted_signature(*, secret: str, body: bytes) -> str:
+    """``sha256=<lowercase hex HMAC-SHA256 of the raw body>``, keyed with the secret's text."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def delighted_event_id(msg_id: str) -> str:
+    return hashlib.sha256(msg_id.encode()).hexdigest()
+
+
 def _body(payload: dict[str, Any]) -> str:
     return json.dumps(payload, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))
 
@@ -134,32 +160,81 @@ class IssuedEndpoint:
     secret: str  # shown once
 
 
-def _clean_endpoint(url: str, event_types: Sequence[str]) -> list[str]:
+def _clean_endpoint(url: str, event_types: Sequence[str], payload_format: str) -> list[str]:
     try:
         url_check(url)
     except UnsafeURL as err:
         raise ValidationError({"url": str(err)}) from err
+    if payload_format not in PayloadFormat.values:
+        raise ValidationError({"payload_format": _("Choose a payload format.")})
     unknown = set(event_types) - set(WebhookEventType.values)
     if unknown or not event_types:
         raise ValidationError({"event_types": _("Choose at least one event.")})
+    if payload_format == PayloadFormat.DELIGHTED and set(event_types) - set(DELIGHTED_EVENT_TYPES):
+        raise ValidationError(
+            {
+                "event_types": _(
+                    "Delighted's format has only responses created or changed and unsubscribes."
+                )
+            }
+        )
     return [e for e in WebhookEventType.values if e in set(event_types)]
 
 
+def _clean_signing_key(signing_key: str, payload_format: str) -> str:
+    key = signing_key.strip()
+    if not key:
+        return ""
+    if payload_format != PayloadFormat.DELIGHTED:
+        raise ValidationError(
+            {"signing_key": _("Only a Delighted-format endpoint signs with a key of yours.")}
+        )
+    if not SIGNING_KEY_MIN <= len(key) <= SIGNING_KEY_MAX:
+        raise ValidationError(
+            {
+                "signing_key": _("The signing key has %(min)d to %(max)d characters.")
+                % {"min": SIGNING_KEY_MIN, "max": SIGNING_KEY_MAX}
+            }
+        )
+    return key
+
+
 def webhook_endpoint_create(
-    *, company: Company, url: str, event_types: Sequence[str], description: str = ""
+    *,
+    company: Company,
+    url: str,
+    event_types: Sequence[str],
+    description: str = "",
+    payload_format: str = PayloadFormat.STANDARD,
+    signing_key: str = "",
 ) -> IssuedEndpoint:
-    events = _clean_endpoint(url, event_types)
+    """A new endpoint and its secret (shown once): generated, or for a Delighted-format
+    endpoint the ``signing_key`` the admin pasted (what their receiver verifies with)."""
+    payload_format = payload_format or PayloadFormat.STANDARD
+    events = _clean_endpoint(url, event_types, payload_format)
+    secret = _clean_signing_key(signing_key, payload_format) or webhook_secret_new()
     if WebhookEndpoint.objects.for_company(company).count() >= MAX_ENDPOINTS:
         raise ValidationError(_("At most %(n)d endpoints.") % {"n": MAX_ENDPOINTS})
-    secret = webhook_secret_new()
     endpoint = WebhookEndpoint.objects.create(
         company=company,
         url=url.strip(),
         description=description.strip(),
         event_types=events,
+        payload_format=payload_format,
         secret_encrypted=secret_encrypt(secret),
     )
     return IssuedEndpoint(endpoint=endpoint, secret=secret)
+
+
+def _signs_standard(endpoint: WebhookEndpoint) -> bool:
+    """Whether the endpoint's secret is one of ours (a pasted key cannot sign the Standard
+    Webhooks way, whose secret is base64 bytes)."""
+    try:
+        secret = secret_decrypt(endpoint.secret_encrypted)
+        base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (CredentialUnreadable, ValueError):
+        return False
+    return secret.startswith("whsec_")
 
 
 def webhook_endpoint_update(
@@ -169,12 +244,37 @@ def webhook_endpoint_update(
     url: str,
     event_types: Sequence[str],
     description: str = "",
+    payload_format: str | None = None,
+    signing_key: str = "",
 ) -> WebhookEndpoint:
+    """Save the endpoint's settings; a ``signing_key`` (Delighted format) replaces its
+    secret. The secret is kept across a change of format: it signs either way, except a
+    pasted key, which cannot sign Standard Webhooks (rotate the secret first)."""
     assert endpoint.company_id == company.pk
-    endpoint.event_types = _clean_endpoint(url, event_types)
+    payload_format = payload_format or endpoint.payload_format
+    endpoint.event_types = _clean_endpoint(url, event_types, payload_format)
+    key = _clean_signing_key(signing_key, payload_format)
+    if (
+        payload_format == PayloadFormat.STANDARD
+        and endpoint.payload_format != PayloadFormat.STANDARD
+        and not _signs_standard(endpoint)
+    ):
+        raise ValidationError(
+            {
+                "payload_format": _(
+                    "This endpoint signs with a key you pasted, which Standard Webhooks "
+                    "cannot use: rotate the secret first."
+                )
+            }
+        )
     endpoint.url, endpoint.description = url.strip(), description.strip()
+    endpoint.payload_format = payload_format
     endpoint.updated_at = timezone.now()
-    endpoint.save(update_fields=["url", "event_types", "description", "updated_at"])
+    fields = ["url", "event_types", "description", "payload_format", "updated_at"]
+    if key:
+        endpoint.secret_encrypted = secret_encrypt(key)
+        fields.append("secret_encrypted")
+    endpoint.save(update_fields=fields)
     return endpoint
 
 
@@ -253,6 +353,37 @@ def _envelope(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _delighted_envelope(msg_id: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    envelope = {
+        "event_type": event_type,
+        "event_id": delighted_event_id(msg_id),
+        "event_data": data,
+    }
+    result: dict[str, Any] = json.loads(_body(envelope))
+    return result
+
+
+# (company, our event type, our event's data) -> Delighted's ``event_data``, or None to send
+# nothing (the object is gone). Registered by the app that knows the objects (delighted_compat).
+DelightedBuilder = Callable[["Company", str, dict[str, Any]], "dict[str, Any] | None"]
+_delighted_builders: list[DelightedBuilder] = []
+
+
+def webhook_format_register(builder: DelightedBuilder) -> None:
+    """Let ``builder`` make the Delighted-format bodies (an AppConfig.ready() calls this)."""
+    if builder not in _delighted_builders:
+        _delighted_builders.append(builder)
+
+
+def _delighted_data(
+    company: Company, event_type: str, data: dict[str, Any]
+) -> dict[str, Any] | None:
+    if not _delighted_builders:
+        logger.warning("no Delighted webhook builder registered: %s not sent", event_type)
+        return None
+    return _delighted_builders[-1](company, event_type, data)
+
+
 def _queue(messages: Sequence[WebhookMessage]) -> None:
     for message in messages:
         wake(DELIVER_TASK, message.company_id, message.pk, 0)
@@ -284,21 +415,34 @@ def webhook_event_emit(
     if not endpoints:
         return []
     payload = _envelope(event_type, data)
+    delighted: dict[str, Any] | None = None
+    if event_type in DELIGHTED_EVENT_TYPES and any(
+        e.payload_format == PayloadFormat.DELIGHTED for e in endpoints
+    ):
+        delighted = _delighted_data(company, event_type, data)
     now = timezone.now()
-    messages = WebhookMessage.objects.bulk_create(
-        [
+    rows = []
+    for endpoint in endpoints:
+        msg_id = new_message_id()
+        if endpoint.payload_format == PayloadFormat.DELIGHTED:
+            if delighted is None:
+                continue
+            body = _delighted_envelope(msg_id, DELIGHTED_EVENT_TYPES[event_type], delighted)
+        else:
+            body = payload
+        rows.append(
             WebhookMessage(
                 company=company,
+                public_id=msg_id,
                 kind=MessageKind.WEBHOOK,
                 endpoint=endpoint,
                 event_type=event_type,
-                payload=payload,
+                payload=body,
                 next_attempt_at=now + ENQUEUE_LEASE,
                 created_at=now,
             )
-            for endpoint in endpoints
-        ]
-    )
+        )
+    messages = WebhookMessage.objects.bulk_create(rows)
     _queue(messages)
     return messages
 
@@ -307,14 +451,19 @@ def webhook_test_send(*, company: Company, endpoint: WebhookEndpoint) -> Webhook
     """A ``ping`` event to this one endpoint (also when it is disabled: to check a fix)."""
     assert endpoint.company_id == company.pk
     now = timezone.now()
+    msg_id = new_message_id()
+    data = {"endpoint": endpoint.public_id, "message": "Test event from nps_saas"}
+    if endpoint.payload_format == PayloadFormat.DELIGHTED:
+        payload = _delighted_envelope(msg_id, PING_EVENT, data)
+    else:
+        payload = _envelope(PING_EVENT, data)
     message = WebhookMessage.objects.create(
         company=company,
+        public_id=msg_id,
         kind=MessageKind.WEBHOOK,
         endpoint=endpoint,
         event_type=PING_EVENT,
-        payload=_envelope(
-            PING_EVENT, {"endpoint": endpoint.public_id, "message": "Test event from nps_saas"}
-        ),
+        payload=payload,
         next_attempt_at=now + ENQUEUE_LEASE,
         created_at=now,
     )
@@ -376,8 +525,27 @@ def _request(message: WebhookMessage, now: datetime) -> tuple[str, str, dict[str
         secret = secret_decrypt(endpoint.secret_encrypted)
     except CredentialUnreadable:
         return "the signing secret cannot be read: rotate it"
-    headers = signed_headers(secret=secret, msg_id=message.public_id, body=body, now=now)
+    headers = _signed(endpoint, message, secret=secret, body=body, now=now)
+    if isinstance(headers, str):
+        return headers
     return endpoint.url, body, headers
+
+
+def _signed(
+    endpoint: WebhookEndpoint, message: WebhookMessage, *, secret: str, body: str, now: datetime
+) -> dict[str, str] | str:
+    """The signature headers of the endpoint's format, or why the message cannot be signed."""
+    delighted_body = "event_type" in message.payload
+    if endpoint.payload_format == PayloadFormat.DELIGHTED:
+        if not delighted_body:
+            return "queued in the Standard Webhooks format before the endpoint changed format"
+        return {DELIGHTED_SIGNATURE_HEADER: delighted_signature(secret=secret, body=body.encode())}
+    if delighted_body:
+        return "queued in Delighted's format before the endpoint changed format"
+    try:
+        return signed_headers(secret=secret, msg_id=message.public_id, body=body, now=now)
+    except ValueError:
+        return "the signing secret is not a Standard Webhooks secret: rotate it"
 
 
 def webhook_message_deliver(*, company: Company, message_id: int, attempt: int) -> str | None:

@@ -35,6 +35,23 @@ class WebhookEventType(models.TextChoices):
 PING_EVENT = "ping"
 
 
+class PayloadFormat(models.TextChoices):
+    """How an endpoint's requests look: our envelope signed the Standard Webhooks way, or
+    Delighted's (``event_type``/``event_id``/``event_data``, ``X-Delighted-Webhook-Signature``)
+    so that receivers written for Delighted keep working."""
+
+    STANDARD = "standard", _("Standard Webhooks")
+    DELIGHTED = "delighted", _("Delighted")
+
+
+# The events a Delighted-format endpoint can receive, and Delighted's names for them.
+DELIGHTED_EVENT_TYPES: dict[str, str] = {
+    WebhookEventType.RESPONSE_CREATED: "survey_response.created",
+    WebhookEventType.RESPONSE_UPDATED: "survey_response.updated",
+    WebhookEventType.CONTACT_UNSUBSCRIBED: "unsubscribe.created",
+}
+
+
 class DisabledReason(models.TextChoices):
     NONE = "", _("Enabled")
     MANUAL = "manual", _("Disabled by an admin")
@@ -44,12 +61,19 @@ class DisabledReason(models.TextChoices):
 
 class WebhookEndpoint(TenantModel):
     """A URL of the company's that receives the events it subscribed to, signed with its
-    secret (Standard Webhooks). The secret is stored encrypted (companies.credentials)."""
+    secret (Standard Webhooks, or Delighted's scheme: ``payload_format``). The secret is
+    stored encrypted (companies.credentials)."""
 
     public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
     url = models.URLField(_("URL"), max_length=2000)
     description = models.CharField(_("description"), max_length=200, blank=True)
     event_types = models.JSONField(_("events"), default=list)
+    payload_format = models.CharField(
+        _("payload format"),
+        max_length=16,
+        choices=PayloadFormat.choices,
+        default=PayloadFormat.STANDARD,
+    )
     secret_encrypted = models.TextField(editable=False)
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(

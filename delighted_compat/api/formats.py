@@ -66,7 +66,10 @@ def response_json(
         "permalink": permalink(response, slug=slug),
         "created_at": unix(response.created_at),
         "updated_at": unix(response.updated_at),
-        "person_properties": dict(response.invitation_properties) or None,
+        # An anonymous survey's (eNPS) properties could name the respondent: never shown.
+        "person_properties": (
+            None if response.survey.anonymous else dict(response.invitation_properties) or None
+        ),
         "notes": [],
         "tags": [],
         "additional_answers": additional_answers(response),
