@@ -57,6 +57,7 @@ a session temp table and one ``UPDATE … FROM`` plus one ``INSERT … SELECT`` 
 
 from __future__ import annotations
 
+import base64
 import codecs
 import contextlib
 import csv
@@ -67,6 +68,7 @@ import io
 import json
 import logging
 import re
+import secrets
 import tempfile
 import zipfile
 import zoneinfo
@@ -84,7 +86,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from companies.models import Company, User, new_public_id
+from companies.models import Company, User
 from companies.spreadsheets import spreadsheet_row, spreadsheet_unescape
 from companies.text import UNSTORABLE_MESSAGE, is_storable
 from companies.wake import wake
@@ -891,7 +893,7 @@ class _Target:
         properties: dict[str, Any] | None = None,
     ) -> None:
         self.pk = pk
-        self.public_id = "" if pk is not None else new_public_id()
+        self.public_id = ""  # a new contact's: given when written (_public_ids), in bulk
         self.email = email
         self.phone = phone
         self.name = name
@@ -904,8 +906,19 @@ class _Target:
 _TARGET_COLUMNS = ("id", *FIELDS, "properties")
 
 
+def _public_ids(count: int) -> list[str]:
+    """``count`` new public ids, as ``new_public_id`` makes them (12 random bytes each,
+    URL-safe base64: 16 characters), from one read of the system's random source instead of
+    one per contact (a tenth of an import's writing)."""
+    text = base64.urlsafe_b64encode(secrets.token_bytes(12 * count)).decode("ascii")
+    return [text[start : start + 16] for start in range(0, 16 * count, 16)]
+
+
 def _array_literal(values: list[str]) -> str:
     """A PostgreSQL array literal of text values: ``{"a","b \\"quoted\\""}``."""
+    joined = '","'.join(values)
+    if "\\" not in joined and '"' not in joined:  # the usual keys: nothing to escape
+        return '{"' + joined + '"}' if values else "{}"
     return (
         "{"
         + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
@@ -1025,6 +1038,8 @@ def _write_chunk(
     external_ids, emails = _keys(rows)
     existing = _existing(company, external_ids, emails, raw=copy)
     new, changed, rejected = _match(rows, existing, external_ids, emails)
+    for target, public_id in zip(new, _public_ids(len(new)), strict=True):
+        target.public_id = public_id
     now = timezone.now()
     if copy:
         _write_copy(company=company, new=new, changed=changed, now=now)

@@ -569,3 +569,30 @@ def test_an_import_whose_message_was_lost_is_woken_again(
     assert contact_import.status == ImportStatus.DONE
     assert set(_contacts(company)) == {"ann@example.com"}
     assert invitations_sweep_stale(now=later + REWAKE_QUEUED_AFTER * 2).imports == 0
+
+
+def test_public_ids_in_bulk_look_like_new_public_id() -> None:
+    """New contacts' public ids are drawn for a whole chunk at once: same length and
+    alphabet as ``new_public_id``, all different."""
+    from companies.models import new_public_id
+
+    ids = imports._public_ids(1000)
+    sample = new_public_id()
+    assert len(ids) == 1000
+    assert len(set(ids)) == 1000
+    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert all(len(i) == len(sample) == 16 and set(i) <= alphabet for i in ids)
+    assert imports._public_ids(0) == []
+
+
+@pytest.mark.parametrize(
+    ("values", "literal"),
+    [
+        ([], "{}"),
+        ([""], '{""}'),
+        (["a@x.kz", "ext-1"], '{"a@x.kz","ext-1"}'),
+        (['say "hi"', "back\\slash"], '{"say \\"hi\\"","back\\\\slash"}'),
+    ],
+)
+def test_array_literal_quotes_only_what_needs_it(values: list[str], literal: str) -> None:
+    assert imports._array_literal(values) == literal
