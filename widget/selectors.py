@@ -1,0 +1,107 @@
+"""Reads for the widget: its settings by publishable key, and who was asked lately."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db.models import Q, QuerySet
+
+from companies.models import Company
+from responses.models import Response
+from surveys.models import Contact, Survey, SurveyStatus
+from surveys.services.invitations import throttled_contact_ids
+from widget.models import WidgetSettings, WidgetView
+
+
+def widget_for_key(*, key: str) -> WidgetSettings | None:
+    """The enabled widget of an active survey that ``key`` names, else None.
+
+    The publishable key is the widget's only way in: it names its company (as an API key
+    does), so this one lookup crosses companies; everything after it is scoped."""
+    if not key or len(key) > 64:
+        return None
+    widget = (
+        WidgetSettings.objects.unscoped(reason="a publishable key names its company")
+        .select_related("survey", "survey__company", "company")
+        .filter(publishable_key=key, enabled=True)
+        .first()
+    )
+    if widget is None or widget.survey.status != SurveyStatus.ACTIVE:
+        return None
+    return widget
+
+
+def widget_settings_get(*, company: Company, survey: Survey) -> WidgetSettings | None:
+    return WidgetSettings.objects.for_company(company).filter(survey=survey).first()
+
+
+def widget_contact_find(
+    *, company: Company, email: str | None, external_id: str | None
+) -> Contact | None:
+    """The contact the page identifies: by external id first, then by email (as upserts)."""
+    contacts = Contact.objects.for_company(company)
+    if external_id:
+        contact = contacts.filter(external_id=external_id).first()
+        if contact is not None:
+            return contact
+    if email:
+        return contacts.filter(email=email.strip().lower()).first()
+    return None
+
+
+def widget_contact_resting(
+    *, company: Company, widget: WidgetSettings, contact: Contact, now: datetime
+) -> bool:
+    """Whether ``contact`` must not be asked now: surveyed by any channel (email, SMS, a
+    link, the widget) within the survey's throttle window, or dismissed the widget within
+    its dismissal cooldown."""
+    survey = widget.survey
+    if throttled_contact_ids(company=company, survey=survey, contact_ids=[contact.pk], at=now):
+        return True
+    if survey.throttle_days:
+        since = now - timedelta(days=survey.throttle_days)
+        answered = Response.objects.for_company(company).filter(
+            contact=contact, survey__kind=survey.kind, created_at__gte=since
+        )
+        if answered.exists():
+            return True
+    views = WidgetView.objects.for_company(company).filter(survey=survey, contact=contact)
+    return _views_resting(views, widget=widget, now=now, answered_days=survey.throttle_days)
+
+
+def widget_visitor_resting(
+    *, company: Company, widget: WidgetSettings, visitor_hash: str, now: datetime
+) -> bool:
+    """Whether an anonymous visitor must not be asked now (answered within the anonymous
+    cooldown, or dismissed within the dismissal cooldown)."""
+    views = WidgetView.objects.for_company(company).filter(
+        survey=widget.survey, visitor_hash=visitor_hash
+    )
+    return _views_resting(
+        views, widget=widget, now=now, answered_days=widget.anonymous_cooldown_days
+    )
+
+
+def _views_resting(
+    views: QuerySet[WidgetView], *, widget: WidgetSettings, now: datetime, answered_days: int
+) -> bool:
+    rest = Q(pk__in=[])
+    if answered_days:
+        rest |= Q(answered_at__gte=now - timedelta(days=answered_days))
+    if widget.dismissal_cooldown_days:
+        rest |= Q(
+            dismissed_at__gte=now - timedelta(days=widget.dismissal_cooldown_days),
+            answered_at__isnull=True,
+        )
+    return bool(views.filter(rest).exists())
+
+
+def widget_view_for_ticket(
+    *, company: Company, survey: Survey, ticket_hash: str
+) -> WidgetView | None:
+    return (
+        WidgetView.objects.for_company(company)
+        .filter(survey=survey, ticket_hash=ticket_hash)
+        .select_related("contact")
+        .first()
+    )
