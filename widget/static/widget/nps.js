@@ -57,7 +57,7 @@
       if (opts[k] !== undefined && opts[k] !== null) person[k] = opts[k];
     });
     var identified = !!(person.email || person.external_id);
-    called = called || identified;
+    called = true;
     if (!identified && Number(store(":rest") || 0) > Date.now()) return;
     var mine = ++seq;
     if (pending) { w.clearTimeout(pending); pending = null; }
@@ -66,9 +66,17 @@
       visitor: visitor(), url: w.location.href,
       lang: (d.documentElement.getAttribute("lang") || "").slice(0, 20), person: person
     }).then(function (j) {
-      if (!j.show || mine !== seq) return;
-      pending = w.setTimeout(function () { pending = null; render(j); }, Math.max(0, j.delay || 0) * 1000);
-    }).catch(function () { /* not allowed here, or offline: show nothing */ });
+      if (mine !== seq) return;
+      if (!j.show) return decided(false, j.reason || j.error || "");
+      pending = w.setTimeout(function () {
+        pending = null; render(j); decided(true, "");
+      }, Math.max(0, j.delay || 0) * 1000);
+    }).catch(function () { decided(false, "refused"); });  /* not allowed here, or offline */
+  }
+
+  // The host page may listen: window.addEventListener("nps:decision", e => e.detail.show).
+  function decided(show, reason) {
+    try { w.dispatchEvent(new w.CustomEvent("nps:decision", { detail: { show: show, reason: reason } })); } catch (e) { /* old browser */ }
   }
 
   var CSS = [
@@ -215,5 +223,7 @@
       if (oldDelighted[m] && oldDelighted[m][0] === "survey") delightedSurvey(oldDelighted[m][1]);
     }
   }
-  if (AUTO) w.setTimeout(function () { if (!called) survey({}); }, 0);
+  // Anonymous visitors need no call: after the page's own scripts (load), unless one called.
+  function auto() { w.setTimeout(function () { if (!called) survey({}); }, 0); }
+  if (AUTO) { if (d.readyState === "complete") auto(); else w.addEventListener("load", auto); }
 })();
