@@ -34,6 +34,7 @@ from widget.models import WidgetSettings, WidgetView, new_publishable_key
 from widget.selectors import (
     widget_contact_find,
     widget_contact_resting,
+    widget_key_cache_clear,
     widget_view_for_ticket,
     widget_visitor_resting,
 )
@@ -136,6 +137,7 @@ def widget_settings_update(*, company: Company, survey: Survey, **fields: Any) -
         exclude=["company", "survey"], validate_unique=False, validate_constraints=False
     )
     widget.save()
+    widget_key_cache_clear()
     return widget
 
 
@@ -144,6 +146,7 @@ def widget_key_rotate(*, company: Company, survey: Survey) -> WidgetSettings:
     widget = widget_settings_for(company=company, survey=survey)
     widget.publishable_key = new_publishable_key()
     widget.save(update_fields=["publishable_key", "updated_at"])
+    widget_key_cache_clear()
     return widget
 
 
@@ -290,7 +293,8 @@ def widget_decide(
             company=company, widget=widget, contact=contact, now=now
         ):
             return Decision(show=False, reason="throttled")
-        contact = _contact_upsert(company, caller) or contact
+        if contact is None or _contact_differs(contact, caller):
+            contact = _contact_upsert(company, caller) or contact
         if contact is None:
             return Decision(show=False, reason="identity")
     elif widget_visitor_resting(company=company, widget=widget, visitor_hash=v_hash, now=now):
@@ -339,6 +343,18 @@ def _rules_refusal(widget: WidgetSettings, caller: Caller, now: datetime) -> str
     ):
         return "too_new"
     return ""
+
+
+def _contact_differs(contact: Contact, caller: Caller) -> bool:
+    """Whether the page says something new about a known contact (else no write at all)."""
+    if caller.name and caller.name != contact.name:
+        return True
+    if caller.email and caller.email != contact.email:
+        return True
+    if caller.external_id and caller.external_id != contact.external_id:
+        return True
+    known = contact.properties or {}
+    return any(known.get(key) != value for key, value in caller.properties.items())
 
 
 def _contact_upsert(company: Company, caller: Caller) -> Contact | None:

@@ -19,6 +19,7 @@ from responses.tests.conftest import make_contact, make_invitation, make_survey
 from surveys.models import Contact, Survey
 from widget import views_public
 from widget.models import WidgetView
+from widget.selectors import widget_key_cache_clear
 from widget.services import identity_signature
 from widget.tests.helpers import ORIGIN, PAGE, answer, call, dismiss, enable, show
 
@@ -190,6 +191,7 @@ def test_other_origins_unknown_keys_and_closed_surveys_get_nothing(
     enable(company, survey, enabled=True)
     survey.status = "paused"
     survey.save()
+    widget_key_cache_clear()  # as KEY_CACHE_SECONDS later
     assert call("show", body).status_code == 404
     assert WidgetView.objects.for_company(company).count() == 0
 
@@ -329,3 +331,24 @@ def test_widget_answers_appear_in_v1_survey_responses(company: Company) -> None:
     [row] = Client().get("/v1/survey_responses", HTTP_AUTHORIZATION=auth).json()
     assert (row["score"], row["comment"]) == (6, "Meh")
     assert row["person_properties"] == {"plan": "pro", "page_url": PAGE}
+
+
+def test_widget_answers_count_in_the_dashboards_by_channel(
+    company: Company, survey: Survey
+) -> None:
+    from dashboards.selectors import metrics_for
+
+    widget = enable(company, survey)
+    for n, score in enumerate((10, 3)):
+        ticket = _shown(show(widget, visitor=f"{n}" * 32))["ticket"]
+        answer(widget, ticket, score)
+    response_record(
+        invitation=None, survey=survey, score=9, channel="link", language="en",
+        browser_key="c" * 64,
+    )  # fmt: skip
+    figures = metrics_for(company=company, survey=survey, channel="widget", segment="channel")
+    assert figures["response_count"] == 2
+    everything = metrics_for(company=company, survey=survey, segment="channel")
+    names = {s["value"]: (s["name"], s["response_count"]) for s in everything["segments"] or []}
+    assert names["widget"] == ("Web widget", 2)
+    assert names["link"] == ("Web link", 1)
