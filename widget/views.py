@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -41,9 +42,9 @@ def _survey_or_404(request: CompanyRequest, survey_id: str) -> Survey:
     return survey
 
 
-def snippet(request: HttpRequest, key: str) -> str:
-    """The one line a customer pastes into their pages."""
-    src = request.build_absolute_uri(reverse("widget-script")) + f"?v={script_version()}"
+def snippet(key: str) -> str:
+    """The one line a customer pastes into their pages (our public address, as in emails)."""
+    src = settings.SITE_URL + reverse("widget-script") + f"?v={script_version()}"
     return f'<script async src="{src}" data-key="{key}"></script>'
 
 
@@ -71,7 +72,7 @@ def widget_settings(request: CompanyRequest, survey_id: str) -> HttpResponse:
             "survey": survey,
             "widget": widget,
             "form": form,
-            "snippet": snippet(request, widget.publishable_key),
+            "snippet": snippet(widget.publishable_key),
             "secret": link_secret(company=company) if is_admin else "",
         },
     )
