@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from django.db.models import Q, QuerySet
 
 from companies.models import Company
-from responses.models import Response
 from surveys.models import Contact, Survey, SurveyStatus
 from surveys.services.invitations import throttled_contact_ids
 from widget.models import WidgetSettings, WidgetView
@@ -85,13 +84,7 @@ def widget_contact_resting(
     survey = widget.survey
     if throttled_contact_ids(company=company, survey=survey, contact_ids=[contact.pk], at=now):
         return True
-    if survey.throttle_days:
-        since = now - timedelta(days=survey.throttle_days)
-        answered = Response.objects.for_company(company).filter(
-            contact=contact, survey__kind=survey.kind, created_at__gte=since
-        )
-        if answered.exists():
-            return True
+    # Answers of an anonymous survey carry no contact: their showings still do.
     views = WidgetView.objects.for_company(company).filter(survey=survey, contact=contact)
     return _views_resting(views, widget=widget, now=now, answered_days=survey.throttle_days)
 

@@ -352,3 +352,25 @@ def test_widget_answers_count_in_the_dashboards_by_channel(
     names = {s["value"]: (s["name"], s["response_count"]) for s in everything["segments"] or []}
     assert names["widget"] == ("Web widget", 2)
     assert names["link"] == ("Web link", 1)
+
+
+def test_sends_skip_people_who_answered_in_the_widget(company: Company, survey: Survey) -> None:
+    from surveys.services.invitations import throttled_contact_ids
+
+    widget = enable(company, survey)
+    ticket = _shown(show(widget, email="ann@customer.test"))["ticket"]
+    bob = make_contact(company, email="bob@customer.test")
+    ann = Contact.objects.for_company(company).get(email="ann@customer.test")
+    ids = [ann.pk, bob.pk]
+    now = timezone.now() + timedelta(seconds=1)
+    assert throttled_contact_ids(company=company, survey=survey, contact_ids=ids, at=now) == set()
+    answer(widget, ticket, 8)
+    later = timezone.now() + timedelta(seconds=1)
+    assert throttled_contact_ids(company=company, survey=survey, contact_ids=ids, at=later) == {
+        ann.pk
+    }
+    # Beyond the survey's window, asked again.
+    beyond = later + timedelta(days=survey.throttle_days + 1)
+    assert (
+        throttled_contact_ids(company=company, survey=survey, contact_ids=ids, at=beyond) == set()
+    )
