@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "responses",
     "dashboards",
     "delighted_compat",
+    "widget",
 ]
 
 MIDDLEWARE = [

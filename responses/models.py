@@ -34,6 +34,7 @@ class ResponseChannel(models.TextChoices):
     SMS = Channel.SMS.value, Channel.SMS.label
     WHATSAPP = Channel.WHATSAPP.value, Channel.WHATSAPP.label
     LINK = "link", _("Web link")
+    WIDGET = "widget", _("Web widget")
 
 
 # Response.owed_event: the webhook event an answer still owes.

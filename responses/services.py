@@ -103,6 +103,7 @@ class _Answer:
     cleared: frozenset[str]  # extra questions answered blank now: clear earlier answers
     channel: str
     language: str
+    properties: dict[str, Any] | None  # what the page passed (widget): snapshotted at first
 
 
 def _locked_existing(answer: _Answer) -> Response | None:
@@ -128,7 +129,9 @@ def _new(answer: _Answer) -> Response:
         channel=answer.channel,
         language=answer.language,
         contact_properties=dict(contact.properties) if contact else {},
-        invitation_properties=dict(invitation.properties) if invitation else {},
+        invitation_properties=(
+            dict(invitation.properties) if invitation else dict(answer.properties or {})
+        ),
         browser_key=answer.browser_key,
         created_at=now,
         updated_at=now,
@@ -172,6 +175,7 @@ def _clean_answer(
     language: str,
     contact: Contact | None,
     browser_key: str | None,
+    properties: dict[str, Any] | None = None,
 ) -> _Answer:
     extras = (
         None if extra_answers is None else clean_extra_answers(survey=survey, answers=extra_answers)
@@ -196,6 +200,7 @@ def _clean_answer(
         cleared=frozenset(extra_answers or {}) - frozenset(extras or {}),
         channel=channel,
         language=language if language in SURVEY_LANGUAGE_CODES else survey.default_language,
+        properties=properties,
     )
 
 
@@ -210,6 +215,7 @@ def response_record(
     language: str,
     contact: Contact | None = None,
     browser_key: str | None = None,
+    properties: dict[str, Any] | None = None,
 ) -> Response:
     """Record an answer, or update the one already given (one per invitation / browser).
 
@@ -218,7 +224,9 @@ def response_record(
     comment, a blank extra answer clears that one. Identity: the invitation's contact, else
     ``contact`` (a web link's signed email); never stored for an anonymous survey. The
     contact's and the invitation's properties are snapshotted at the first answer only, so
-    later edits of the contact do not move old answers between segments.
+    later edits of the contact do not move old answers between segments. ``properties``
+    (an answer without an invitation: the widget's page properties and URL) are stored as
+    the answer's own properties at the first answer, where an invitation's would be.
 
     Race-safe: a concurrent submit of the same invitation (or browser) loses on the unique
     constraint, its attempt is rolled back, and it then updates the winner's row (committed
@@ -235,6 +243,7 @@ def response_record(
         language=language,
         contact=contact,
         browser_key=browser_key,
+        properties=properties,
     )
     # An invitation not yet answered has no response: go straight to the insert (the common
     # case). Losing the race to a concurrent submit rolls that attempt back; the winner's row

@@ -54,6 +54,8 @@ PUBLIC_ROUTES: dict[str, str] = {
     "r/<str:token>/*": "respondent answer pages: the invitation token names its own company",
     "l/<str:public_id>/*": "survey web links: the survey's public id names its own company",
     "twilio/status/": "Twilio status callbacks: X-Twilio-Signature checked, ?d names the delivery",
+    "w/*": "website widget: the publishable key in the body names its survey; CORS only to the "
+    "widget's allowed origins (widget/tests/test_widget_api.py)",
     "twilio/inbound/": "Twilio inbound SMS/WhatsApp: X-Twilio-Signature checked, the receiving "
     "number names the company",
 }

@@ -162,20 +162,37 @@ def throttled_contact_ids(
     *, company: Company, survey: Survey, contact_ids: Iterable[int], at: datetime
 ) -> set[int]:
     """Contacts (of ``contact_ids``) already surveyed by a survey of the same kind within the
-    survey's throttle window before ``at``: sent then, or waiting to be sent. ONE query."""
+    survey's throttle window before ``at``: sent then, or waiting to be sent, or who answered
+    without an invitation then (a signed web link, the website widget). TWO queries."""
     if not survey.throttle_days:
         return set()
     since = at - timedelta(days=survey.throttle_days)
-    return set(
+    ids = list(contact_ids)
+    invited = set(
         Invitation.objects.for_company(company)
         .filter(
-            contact_id__in=list(contact_ids),
+            contact_id__in=ids,
             survey__kind=survey.kind,
             status__in=THROTTLE_STATUSES,
         )
         .filter(Q(sent_at__gte=since) | Q(sent_at__isnull=True, scheduled_for__gte=since))
         .values_list("contact_id", flat=True)
     )
+    # Answers are the responses app's (above this one): reached through the contact's
+    # reverse relation, without importing it. Answers to invitations are counted above.
+    answered = set(
+        Contact.objects.for_company(company)
+        .filter(
+            pk__in=ids,
+            responses__company=company,
+            responses__survey__kind=survey.kind,
+            responses__invitation__isnull=True,
+            responses__created_at__gte=since,
+            responses__created_at__lte=at,
+        )
+        .values_list("pk", flat=True)
+    )
+    return invited | answered
 
 
 # Channels and the Contact field each one sends to.
