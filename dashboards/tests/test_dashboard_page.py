@@ -88,6 +88,8 @@ def test_a_change_shows_up_or_down_only_when_significant(
     assert "▲" not in text
     assert "▼" not in text
     assert "not significant" in text
+    # NPS 33 against −33: the change carries its sign even when it is not significant.
+    assert "+66.7 · not significant" in text
 
 
 @time_machine.travel(NOW, tick=False)
