@@ -166,6 +166,9 @@ def test_results_page_figures_for_a_known_set_of_answers(viewer: Persona, compan
     assert figures["detractors"] == "2 · 33.3%"
     assert figures["response_rate"] == "75.0%"  # 6 answered of 8 sent
     assert 'data-testid="low-sample"' in html
+    # The menu marks Campaigns, where the page is reached from, not Dashboard.
+    current = re.findall(r'<a href="([^"]+)" aria-current="page">', html)
+    assert current == [reverse("surveys:campaigns", kwargs={"company_slug": company.slug})]
     states = re.findall(r'data-state="(\w+)"', html)
     assert states == ["answered"] * 6 + ["bounced", "sent", "queued", "failed"]
     scores = re.findall(r"<td data-score>([^<]*)</td>", html)
