@@ -52,6 +52,7 @@ from surveys.services.contacts import contact_clean
 from surveys.services.invitations import (
     CHANNEL_ADDRESS_FIELD,
     THROTTLE_STATUSES,
+    answered_uninvited_contact_ids,
     contact_address,
     events_add,
     invitation_new,
@@ -496,24 +497,29 @@ def _throttled(
 ) -> set[int]:
     """Contacts of ``members`` surveyed (or about to be) by a survey of the same kind,
     on any channel, within the throttle window: the survey's, at most the cadence (the
-    programme's own cadence is what the company chose for it). A member's own previous ask
-    does not count (it is about one cadence old). One query."""
+    programme's own cadence is what the company chose for it), or who answered one without an
+    invitation then (a web link, the website widget). A member's own previous ask does not
+    count (it is about one cadence old). Two queries."""
     survey = program.survey
     days = min(survey.throttle_days, program.cadence_days)
     if not days or not members:
         return set()
     since = now - timedelta(days=days)
     own = [m.last_invitation_id for m in members if m.last_invitation_id is not None]
-    return set(
+    contact_ids = [m.contact_id for m in members]
+    invited = set(
         Invitation.objects.for_company(program.company)
         .filter(
-            contact_id__in=[m.contact_id for m in members],
+            contact_id__in=contact_ids,
             survey__kind=survey.kind,
             status__in=THROTTLE_STATUSES,
         )
         .filter(Q(sent_at__gte=since) | Q(sent_at__isnull=True, scheduled_for__gte=since))
         .exclude(pk__in=own)
         .values_list("contact_id", flat=True)
+    )
+    return invited | answered_uninvited_contact_ids(
+        company=program.company, kind=survey.kind, contact_ids=contact_ids, since=since, until=now
     )
 
 

@@ -178,21 +178,33 @@ def throttled_contact_ids(
         .filter(Q(sent_at__gte=since) | Q(sent_at__isnull=True, scheduled_for__gte=since))
         .values_list("contact_id", flat=True)
     )
-    # Answers are the responses app's (above this one): reached through the contact's
-    # reverse relation, without importing it. Answers to invitations are counted above.
-    answered = set(
+    answered = answered_uninvited_contact_ids(
+        company=company, kind=survey.kind, contact_ids=ids, since=since, until=at
+    )
+    return invited | answered
+
+
+def answered_uninvited_contact_ids(
+    *, company: Company, kind: str, contact_ids: Iterable[int], since: datetime, until: datetime
+) -> set[int]:
+    """Contacts (of ``contact_ids``) who answered a survey of ``kind`` between ``since`` and
+    ``until`` without an invitation (a signed web link, the website widget). ONE query.
+
+    Answers are the responses app's (above this one): reached through the contact's reverse
+    relation, without importing it. Answers to invitations count through the invitations.
+    """
+    return set(
         Contact.objects.for_company(company)
         .filter(
-            pk__in=ids,
+            pk__in=list(contact_ids),
             responses__company=company,
-            responses__survey__kind=survey.kind,
+            responses__survey__kind=kind,
             responses__invitation__isnull=True,
             responses__created_at__gte=since,
-            responses__created_at__lte=at,
+            responses__created_at__lte=until,
         )
         .values_list("pk", flat=True)
     )
-    return invited | answered
 
 
 # Channels and the Contact field each one sends to.

@@ -374,3 +374,31 @@ def test_sends_skip_people_who_answered_in_the_widget(company: Company, survey: 
     assert (
         throttled_contact_ids(company=company, survey=survey, contact_ids=ids, at=beyond) == set()
     )
+
+
+def test_recurring_asks_skip_people_who_answered_in_the_widget(
+    company: Company, survey: Survey
+) -> None:
+    from surveys.services.autopilot import (
+        autopilot_configure,
+        autopilot_dispatch_due,
+        autopilot_member_add,
+    )
+
+    autopilot_configure(
+        company=company,
+        survey=survey,
+        channel="email",
+        active=True,
+        cadence_days=90,
+        first_delay_days=0,
+    )
+    widget = enable(company, survey)
+    answer(widget, _shown(show(widget, email="ann@customer.test"))["ticket"], 8)
+    ann = Contact.objects.for_company(company).get(email="ann@customer.test")
+    bob = make_contact(company, email="bob@customer.test")
+    for person in (ann, bob):
+        autopilot_member_add(company=company, survey=survey, channel="email", contact=person)
+    outcome = autopilot_dispatch_due(now=timezone.now() + timedelta(seconds=1))
+    # Ann answered in the widget a moment ago: her recurring ask moves on; Bob is asked.
+    assert (outcome.asked, outcome.throttled) == (1, 1)
