@@ -16,8 +16,15 @@ from companies.tenancy import TenantManager, TenantModel, TenantQuerySet
 
 
 def new_public_id() -> str:
-    """A random public identifier (96 bits, URL-safe), never a sequential integer."""
-    return secrets.token_urlsafe(12)
+    """A random public identifier (96 bits, URL-safe), never a sequential integer.
+
+    Never starts with ``-``: such an id read as an option on the command line
+    (``create_api_key --survey -x…`` failed), one id in 64.
+    """
+    while True:
+        value = secrets.token_urlsafe(12)
+        if not value.startswith("-"):
+            return value
 
 
 TIME_ZONE_CHOICES = [(tz, tz) for tz in sorted(zoneinfo.available_timezones()) if "/" in tz] + [

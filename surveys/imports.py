@@ -86,7 +86,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from companies.models import Company, User
+from companies.models import Company, User, new_public_id
 from companies.spreadsheets import spreadsheet_row, spreadsheet_unescape
 from companies.text import UNSTORABLE_MESSAGE, is_storable
 from companies.wake import wake
@@ -911,7 +911,9 @@ def _public_ids(count: int) -> list[str]:
     URL-safe base64: 16 characters), from one read of the system's random source instead of
     one per contact (a tenth of an import's writing)."""
     text = base64.urlsafe_b64encode(secrets.token_bytes(12 * count)).decode("ascii")
-    return [text[start : start + 16] for start in range(0, 16 * count, 16)]
+    ids = [text[start : start + 16] for start in range(0, 16 * count, 16)]
+    # Like new_public_id, none starts with "-" (one in 64 is drawn again).
+    return [new_public_id() if value.startswith("-") else value for value in ids]
 
 
 def _array_literal(values: list[str]) -> str:

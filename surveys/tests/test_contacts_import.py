@@ -582,6 +582,8 @@ def test_public_ids_in_bulk_look_like_new_public_id() -> None:
     assert len(set(ids)) == 1000
     alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     assert all(len(i) == len(sample) == 16 and set(i) <= alphabet for i in ids)
+    # One in 64 random ids would start with "-", which a command line reads as an option.
+    assert not [i for i in ids if i.startswith("-")]
     assert imports._public_ids(0) == []
 
 
