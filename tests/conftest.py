@@ -26,10 +26,11 @@ from django.conf import settings
 from django.db import connection
 
 from nps_saas.celery import app
+from tests.waits import WAIT_SECONDS
 
-WORKER_START_TIMEOUT = 30.0
+WORKER_START_TIMEOUT = WAIT_SECONDS
 WORKER_STOP_TIMEOUT = 10.0
-DEFAULT_WAIT = 30.0
+DEFAULT_WAIT = WAIT_SECONDS
 
 
 @dataclass

@@ -22,6 +22,7 @@ from django.core.management import get_commands
 
 from tests.conftest import worker_queues
 from tests.envvars import ROOT, settings_variables
+from tests.waits import WAIT_SECONDS
 
 APP_SERVICES = ("web", "worker", "beat")
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?P<op>:?[-?])(?P<arg>[^}]*)\}")
@@ -128,7 +129,7 @@ def test_the_stack_environment_is_a_complete_production_configuration(tmp_path: 
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), **env},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=WAIT_SECONDS,
         check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -23,6 +23,8 @@ from urllib.request import HTTPCookieProcessor, OpenerDirector, Request, build_o
 import pytest
 from django.conf import settings
 
+from tests.waits import WAIT_SECONDS
+
 START_TIMEOUT = 30.0
 
 
@@ -47,7 +49,7 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=WAIT_SECONDS,
         check=False,
     )
     assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stderr}"

@@ -20,6 +20,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from tests.waits import WAIT_SECONDS
+
 MANAGE = str(settings.BASE_DIR / "manage.py")
 
 PRODUCTION_ENV = {
@@ -66,7 +68,7 @@ def run(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.Comp
         cwd=settings.BASE_DIR,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=WAIT_SECONDS,
         check=False,
     )
 

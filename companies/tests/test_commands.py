@@ -29,6 +29,7 @@ from django.urls import reverse
 
 from companies.models import ApiKey, Company, Membership, Role, User
 from conftest import PASSWORD, make_user
+from tests.waits import WAIT_SECONDS
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -215,7 +216,7 @@ def manage(*args: str) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=WAIT_SECONDS,
         check=False,
     )
 

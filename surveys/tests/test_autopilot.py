@@ -53,6 +53,7 @@ from tests.conftest import (  # noqa: F401 (the worker fixtures live there)
     _celery_worker_session,
     celery_worker_process,
 )
+from tests.waits import WAIT_SECONDS
 
 pytestmark = pytest.mark.django_db
 
@@ -386,7 +387,7 @@ def test_two_concurrent_dispatchers_ask_each_member_once(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=WAIT_SECONDS)
     assert not errors, errors
     assert sum(asked) == 40
     assert _recipients() == sorted(c.email or "" for c in people)

@@ -74,7 +74,7 @@ def test_two_workers_share_the_senders_rate_limit(company: Company, tmp_path: An
             pending = Invitation.objects.for_company(company).filter(
                 status__in=[InvitationStatus.QUEUED, InvitationStatus.SENDING]
             )
-            workers[0].wait_for(lambda: not pending.exists(), what="every SMS sent", timeout=60)
+            workers[0].wait_for(lambda: not pending.exists(), what="every SMS sent")
         finally:
             app.conf.task_always_eager = eager
             for worker in workers:

@@ -28,6 +28,7 @@ from tests.conftest import (  # noqa: F401 (the worker fixtures live there)
     stop_celery_worker,
 )
 from tests.fake_provider import LoopbackPostmark
+from tests.waits import WAIT_SECONDS
 
 
 def _queued_campaign(company: Company, size: int) -> list[int]:
@@ -127,7 +128,7 @@ def test_two_senders_racing_send_each_invitation_once(company: Company) -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=WAIT_SECONDS)
     assert not errors, errors
     assert sum(claimed) == 60
     recipients = [address for message in mail.outbox for address in message.to]
@@ -154,7 +155,7 @@ def test_campaign_fans_out_through_a_real_worker(
             CampaignStatus.DONE
         )
 
-    celery_worker_process.wait_for(done, what="the campaign to be sent", timeout=60)
+    celery_worker_process.wait_for(done, what="the campaign to be sent")
     invitations = Invitation.objects.for_company(company).filter(campaign=campaign)
     assert set(invitations.values_list("status", flat=True)) == {InvitationStatus.SENT}
     assert invitations.count() == 25

@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.waits import WAIT_SECONDS
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless in a closed network: no background calls home, no sandbox as root.
@@ -64,7 +66,10 @@ def chromium_page(monkeypatch: pytest.MonkeyPatch, live_server) -> Iterator[Page
             locale="en-US",
             timezone_id=BROWSER_TIME_ZONE,
         )
-        context.set_default_timeout(15_000)
+        # Actions and assertions wait as long as every other test waits (tests/waits.py):
+        # Playwright's own 5 s for `expect` flakes on two busy cores.
+        context.set_default_timeout(WAIT_SECONDS * 1000)
+        expect.set_options(timeout=WAIT_SECONDS * 1000)
         page = context.new_page()
         try:
             yield page
