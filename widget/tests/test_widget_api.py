@@ -374,3 +374,17 @@ def test_sends_skip_people_who_answered_in_the_widget(company: Company, survey: 
     assert (
         throttled_contact_ids(company=company, survey=survey, contact_ids=ids, at=beyond) == set()
     )
+
+
+def test_show_and_answer_of_a_new_person_take_few_queries(
+    company: Company, survey: Survey, django_assert_num_queries: Any
+) -> None:
+    widget = enable(company, survey)
+    _shown(show(widget, email="first@customer.test", visitor="f" * 32))  # the key is read
+    # Contact lookup, then the upsert (lookup, insert, in a savepoint), the showing.
+    with django_assert_num_queries(6):
+        body = _shown(show(widget, email="new@customer.test", name="New", visitor="n" * 32))
+    # The showing, the response inserted straight away (a savepoint inside the answer's
+    # transaction), the showing marked answered.
+    with django_assert_num_queries(7):
+        assert answer(widget, body["ticket"], 8).status_code == 200
