@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -301,7 +302,12 @@ def test_a_first_answer_that_was_not_the_first_updates_the_earlier_one(company):
     # The widget says "first answer" for a showing not yet answered: the insert goes first,
     # and an earlier answer of the same browser after all is updated, not duplicated.
     survey = make_survey(company)
-    common = {"invitation": None, "survey": survey, "channel": "widget", "language": "en"}
+    common: dict[str, Any] = {
+        "invitation": None,
+        "survey": survey,
+        "channel": "widget",
+        "language": "en",
+    }
     first = response_record(score=3, browser_key="w" * 64, first_answer=True, **common)
     again = response_record(
         score=4, comment="Slow", browser_key="w" * 64, first_answer=True, **common
