@@ -33,7 +33,6 @@ from surveys.services.contacts import contact_upsert
 from widget.models import WidgetSettings, WidgetView, new_publishable_key
 from widget.selectors import (
     widget_contact_find,
-    widget_contact_resting,
     widget_key_cache_clear,
     widget_view_for_ticket,
     widget_visitor_resting,
@@ -286,12 +285,14 @@ def widget_decide(
     contact: Contact | None = None
     v_hash = visitor_hash(caller.visitor)
     if caller.identified:
-        contact = widget_contact_find(
-            company=company, email=caller.email, external_id=caller.external_id
+        contact, resting = widget_contact_find(
+            company=company,
+            widget=widget,
+            email=caller.email,
+            external_id=caller.external_id,
+            now=now,
         )
-        if contact is not None and widget_contact_resting(
-            company=company, widget=widget, contact=contact, now=now
-        ):
+        if resting:
             return Decision(show=False, reason="throttled")
         if contact is None or _contact_differs(contact, caller):
             contact = _contact_upsert(company, caller) or contact

@@ -164,35 +164,41 @@ def throttled_contact_ids(
     """Contacts (of ``contact_ids``) already surveyed by a survey of the same kind within the
     survey's throttle window before ``at``: sent then, or waiting to be sent, or who answered
     without an invitation then (a signed web link, the website widget). TWO queries."""
-    if not survey.throttle_days:
+    found = throttle_querysets(company=company, survey=survey, at=at)
+    if found is None:
         return set()
-    since = at - timedelta(days=survey.throttle_days)
+    invited, answered = found
     ids = list(contact_ids)
-    invited = set(
+    return set(invited.filter(contact_id__in=ids).values_list("contact_id", flat=True)) | set(
+        answered.filter(pk__in=ids).values_list("pk", flat=True)
+    )
+
+
+def throttle_querysets(
+    *, company: Company, survey: Survey, at: datetime
+) -> tuple[models.QuerySet[Invitation], models.QuerySet[Contact]] | None:
+    """What ``throttled_contact_ids`` asks, for any contact: the invitations that throttle
+    their contact (``contact_id``), and the contacts who answered without an invitation
+    within the window. None when the survey has no throttle. (The widget asks them as
+    subqueries of its contact lookup: one query.)"""
+    if not survey.throttle_days:
+        return None
+    since = at - timedelta(days=survey.throttle_days)
+    invited = (
         Invitation.objects.for_company(company)
-        .filter(
-            contact_id__in=ids,
-            survey__kind=survey.kind,
-            status__in=THROTTLE_STATUSES,
-        )
+        .filter(survey__kind=survey.kind, status__in=THROTTLE_STATUSES)
         .filter(Q(sent_at__gte=since) | Q(sent_at__isnull=True, scheduled_for__gte=since))
-        .values_list("contact_id", flat=True)
     )
     # Answers are the responses app's (above this one): reached through the contact's
     # reverse relation, without importing it. Answers to invitations are counted above.
-    answered = set(
-        Contact.objects.for_company(company)
-        .filter(
-            pk__in=ids,
-            responses__company=company,
-            responses__survey__kind=survey.kind,
-            responses__invitation__isnull=True,
-            responses__created_at__gte=since,
-            responses__created_at__lte=at,
-        )
-        .values_list("pk", flat=True)
+    answered = Contact.objects.for_company(company).filter(
+        responses__company=company,
+        responses__survey__kind=survey.kind,
+        responses__invitation__isnull=True,
+        responses__created_at__gte=since,
+        responses__created_at__lte=at,
     )
-    return invited | answered
+    return invited, answered
 
 
 # Channels and the Contact field each one sends to.
