@@ -71,30 +71,38 @@ def widget_settings_get(*, company: Company, survey: Survey) -> WidgetSettings |
 
 
 def widget_contact_find(
-    *,
-    company: Company,
-    widget: WidgetSettings,
-    email: str | None,
-    external_id: str | None,
-    now: datetime,
-) -> tuple[Contact | None, bool]:
-    """The contact the page identifies (by external id first, then by email, as upserts)
-    and whether they must not be asked now: surveyed by any channel (email, SMS, a link, the
-    widget) within the survey's throttle window, or dismissed the widget within its
-    dismissal cooldown. One query per lookup: the rest is asked in subqueries."""
-    contacts = Contact.objects.for_company(company).annotate(resting=_resting(company, widget, now))
-    for lookup in (
-        {"external_id": external_id} if external_id else None,
-        {"email": email.strip().lower()} if email else None,
-    ):
-        if lookup is not None:
-            contact = contacts.filter(**lookup).order_by().first()
-            if contact is not None:
-                return contact, bool(contact.resting)
-    return None, False
+    *, company: Company, email: str | None, external_id: str | None
+) -> Contact | None:
+    """The contact the page identifies: by external id first, then by email (as upserts)."""
+    contacts = Contact.objects.for_company(company)
+    if external_id:
+        contact = contacts.filter(external_id=external_id).first()
+        if contact is not None:
+            return contact
+    if email:
+        return contacts.filter(email=email.strip().lower()).first()
+    return None
 
 
-def _resting(company: Company, widget: WidgetSettings, now: datetime) -> Combinable | Q:
+def widget_contact_resting(
+    *, company: Company, widget: WidgetSettings, contact: Contact, now: datetime
+) -> bool:
+    """Whether ``contact`` must not be asked now: surveyed by any channel (email, SMS, a
+    link, the widget) within the survey's throttle window, or dismissed the widget within
+    its dismissal cooldown. One query (subqueries; a new person is not asked at all)."""
+    resting = _resting(company, widget, now)
+    if isinstance(resting, Value):
+        return False
+    return bool(
+        Contact.objects.for_company(company)
+        .filter(pk=contact.pk)
+        .annotate(resting=resting)
+        .values_list("resting", flat=True)
+        .first()
+    )
+
+
+def _resting(company: Company, widget: WidgetSettings, now: datetime) -> Combinable | Q | Value:
     survey = widget.survey
     parts: list[Exists] = []
     throttle = throttle_querysets(company=company, survey=survey, at=now)

@@ -33,6 +33,7 @@ from surveys.services.contacts import contact_upsert
 from widget.models import WidgetSettings, WidgetView, new_publishable_key
 from widget.selectors import (
     widget_contact_find,
+    widget_contact_resting,
     widget_key_cache_clear,
     widget_view_for_ticket,
     widget_visitor_resting,
@@ -285,14 +286,12 @@ def widget_decide(
     contact: Contact | None = None
     v_hash = visitor_hash(caller.visitor)
     if caller.identified:
-        contact, resting = widget_contact_find(
-            company=company,
-            widget=widget,
-            email=caller.email,
-            external_id=caller.external_id,
-            now=now,
+        contact = widget_contact_find(
+            company=company, email=caller.email, external_id=caller.external_id
         )
-        if resting:
+        if contact is not None and widget_contact_resting(
+            company=company, widget=widget, contact=contact, now=now
+        ):
             return Decision(show=False, reason="throttled")
         if contact is None or _contact_differs(contact, caller):
             contact = _contact_upsert(company, caller) or contact
