@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import hmac
 import re
-import time
 from typing import TYPE_CHECKING
 
-from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.settings import api_settings
 
 from companies.models import ApiKey, Role, role_at_least
+from companies.ratelimit import window_counts
 from companies.services import API_KEY_SCHEME, api_key_touch, sha256
 
 if TYPE_CHECKING:
@@ -139,17 +138,9 @@ class ApiKeyRateThrottle(throttling.BaseThrottle):
         if not isinstance(api_key, ApiKey) or parsed is None:
             return True
         limit, duration = parsed
-        now = time.time()
-        window = int(now // duration)
-        key = f"throttle:{self.scope}:{api_key.prefix}:{window}"
-        cache.add(key, 0, timeout=duration + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # the window's key expired between add() and incr()
-            cache.set(key, 1, timeout=duration + 1)
-            count = 1
-        if count > limit:
-            self._wait = (window + 1) * duration - now
+        window = window_counts([f"throttle:{self.scope}:{api_key.prefix}"], seconds=duration)
+        if window.over(limit):
+            self._wait = window.remaining_seconds
             return False
         return True
 

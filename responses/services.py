@@ -216,8 +216,13 @@ def response_record(
     contact: Contact | None = None,
     browser_key: str | None = None,
     properties: dict[str, Any] | None = None,
+    first_answer: bool = False,
 ) -> Response:
     """Record an answer, or update the one already given (one per invitation / browser).
+
+    ``first_answer``: the caller knows of no earlier answer of this browser (the widget: a
+    showing not yet answered), so the insert is tried first, as for an invitation not yet
+    answered; an earlier answer after all only costs the retry.
 
     ``comment`` / ``extra_answers`` left as None keep what an earlier answer had (the score
     page records the score alone before the respondent writes anything); ``""`` clears the
@@ -248,7 +253,9 @@ def response_record(
     # An invitation not yet answered has no response: go straight to the insert (the common
     # case). Losing the race to a concurrent submit rolls that attempt back; the winner's row
     # is committed by then and is updated instead.
-    first_time = invitation is not None and invitation.answered_at is None
+    first_time = (invitation is not None and invitation.answered_at is None) or (
+        invitation is None and first_answer and browser_key is not None
+    )
     try:
         return _record(answer, insert_first=first_time)
     except IntegrityError:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -27,6 +25,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods, require_safe
 from rest_framework.settings import api_settings
 
+from companies.ratelimit import window_counts
 from responses.forms import AnswerForm
 from responses.models import Category, Response, ResponseChannel, category_of
 from responses.selectors import (
@@ -369,19 +368,12 @@ def _rate_limited(request: HttpRequest, kiosk_survey: Survey | None = None) -> b
     customers answering from their phones on the shop's network and its kiosk do not use up
     each other's answers.
     """
-    window = int(time.time() // LINK_WINDOW_SECONDS)
     limit = LINK_POSTS_PER_WINDOW
-    key = f"answer-link:{_client_ip(request)}:{window}"
+    name = f"answer-link:{_client_ip(request)}"
     if kiosk_survey is not None:
         limit = KIOSK_POSTS_PER_WINDOW
-        key = f"answer-kiosk:{kiosk_survey.public_id}:{_client_ip(request)}:{window}"
-    cache.add(key, 0, timeout=LINK_WINDOW_SECONDS + 1)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add() and incr()
-        cache.set(key, 1, timeout=LINK_WINDOW_SECONDS + 1)
-        count = 1
-    return count > limit
+        name = f"answer-kiosk:{kiosk_survey.public_id}:{_client_ip(request)}"
+    return window_counts([name], seconds=LINK_WINDOW_SECONDS).over(limit)
 
 
 def _browser_cookie(request: HttpRequest) -> tuple[str, bool]:

@@ -5,11 +5,20 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.expressions import Combinable
 
 from companies.models import Company
 from surveys.models import Contact, Survey, SurveyStatus
-from surveys.services.invitations import throttled_contact_ids
+from surveys.services.invitations import throttle_querysets
 from widget.models import WidgetSettings, WidgetView
 
 # Every call of every visitor starts with the key's widget: each process keeps what it read
@@ -80,13 +89,38 @@ def widget_contact_resting(
 ) -> bool:
     """Whether ``contact`` must not be asked now: surveyed by any channel (email, SMS, a
     link, the widget) within the survey's throttle window, or dismissed the widget within
-    its dismissal cooldown."""
+    its dismissal cooldown. One query (subqueries; a new person is not asked at all)."""
+    resting = _resting(company, widget, now)
+    if isinstance(resting, Value):
+        return False
+    return bool(
+        Contact.objects.for_company(company)
+        .filter(pk=contact.pk)
+        .annotate(resting=resting)
+        .values_list("resting", flat=True)
+        .first()
+    )
+
+
+def _resting(company: Company, widget: WidgetSettings, now: datetime) -> Combinable | Q | Value:
     survey = widget.survey
-    if throttled_contact_ids(company=company, survey=survey, contact_ids=[contact.pk], at=now):
-        return True
+    parts: list[Exists] = []
+    throttle = throttle_querysets(company=company, survey=survey, at=now)
+    if throttle is not None:
+        invited, answered = throttle
+        parts.append(Exists(invited.filter(contact_id=OuterRef("pk"))))
+        parts.append(Exists(answered.filter(pk=OuterRef("pk"))))
     # Answers of an anonymous survey carry no contact: their showings still do.
-    views = WidgetView.objects.for_company(company).filter(survey=survey, contact=contact)
-    return _views_resting(views, widget=widget, now=now, answered_days=survey.throttle_days)
+    rest = _rest(widget=widget, now=now, answered_days=survey.throttle_days)
+    if rest is not None:
+        views = WidgetView.objects.for_company(company).filter(survey=survey)
+        parts.append(Exists(views.filter(rest, contact_id=OuterRef("pk"))))
+    if not parts:
+        return Value(False)
+    combined: Combinable | Q = parts[0]
+    for part in parts[1:]:
+        combined = combined | part
+    return ExpressionWrapper(combined, output_field=BooleanField())
 
 
 def widget_visitor_resting(
@@ -105,15 +139,23 @@ def widget_visitor_resting(
 def _views_resting(
     views: QuerySet[WidgetView], *, widget: WidgetSettings, now: datetime, answered_days: int
 ) -> bool:
-    rest = Q(pk__in=[])
+    rest = _rest(widget=widget, now=now, answered_days=answered_days)
+    return rest is not None and views.filter(rest).exists()
+
+
+def _rest(*, widget: WidgetSettings, now: datetime, answered_days: int) -> Q | None:
+    """Showings that keep their person from being asked: answered within ``answered_days``
+    or dismissed within the dismissal cooldown; None when neither applies."""
+    rest: Q | None = None
     if answered_days:
-        rest |= Q(answered_at__gte=now - timedelta(days=answered_days))
+        rest = Q(answered_at__gte=now - timedelta(days=answered_days))
     if widget.dismissal_cooldown_days:
-        rest |= Q(
+        dismissed = Q(
             dismissed_at__gte=now - timedelta(days=widget.dismissal_cooldown_days),
             answered_at__isnull=True,
         )
-    return bool(views.filter(rest).exists())
+        rest = dismissed if rest is None else rest | dismissed
+    return rest
 
 
 def widget_view_for_ticket(

@@ -406,6 +406,7 @@ def widget_answer(
             contact=view.contact,
             browser_key=view.ticket_hash,
             properties=view.properties,
+            first_answer=view.answered_at is None,  # the score; the comment comes after
         )
         if view.answered_at is None:
             WidgetView.objects.for_company(widget.company).filter(pk=view.pk).update(

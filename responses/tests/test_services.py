@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -295,3 +296,23 @@ def test_two_simultaneous_link_submits_from_one_browser_leave_one_row(company):
         t.join()
     assert errors == []
     assert Response.objects.for_company(company).filter(survey=survey).count() == 1
+
+
+def test_a_first_answer_that_was_not_the_first_updates_the_earlier_one(company):
+    # The widget says "first answer" for a showing not yet answered: the insert goes first,
+    # and an earlier answer of the same browser after all is updated, not duplicated.
+    survey = make_survey(company)
+    common: dict[str, Any] = {
+        "invitation": None,
+        "survey": survey,
+        "channel": "widget",
+        "language": "en",
+    }
+    first = response_record(score=3, browser_key="w" * 64, first_answer=True, **common)
+    again = response_record(
+        score=4, comment="Slow", browser_key="w" * 64, first_answer=True, **common
+    )
+    assert again.pk == first.pk
+    again.refresh_from_db()
+    assert (again.score, again.comment) == (4, "Slow")
+    assert _count(company) == 1

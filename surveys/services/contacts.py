@@ -6,6 +6,7 @@ import functools
 import math
 import re
 import zoneinfo
+from collections.abc import Collection
 from typing import Any
 
 import phonenumbers
@@ -209,13 +210,20 @@ def _contact_apply(contact: Contact, cleaned: dict[str, Any]) -> None:
         contact.properties = merge_properties(contact.properties, cleaned["properties"])
 
 
-def _contact_check_unique(*, company: Company, contact: Contact) -> None:
-    """Refuse an email or external id that another contact of the company already has."""
+def _contact_check_unique(
+    *, company: Company, contact: Contact, nobody_has: Collection[str] = ()
+) -> None:
+    """Refuse an email or external id that another contact of the company already has
+    (``nobody_has``: the fields whose values were just looked up and found on no contact)."""
     others = Contact.objects.for_company(company).exclude(pk=contact.pk)
     errors = {}
-    if contact.email and others.filter(email=contact.email).exists():
+    if contact.email and "email" not in nobody_has and others.filter(email=contact.email).exists():
         errors["email"] = [_("Another contact already has this email address.")]
-    if contact.external_id and others.filter(external_id=contact.external_id).exists():
+    if (
+        contact.external_id
+        and "external_id" not in nobody_has
+        and others.filter(external_id=contact.external_id).exists()
+    ):
         errors["external_id"] = [_("Another contact already has this external id.")]
     if not contact.email and not contact.phone:
         errors["email"] = [_("A contact needs an email address or a phone number.")]
@@ -266,10 +274,17 @@ def contact_upsert(
 def _contact_upsert_once(*, company: Company, cleaned: dict[str, Any]) -> tuple[Contact, bool]:
     contacts = Contact.objects.for_company(company).select_for_update()
     contact = None
+    # Values just looked up and held by no contact: no need to ask again whether another
+    # contact has them (a concurrent insert still loses on the unique constraints).
+    nobody_has: set[str] = set()
     if cleaned.get("external_id"):
         contact = contacts.filter(external_id=cleaned["external_id"]).first()
+        if contact is None:
+            nobody_has.add("external_id")
     if contact is None and cleaned.get("email"):
         contact = contacts.filter(email=cleaned["email"]).first()
+        if contact is None:
+            nobody_has.add("email")
         if (
             contact is not None
             and cleaned.get("external_id")
@@ -291,7 +306,7 @@ def _contact_upsert_once(*, company: Company, cleaned: dict[str, Any]) -> tuple[
     if contact is None:
         contact = Contact(company=company)
     _contact_apply(contact, cleaned)
-    _contact_check_unique(company=company, contact=contact)
+    _contact_check_unique(company=company, contact=contact, nobody_has=nobody_has)
     contact.save()
     return contact, created
 

@@ -164,47 +164,59 @@ def throttled_contact_ids(
     """Contacts (of ``contact_ids``) already surveyed by a survey of the same kind within the
     survey's throttle window before ``at``: sent then, or waiting to be sent, or who answered
     without an invitation then (a signed web link, the website widget). TWO queries."""
-    if not survey.throttle_days:
+    found = throttle_querysets(company=company, survey=survey, at=at)
+    if found is None:
         return set()
-    since = at - timedelta(days=survey.throttle_days)
+    invited, answered = found
     ids = list(contact_ids)
-    invited = set(
+    return set(invited.filter(contact_id__in=ids).values_list("contact_id", flat=True)) | set(
+        answered.filter(pk__in=ids).values_list("pk", flat=True)
+    )
+
+
+def throttle_querysets(
+    *, company: Company, survey: Survey, at: datetime
+) -> tuple[models.QuerySet[Invitation], models.QuerySet[Contact]] | None:
+    """What ``throttled_contact_ids`` asks, for any contact: the invitations that throttle
+    their contact (``contact_id``), and the contacts who answered without an invitation
+    within the window. None when the survey has no throttle. (The widget asks them as
+    subqueries of its contact lookup: one query.)"""
+    if not survey.throttle_days:
+        return None
+    since = at - timedelta(days=survey.throttle_days)
+    invited = (
         Invitation.objects.for_company(company)
-        .filter(
-            contact_id__in=ids,
-            survey__kind=survey.kind,
-            status__in=THROTTLE_STATUSES,
-        )
+        .filter(survey__kind=survey.kind, status__in=THROTTLE_STATUSES)
         .filter(Q(sent_at__gte=since) | Q(sent_at__isnull=True, scheduled_for__gte=since))
-        .values_list("contact_id", flat=True)
     )
-    answered = answered_uninvited_contact_ids(
-        company=company, kind=survey.kind, contact_ids=ids, since=since, until=at
+    answered = answered_uninvited_contacts(company=company, kind=survey.kind, since=since, until=at)
+    return invited, answered
+
+
+def answered_uninvited_contacts(
+    *, company: Company, kind: str, since: datetime, until: datetime
+) -> models.QuerySet[Contact]:
+    """The contacts who answered a survey of ``kind`` between ``since`` and ``until`` without
+    an invitation (a signed web link, the website widget).
+
+    Answers are the responses app's (above this one): reached through the contact's reverse
+    relation, without importing it. Answers to invitations count through the invitations.
+    """
+    return Contact.objects.for_company(company).filter(
+        responses__company=company,
+        responses__survey__kind=kind,
+        responses__invitation__isnull=True,
+        responses__created_at__gte=since,
+        responses__created_at__lte=until,
     )
-    return invited | answered
 
 
 def answered_uninvited_contact_ids(
     *, company: Company, kind: str, contact_ids: Iterable[int], since: datetime, until: datetime
 ) -> set[int]:
-    """Contacts (of ``contact_ids``) who answered a survey of ``kind`` between ``since`` and
-    ``until`` without an invitation (a signed web link, the website widget). ONE query.
-
-    Answers are the responses app's (above this one): reached through the contact's reverse
-    relation, without importing it. Answers to invitations count through the invitations.
-    """
-    return set(
-        Contact.objects.for_company(company)
-        .filter(
-            pk__in=list(contact_ids),
-            responses__company=company,
-            responses__survey__kind=kind,
-            responses__invitation__isnull=True,
-            responses__created_at__gte=since,
-            responses__created_at__lte=until,
-        )
-        .values_list("pk", flat=True)
-    )
+    """Those of ``contact_ids`` in ``answered_uninvited_contacts``. ONE query."""
+    answered = answered_uninvited_contacts(company=company, kind=kind, since=since, until=until)
+    return set(answered.filter(pk__in=list(contact_ids)).values_list("pk", flat=True))
 
 
 # Channels and the Contact field each one sends to.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -191,3 +193,17 @@ def test_contacts_matching_audience(company: Company) -> None:
     for bad in bad_audiences:
         with pytest.raises(ValidationError):
             contacts_matching(company=company, audience=bad)
+
+
+def test_a_new_contact_is_not_looked_up_twice(
+    company: Company, django_assert_num_queries: Any
+) -> None:
+    # The lookup by external id, then by email, then the insert (in a savepoint): nobody
+    # holds either value, so no second "does another contact have it?" query.
+    with django_assert_num_queries(5):
+        contact_upsert(company=company, external_id="c-9", email="nine@example.com")
+    # Found by external id with a new email: that email is still checked against others.
+    contact_upsert(company=company, email="taken@example.com")
+    with pytest.raises(ValidationError) as info:
+        contact_upsert(company=company, external_id="c-9", email="taken@example.com")
+    assert "email" in info.value.message_dict

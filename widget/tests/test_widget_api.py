@@ -402,3 +402,31 @@ def test_recurring_asks_skip_people_who_answered_in_the_widget(
     outcome = autopilot_dispatch_due(now=timezone.now() + timedelta(seconds=1))
     # Ann answered in the widget a moment ago: her recurring ask moves on; Bob is asked.
     assert (outcome.asked, outcome.throttled) == (1, 1)
+
+
+def test_show_and_answer_of_a_new_person_take_few_queries(
+    company: Company, survey: Survey, django_assert_num_queries: Any
+) -> None:
+    widget = enable(company, survey)
+    _shown(show(widget, email="first@customer.test", visitor="f" * 32))  # the key is read
+    # Contact lookup, then the upsert (lookup, insert, in a savepoint), the showing.
+    with django_assert_num_queries(6):
+        body = _shown(show(widget, email="new@customer.test", name="New", visitor="n" * 32))
+    # The showing, the response inserted straight away (a savepoint inside the answer's
+    # transaction), the showing marked answered.
+    with django_assert_num_queries(7):
+        assert answer(widget, body["ticket"], 8).status_code == 200
+
+
+def test_a_known_person_is_checked_for_rest_in_one_query(
+    company: Company, survey: Survey, django_assert_num_queries: Any
+) -> None:
+    widget = enable(company, survey, dismissal_cooldown_days=30)
+    make_contact(company, email="known@customer.test")
+    _shown(show(widget, email="other@customer.test", visitor="o" * 32))  # the key is read
+    # The contact; "surveyed lately? dismissed lately?" in one query; the showing.
+    with django_assert_num_queries(3):
+        body = _shown(show(widget, email="known@customer.test", visitor="k" * 32))
+    assert dismiss(widget, body["ticket"]).status_code == 200
+    with django_assert_num_queries(2):
+        _not_shown(show(widget, email="known@customer.test", visitor="k" * 32), "throttled")
