@@ -36,13 +36,11 @@ signal (no ``contact.unsubscribed`` webhook) goes out for them.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import json
 import logging
 import re
-import tempfile
 import uuid
 import zoneinfo
 from collections.abc import Iterable, Iterator
@@ -50,7 +48,6 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.core.exceptions import ValidationError
-from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
@@ -58,7 +55,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies.models import Company, User
-from companies.spreadsheets import spreadsheet_row
+from companies.spreadsheets import SpooledCsvReport
 from companies.wake import wake
 from delighted_compat.api.services import default_survey_ensure
 from delighted_compat.models import (
@@ -765,32 +762,18 @@ class _Report:
 
     def __init__(self, headers: list[str]) -> None:
         self.headers = headers
-        self.file: Any = None
-        self.writer: Any = None
+        self.csv = SpooledCsvReport([*headers, "error_line", "error"])
         self.kept: list[dict[str, Any]] = []
 
     def add(self, line: int, cells: list[Any], column: str, reason: str) -> None:
-        if self.file is None:
-            self.file = tempfile.TemporaryFile(mode="w+", encoding="utf-8", newline="")  # noqa: SIM115 (closed in save_to)
-            self.writer = csv.writer(self.file)
-            self.writer.writerow(spreadsheet_row([*self.headers, "error_line", "error"]))
         texts = [_text(c) for c in cells[: len(self.headers)]]
         texts += [""] * (len(self.headers) - len(texts))
-        self.writer.writerow(spreadsheet_row([*texts, line, f"{column}: {reason}"]))
+        self.csv.writerow([*texts, line, f"{column}: {reason}"])
         if len(self.kept) < ERRORS_KEPT:
             self.kept.append({"line": line, "column": column, "reason": reason})
 
     def save_to(self, imp: DelightedImport) -> None:
-        if self.file is None:
-            return
-        self.file.seek(0)
-        with tempfile.TemporaryFile() as binary:
-            binary.write("\ufeff".encode())
-            while block := self.file.read(64 * 1024):
-                binary.write(block.encode("utf-8"))
-            binary.seek(0)
-            imp.error_report.save("errors.csv", File(binary), save=False)
-        self.file.close()
+        self.csv.save_to(imp.error_report)
 
 
 # --- The import as a whole ----------------------------------------------------------------------

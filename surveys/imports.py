@@ -69,7 +69,6 @@ import json
 import logging
 import re
 import secrets
-import tempfile
 import zipfile
 import zoneinfo
 from collections.abc import Iterable, Iterator
@@ -78,7 +77,6 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from django.core.exceptions import ValidationError
-from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import EmailValidator
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -87,7 +85,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies.models import Company, User, new_public_id
-from companies.spreadsheets import spreadsheet_row, spreadsheet_unescape
+from companies.spreadsheets import SpooledCsvReport, spreadsheet_unescape
 from companies.text import UNSTORABLE_MESSAGE, is_storable
 from companies.wake import wake
 from surveys.models import Contact, ContactImport, ImportStatus
@@ -1194,33 +1192,25 @@ def copy_available() -> bool:
 
 class _ErrorReport:
     """The rejected rows, and the imported rows with a warning, as CSV (original cells +
-    line + reason), spooled to a temp file. A warning's reason starts with "Warning:", so the
-    report, fixed and imported again, also completes the warned contacts."""
+    line + reason). A warning's reason starts with "Warning:", so the report, fixed and
+    imported again, also completes the warned contacts."""
 
     def __init__(self, headers: list[str]) -> None:
         self.headers = headers
-        self.file: Any = None
-        self.writer: Any = None
+        # Cells come from the uploaded file: a formula in one must not run where the report
+        # is opened (the re-import takes the ' off again).
+        self.csv = SpooledCsvReport([*headers, REPORT_LINE, REPORT_ERROR])
         self.kept: list[dict[str, Any]] = []
 
     def add(
         self, row: ParsedRow, problems: list[tuple[str, str]], *, warning: bool = False
     ) -> None:
-        if self.file is None:
-            # Closed by save_to (the report lives across many chunks).
-            self.file = tempfile.TemporaryFile(  # noqa: SIM115
-                mode="w+", encoding="utf-8-sig", newline=""
-            )
-            self.writer = csv.writer(self.file)
-            self.writer.writerow(spreadsheet_row([*self.headers, REPORT_LINE, REPORT_ERROR]))
         cells = [_cell_text(c) for c in row.cells[: len(self.headers)]]
         cells += [""] * (len(self.headers) - len(cells))
         reason = "; ".join(f"{column}: {text}" for column, text in problems)
         if warning:
             reason = _("Warning: %(reason)s") % {"reason": reason}
-        # Cells come from the uploaded file: a formula in one must not run where the report
-        # is opened (the re-import takes the ' off again).
-        self.writer.writerow(spreadsheet_row([*cells, row.line, reason]))
+        self.csv.writerow([*cells, row.line, reason])
         for column, text in problems:
             if len(self.kept) < ERRORS_KEPT:
                 kept: dict[str, Any] = {"line": row.line, "column": column, "reason": text}
@@ -1229,16 +1219,7 @@ class _ErrorReport:
                 self.kept.append(kept)
 
     def save_to(self, contact_import: ContactImport) -> None:
-        if self.file is None:
-            return
-        self.file.seek(0)
-        with tempfile.TemporaryFile() as binary:
-            # FileField storage wants bytes; copy in blocks (the report may be large).
-            while block := self.file.read(64 * 1024):
-                binary.write(block.encode("utf-8"))
-            binary.seek(0)
-            contact_import.error_report.save("errors.csv", File(binary), save=False)
-        self.file.close()
+        self.csv.save_to(contact_import.error_report)
 
 
 def import_rows(
