@@ -33,6 +33,12 @@ class CompanyApi(CompanyAPIView):
         reply_to = BlankAsNullEmailField(
             read_only=True, allow_null=True, help_text="null: replies go to the sender."
         )
+        retention_months = serializers.IntegerField(
+            read_only=True,
+            allow_null=True,
+            help_text="Personal data older than this many months is anonymised or deleted "
+            "daily; null: kept for ever. Set on the company settings page.",
+        )
 
         class Meta:
             model = Company
@@ -45,6 +51,7 @@ class CompanyApi(CompanyAPIView):
                 "default_language",
                 "sender_name",
                 "reply_to",
+                "retention_months",
                 "created_at",
             ]
             read_only_fields = fields

@@ -11,9 +11,16 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from companies.models import Company, Industry, User
+from companies.models import (
+    RETENTION_MAX_MONTHS,
+    RETENTION_MIN_MONTHS,
+    Company,
+    Industry,
+    User,
+)
 from companies.services import (
     WHATSAPP_DEFAULT_VARIABLES,
     company_create,
@@ -121,6 +128,7 @@ class CompanySettingsForm(forms.ModelForm):
             "default_language",
             "sender_name",
             "reply_to",
+            "retention_months",
         ]
         help_texts = {
             "country": _("Two-letter ISO code, e.g. KZ, RU or US."),
@@ -136,6 +144,14 @@ class CompanySettingsForm(forms.ModelForm):
             {"maxlength": 2, "placeholder": "KZ", "autocomplete": "country"}
         )
         self.fields["reply_to"].widget.attrs["placeholder"] = _("support@company.com")
+        # Set here, not in Meta: the bounds go into the text in the reader's language.
+        retention = self.fields["retention_months"]
+        retention.help_text = gettext(
+            "Between %(min)d and %(max)d months. Leave empty to keep everything."
+        ) % {"min": RETENTION_MIN_MONTHS, "max": RETENTION_MAX_MONTHS}
+        retention.widget.attrs.update(
+            {"min": RETENTION_MIN_MONTHS, "max": RETENTION_MAX_MONTHS, "placeholder": "24"}
+        )
         # Grouped by region, labelled with the city and UTC offset; the stored zone stays
         # selectable even when it is not in the list (an older or deprecated name).
         current = self.instance.time_zone if self.instance else ""

@@ -114,6 +114,12 @@ SMS_DEFAULT_RATES: dict[str, float] = {
 }
 
 
+# Bounds of Company.retention_months. Below three months a quarter-on-quarter trend would lose
+# its comments mid-comparison; ten years is longer than any retention law asks.
+RETENTION_MIN_MONTHS = 3
+RETENTION_MAX_MONTHS = 120
+
+
 def _default_quiet_start() -> datetime.time:
     return datetime.time(9, 0)
 
@@ -175,6 +181,17 @@ class Company(models.Model):
     # The recipient's local hours in which SMS may go out (a message due outside waits).
     quiet_hours_start = models.TimeField(_("send SMS from"), default=_default_quiet_start)
     quiet_hours_end = models.TimeField(_("send SMS until"), default=_default_quiet_end)
+    # Data retention (nps_saas/retention.py): answers, threads, the delivery ledger and logs
+    # older than this many months are anonymised or deleted by a daily job. NULL: kept forever.
+    retention_months = models.PositiveSmallIntegerField(
+        _("keep personal data for (months)"),
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(RETENTION_MIN_MONTHS),
+            MaxValueValidator(RETENTION_MAX_MONTHS),
+        ],
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -334,3 +351,22 @@ class ApiKey(TenantModel):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class RetentionRun(TenantModel):
+    """One pass of a company's retention policy (nps_saas/retention.py): when, up to which
+    cutoff, and how many rows of each kind it anonymised or deleted. Counts only, never data."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    months = models.PositiveSmallIntegerField()
+    # Rows created before this moment were in scope.
+    cutoff = models.DateTimeField()
+    # {"responses_anonymised": 12, "deliveries_deleted": 40, ...}; only kinds with rows.
+    counts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["company", "started_at"], name="retentionrun_latest")]
+
+    def __str__(self) -> str:
+        return f"retention {self.company_id} @ {self.started_at:%Y-%m-%d %H:%M}"

@@ -371,7 +371,16 @@ def api_key_touch(*, api_key: ApiKey) -> None:
 # --- Company settings ----------------------------------------------------------------------------
 
 COMPANY_EDITABLE_FIELDS = frozenset(
-    {"name", "industry", "country", "time_zone", "default_language", "sender_name", "reply_to"}
+    {
+        "name",
+        "industry",
+        "country",
+        "time_zone",
+        "default_language",
+        "sender_name",
+        "reply_to",
+        "retention_months",
+    }
 )
 # The SMS and WhatsApp settings page (company_sms_update).
 COMPANY_SMS_FIELDS = frozenset(

@@ -19,6 +19,7 @@ from companies.forms import (
 )
 from companies.models import Role
 from companies.permissions import company_view
+from companies.retention import retention_run_counts, retention_run_latest
 from companies.selectors import members_list
 from companies.services import (
     company_sms_update,
@@ -76,7 +77,16 @@ def company_settings(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Company settings saved."))
             return redirect("companies:settings", company_slug=company.slug)
-    return render(request, "companies/settings.html", {"form": form})
+    run = retention_run_latest(company=company)
+    return render(
+        request,
+        "companies/settings.html",
+        {
+            "form": form,
+            "retention_run": run,
+            "retention_counts": retention_run_counts(run=run) if run else [],
+        },
+    )
 
 
 @company_view(Role.ADMIN)

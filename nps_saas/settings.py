@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from kombu import Exchange, Queue
@@ -250,6 +251,12 @@ CELERY_TASK_ROUTES = {
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "scheduler-heartbeat": {"task": "nps_saas.heartbeat", "schedule": 60.0},
+    # Data retention, daily at a quiet hour (UTC): companies' old personal data anonymised or
+    # deleted in small batches (nps_saas/retention.py).
+    "nps-saas-retention-run-due": {
+        "task": "nps_saas.retention_run_due",
+        "schedule": crontab(hour=3, minute=17),
+    },
     # Due invitations and campaigns live in the database; these pick them up.
     # Every 5 s: what lost its message is woken again within seconds (surveys/services/dispatch.py).
     "surveys-dispatch-due": {"task": "surveys.dispatch_due", "schedule": 5.0},

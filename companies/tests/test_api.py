@@ -148,6 +148,7 @@ def test_company_is_the_keys_company(api_owner, company):
         "default_language": "en",
         "sender_name": "Acme Coffee",
         "reply_to": None,  # none: null, never "" where the schema says email
+        "retention_months": None,  # no retention policy: kept for ever
         "created_at": company.created_at.isoformat().replace("+00:00", "Z"),
     }
 
