@@ -48,7 +48,7 @@ from widget.models import WidgetView
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=420)  # ~14 months ago
-RECENT = NOW - timedelta(days=30)
+RECENT = NOW - timedelta(days=20)
 
 PROJECT_APPS = (
     "companies",
@@ -116,6 +116,7 @@ class Seeded:
     delighted_import: DelightedImport
     delighted: DelightedResponse
     widget_view: WidgetView
+    token: str
 
 
 def seed(company: Company, at: datetime, *, tag: str, survey: Survey | None = None) -> Seeded:
@@ -123,7 +124,7 @@ def seed(company: Company, at: datetime, *, tag: str, survey: Survey | None = No
     with time_machine.travel(at, tick=False):
         survey = survey or make_survey(company, name=f"Survey {tag}")
         contact = make_contact(company, email=f"{tag}@customer.test", properties={"plan": "gold"})
-        invitation, _token = make_invitation(survey, contact, properties={"order": f"A-{tag}"})
+        invitation, token = make_invitation(survey, contact, properties={"order": f"A-{tag}"})
         response = response_record(
             invitation=invitation,
             survey=survey,
@@ -209,6 +210,7 @@ def seed(company: Company, at: datetime, *, tag: str, survey: Survey | None = No
         delighted_import,
         delighted,
         widget_view,
+        token,
     )
 
 
@@ -330,6 +332,13 @@ def test_old_data_is_anonymised_or_deleted_and_recent_data_kept(
     untouched(recent)
     untouched(theirs)
     untouched(strict_old)
+
+    # The old answer link no longer opens (it would make a fresh, identified answer).
+    with time_machine.travel(NOW, tick=False):
+        assert Client().get(f"/r/{old.token}/").status_code == 410
+        assert Client().post(f"/r/{old.token}/", {"score": "9"}).status_code == 410
+        assert Client().get(f"/r/{recent.token}/").status_code == 200
+    assert Response.objects.for_company(company).count() == 2
 
 
 @pytest.mark.django_db
