@@ -156,6 +156,19 @@ class CompanySettingsForm(forms.ModelForm):
             raise ValidationError(exc.message_dict["country"]) from exc
 
 
+class CompanySecurityForm(forms.Form):
+    """Whether the company requires two-factor sign-in of its members."""
+
+    require_mfa = forms.BooleanField(
+        label=_("Require two-factor sign-in for members"),
+        required=False,
+        help_text=_(
+            "Members without an authenticator app or a passkey are asked to set one up before "
+            "they can open this company's pages. API keys are not affected."
+        ),
+    )
+
+
 class CompanySmsSettingsForm(forms.ModelForm):
     """SMS and WhatsApp sender, throughput and quiet hours. Saved through
     ``company_sms_update``, which checks the sender against its kind."""

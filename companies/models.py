@@ -175,6 +175,9 @@ class Company(models.Model):
     # The recipient's local hours in which SMS may go out (a message due outside waits).
     quiet_hours_start = models.TimeField(_("send SMS from"), default=_default_quiet_start)
     quiet_hours_end = models.TimeField(_("send SMS until"), default=_default_quiet_end)
+    # Members without two-factor sign-in are sent to set it up before any of this company's
+    # pages (companies.middleware.CompanyMiddleware); API keys are not affected.
+    require_mfa = models.BooleanField(_("require two-factor sign-in for members"), default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
