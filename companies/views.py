@@ -22,9 +22,9 @@ from companies.models import Role
 from companies.permissions import company_view
 from companies.selectors import members_list, user_has_two_factor
 from companies.services import (
-    company_two_factor_requirement_set,
     company_sms_update,
     company_twilio_account_set,
+    company_two_factor_requirement_set,
     company_update,
     membership_getting_started_set,
 )

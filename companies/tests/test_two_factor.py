@@ -7,17 +7,20 @@ shows, as an authenticator app would; nothing in allauth's checking is replaced.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import pytest
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
-from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 
 from companies.models import Company, Membership, Role, User
 from conftest import PASSWORD, Persona, add_member, make_company
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +44,7 @@ def is_logged_in(client: Client) -> bool:
     return "_auth_user_id" in client.session
 
 
-def get_confirmed(client: Client, url: str) -> HttpResponse:
+def get_confirmed(client: Client, url: str) -> _MonkeyPatchedWSGIResponse:
     """GET a page that changes or shows sign-in secrets: allauth asks for the password again
     first, even right after logging in."""
     page = client.get(url)
