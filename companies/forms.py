@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from allauth.account.forms import LoginForm, SignupForm
+from allauth.mfa.webauthn.forms import AddWebAuthnForm
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -41,6 +42,16 @@ class AppLoginForm(LoginForm):
         self.fields["password"].help_text = ""
         if "remember" in self.fields:
             self.fields["remember"].label = _("Keep me logged in")
+
+
+class PasskeyAddForm(AddWebAuthnForm):
+    """allauth's form for adding a passkey or security key, with a label of our own for the
+    name (allauth leaves it to Django's untranslated default)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].label = _("Key name")
+        self.fields["name"].help_text = _("To tell your keys apart, e.g. “Work laptop”.")
 
 
 class CompanySignupForm(SignupForm):

@@ -470,6 +470,7 @@ TEAM_INVITE_TTL_DAYS = env.int("TEAM_INVITE_TTL_DAYS", default=7)
 # members (Company.require_mfa, enforced by companies.middleware.CompanyMiddleware).
 MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
 MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_FORMS = {"add_webauthn": "companies.forms.PasskeyAddForm"}
 MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="nps_saas")
 # Browsers offer WebAuthn only to https origins and http://localhost; allauth's server side
 # also refuses http unless this is on. Never in production.

@@ -81,6 +81,9 @@ def test_enable_authenticator_app_and_sign_in_with_it(
     codes = page.locator("#recovery_codes").input_value().split()
     assert len(codes) == 10
     assert all(code.isdigit() and len(code) == 8 for code in codes)
+    open_two_factor_page(page)
+    expect(page.get_by_text("Authentication using an authenticator app is active.")).to_be_visible()
+    page.screenshot(path=str(out / "two-factor-index.png"), full_page=True)
 
     log_out(page)
     log_in_with_password(page)
@@ -127,7 +130,7 @@ def test_passkey_registration_and_passkey_sign_in(chromium_page: Page) -> None:
     page.get_by_role("link", name="Add").click()
     confirm_password(page)
     expect(page.get_by_role("heading", name="Add Security Key")).to_be_visible()
-    page.locator("input[name=name]").fill("Laptop")
+    page.get_by_label("Key name").fill("Laptop")
     page.locator("input[name=passwordless]").check()
     page.locator("#mfa_webauthn_add").click()
 
