@@ -15,7 +15,6 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from playwright.sync_api import Page, expect
 
-from companies.models import Company
 from conftest import PASSWORD, make_company
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -120,7 +119,7 @@ def virtual_authenticator(page: Page) -> Any:
     return cdp
 
 
-def test_passkey_registration_and_passkey_sign_in(chromium_page: Page) -> None:
+def test_passkey_registration_and_passkey_sign_in(chromium_page: Page, output_path: str) -> None:
     company = make_company("Acme Coffee", EMAIL)
     page = chromium_page
     virtual_authenticator(page)
@@ -145,4 +144,12 @@ def test_passkey_registration_and_passkey_sign_in(chromium_page: Page) -> None:
     expect(page).to_have_url(re.compile(rf"/c/{company.slug}/$"))
     expect(page.get_by_role("heading", name="Acme Coffee")).to_be_visible()
     expect(page.locator("details.usermenu summary")).to_contain_text(EMAIL)
-    Company.objects.get(pk=company.pk)  # still there; nothing else changed
+
+    open_two_factor_page(page)
+    expect(page.get_by_text("You have added 1 security key.")).to_be_visible()
+    page.get_by_role("link", name="Manage").click()
+    keys = page.get_by_test_id("security-keys")
+    expect(keys).to_contain_text("Laptop")
+    expect(keys).to_contain_text("Passkey")
+    expect(keys).to_contain_text("Last used")
+    page.screenshot(path=str(Path(output_path) / "security-keys.png"), full_page=True)
