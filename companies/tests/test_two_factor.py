@@ -13,10 +13,12 @@ import pytest
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
 from companies.models import Company, Membership, Role, User
+from companies.services import company_two_factor_requirement_set
 from conftest import PASSWORD, Persona, add_member, make_company
 
 if TYPE_CHECKING:
@@ -272,5 +274,23 @@ def test_outsider_cannot_see_or_change_the_requirement(company: Company, outside
     give_totp(outsider.user)
     assert outsider.client.get(security_url(company)).status_code == 404
     assert outsider.client.post(security_url(company), {"require_mfa": "on"}).status_code == 404
+    company.refresh_from_db()
+    assert company.require_mfa is False
+
+
+def test_the_service_refuses_a_requirement_its_actor_could_not_meet(
+    personas: dict[str, Persona], company: Company
+) -> None:
+    admin = personas[Role.ADMIN].user
+    with pytest.raises(ValidationError) as refused:
+        company_two_factor_requirement_set(company=company, required=True, actor=admin)
+    assert "require_mfa" in refused.value.message_dict
+    company.refresh_from_db()
+    assert company.require_mfa is False
+
+    # Turning it off needs nothing of the actor.
+    Company.objects.filter(pk=company.pk).update(require_mfa=True)
+    company.refresh_from_db()
+    company_two_factor_requirement_set(company=company, required=False, actor=admin)
     company.refresh_from_db()
     assert company.require_mfa is False
