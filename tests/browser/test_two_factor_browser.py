@@ -87,6 +87,7 @@ def test_enable_authenticator_app_and_sign_in_with_it(
     log_out(page)
     log_in_with_password(page)
     expect(page.get_by_role("heading", name="Two-Factor Authentication")).to_be_visible()
+    page.screenshot(path=str(out / "totp-sign-in.png"), full_page=True)
     page.locator("input[name=code]").fill("000000" if totp_code(secret) != "000000" else "111111")
     page.get_by_role("button", name="Sign In").click()
     expect(page.get_by_text("Incorrect code.")).to_be_visible()
