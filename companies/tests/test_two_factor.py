@@ -7,7 +7,7 @@ shows, as an authenticator app would; nothing in allauth's checking is replaced.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from allauth.mfa.models import Authenticator
@@ -27,6 +27,16 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.django_db
 
 LOGIN = "/accounts/login/"
+
+
+@pytest.fixture(autouse=True)
+def _codes_of_neighbouring_periods(settings: Any) -> None:
+    """Accept the code of the 30-second period before or after the current one, so that a
+    code computed here and checked a few seconds later on a busy machine does not fall into
+    the next period (production keeps allauth's default of the current period only)."""
+    settings.MFA_TOTP_TOLERANCE = 1
+
+
 MFA_AUTHENTICATE = "/accounts/2fa/authenticate/"
 
 
