@@ -23,6 +23,9 @@ from companies.text import UNSTORABLE_MESSAGE, is_storable
 from companies.zones import company_zone
 
 LAST_COMPANY_SESSION_KEY = "nps_company"
+# Where a member sent to set up two-factor sign-in was going: {"path", "company" (its name),
+# "slug"}; dropped once they reach that company.
+MFA_RETURN_SESSION_KEY = "nps_mfa_return"
 # Paths whose errors are JSON (companies.api_base's shape), not HTML pages: the REST API and
 # Delighted's API (delighted_compat), whose clients cannot read a page.
 API_PATH_PREFIXES = ("/api/", "/v1/")
@@ -121,7 +124,13 @@ class CompanyMiddleware:
         if not role_at_least(membership.role, required):
             raise PermissionDenied
         if membership.company.require_mfa and not user_has_two_factor(user=request.user):
-            # Only this company's pages: the same person's other companies stay open.
+            # Only this company's pages: the same person's other companies stay open. The
+            # account pages offer the way back once it is set up (allauth/layouts/manage.html).
+            request.session[MFA_RETURN_SESSION_KEY] = {
+                "path": request.get_full_path() if request.method == "GET" else f"/c/{slug}/",
+                "company": membership.company.name,
+                "slug": slug,
+            }
             messages.warning(
                 request,
                 _(
@@ -131,6 +140,8 @@ class CompanyMiddleware:
                 % {"company": membership.company.name},
             )
             return redirect("mfa_index")
+        if request.session.get(MFA_RETURN_SESSION_KEY, {}).get("slug") == slug:
+            del request.session[MFA_RETURN_SESSION_KEY]  # arrived: the way back is not needed
         request.company = membership.company  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
         timezone.activate(company_zone(membership.company))

@@ -221,8 +221,16 @@ def test_required_two_factor_sends_a_member_to_set_it_up(
 
     assert manager.client.get(overview_url(other_company)).status_code == 200
 
+    # The account pages lead back to where the member was going.
+    page = manager.client.get(reverse("mfa_index")).content.decode()
+    assert f'href="{dashboard}" data-testid="mfa-return"' in page
+    assert "Continue to Acme Coffee" in page
+
     give_totp(manager.user)
     assert manager.client.get(overview_url(company)).status_code == 200
+    assert (
+        'data-testid="mfa-return"' not in manager.client.get(reverse("mfa_index")).content.decode()
+    )
 
 
 def test_required_two_factor_leaves_outsiders_at_404_and_api_keys_alone(
