@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from allauth.account.forms import LoginForm, SignupForm
+from allauth.mfa.webauthn.forms import AddWebAuthnForm
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -48,6 +49,16 @@ class AppLoginForm(LoginForm):
         self.fields["password"].help_text = ""
         if "remember" in self.fields:
             self.fields["remember"].label = _("Keep me logged in")
+
+
+class PasskeyAddForm(AddWebAuthnForm):
+    """allauth's form for adding a passkey or security key, with a label of our own for the
+    name (allauth leaves it to Django's untranslated default)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].label = _("Key name")
+        self.fields["name"].help_text = _("To tell your keys apart, e.g. “Work laptop”.")
 
 
 class CompanySignupForm(SignupForm):
@@ -170,6 +181,19 @@ class CompanySettingsForm(forms.ModelForm):
             return country_code_clean(self.cleaned_data["country"])
         except ValidationError as exc:
             raise ValidationError(exc.message_dict["country"]) from exc
+
+
+class CompanySecurityForm(forms.Form):
+    """Whether the company requires two-factor sign-in of its members."""
+
+    require_mfa = forms.BooleanField(
+        label=_("Require two-factor sign-in for members"),
+        required=False,
+        help_text=_(
+            "Members without an authenticator app or a passkey are asked to set one up before "
+            "they can open this company's pages. API keys are not affected."
+        ),
+    )
 
 
 class CompanySmsSettingsForm(forms.ModelForm):

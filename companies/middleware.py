@@ -6,9 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -16,11 +18,14 @@ from django.utils.translation import gettext as _
 from companies.api_base import error_body
 from companies.models import role_at_least
 from companies.permissions import role_needed
-from companies.selectors import membership_for
+from companies.selectors import membership_for, user_has_two_factor
 from companies.text import UNSTORABLE_MESSAGE, is_storable
 from companies.zones import company_zone
 
 LAST_COMPANY_SESSION_KEY = "nps_company"
+# Where a member sent to set up two-factor sign-in was going: {"path", "company" (its name),
+# "slug"}; dropped once they reach that company.
+MFA_RETURN_SESSION_KEY = "nps_mfa_return"
 # Paths whose errors are JSON (companies.api_base's shape), not HTML pages: the REST API and
 # Delighted's API (delighted_compat), whose clients cannot read a page.
 API_PATH_PREFIXES = ("/api/", "/v1/")
@@ -79,7 +84,8 @@ class CompanyMiddleware:
     """Resolve ``request.company`` and ``request.membership`` for company URLs.
 
     Anonymous → login; not a member → 404 (another company's pages do not exist for you);
-    a member below the view's declared role → 403. Every time on a company's pages is shown
+    a member below the view's declared role → 403; a member without two-factor sign-in in a
+    company that requires it → the page that sets it up. Every time on a company's pages is shown
     in the company's time zone (Django's date filters convert to the active zone).
     """
 
@@ -117,6 +123,25 @@ class CompanyMiddleware:
             raise Http404("No such company")
         if not role_at_least(membership.role, required):
             raise PermissionDenied
+        if membership.company.require_mfa and not user_has_two_factor(user=request.user):
+            # Only this company's pages: the same person's other companies stay open. The
+            # account pages offer the way back once it is set up (allauth/layouts/manage.html).
+            request.session[MFA_RETURN_SESSION_KEY] = {
+                "path": request.get_full_path() if request.method == "GET" else f"/c/{slug}/",
+                "company": membership.company.name,
+                "slug": slug,
+            }
+            messages.warning(
+                request,
+                _(
+                    "%(company)s requires two-factor sign-in. Set up an authenticator app or "
+                    "a passkey to open its pages."
+                )
+                % {"company": membership.company.name},
+            )
+            return redirect("mfa_index")
+        if request.session.get(MFA_RETURN_SESSION_KEY, {}).get("slug") == slug:
+            del request.session[MFA_RETURN_SESSION_KEY]  # arrived: the way back is not needed
         request.company = membership.company  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
         timezone.activate(company_zone(membership.company))

@@ -192,6 +192,9 @@ class Company(models.Model):
             MaxValueValidator(RETENTION_MAX_MONTHS),
         ],
     )
+    # Members without two-factor sign-in are sent to set it up before any of this company's
+    # pages (companies.middleware.CompanyMiddleware); API keys are not affected.
+    require_mfa = models.BooleanField(_("require two-factor sign-in for members"), default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import is_mfa_enabled
 from django.db.models import F, QuerySet
 
 from companies.models import ApiKey, Company, Membership, TeamInvite, User
@@ -13,6 +15,12 @@ def memberships_of_user(*, user: User) -> QuerySet[Membership]:
 
 def user_exists_with_email(*, email: str) -> bool:
     return User.objects.filter(email__iexact=email.strip()).exists()
+
+
+def user_has_two_factor(*, user: User) -> bool:
+    """Whether signing in as ``user`` asks for a second factor (an authenticator app or a
+    passkey/security key; recovery codes alone are a fallback, not a factor)."""
+    return bool(is_mfa_enabled(user, [Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]))
 
 
 def membership_for(*, user: User, company_slug: str) -> Membership | None:

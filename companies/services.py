@@ -29,6 +29,7 @@ from companies.models import (
     TeamInvite,
     User,
 )
+from companies.selectors import user_has_two_factor
 
 API_KEY_SCHEME = "nps"
 # Keys are ``nps_<8 hex>_<31 letters and digits>``: 44 characters (≈185 random bits), the most
@@ -599,6 +600,21 @@ def company_update(*, company: Company, **fields: object) -> Company:
     candidate.save(update_fields=sorted(fields))
     for name in fields:
         setattr(company, name, getattr(candidate, name))
+    return company
+
+
+def company_two_factor_requirement_set(*, company: Company, required: bool, actor: User) -> Company:
+    """Require (or stop requiring) two-factor sign-in of ``company``'s members.
+
+    Whoever turns it on must have it already: otherwise the next page would lock them out of
+    their own settings until they set it up. Raises ValidationError keyed by ``require_mfa``.
+    """
+    if required and not user_has_two_factor(user=actor):
+        raise ValidationError(
+            {"require_mfa": _("Turn on two-factor sign-in for your own account first.")}
+        )
+    company.require_mfa = required
+    company.save(update_fields=["require_mfa"])
     return company
 
 

@@ -11,5 +11,6 @@ urlpatterns = [
     path("getting-started/", views.getting_started_toggle, name="getting-started"),
     path("settings/", views.company_settings, name="settings"),
     path("settings/sms/", views.company_sms_settings, name="sms-settings"),
+    path("settings/security/", views.company_security_settings, name="security-settings"),
     path("", include("companies.urls_team")),
 ]

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from companies.forms import (
+    CompanySecurityForm,
     CompanySettingsForm,
     CompanySmsSettingsForm,
     CompanyTwilioAccountForm,
@@ -20,10 +21,11 @@ from companies.forms import (
 from companies.models import Role
 from companies.permissions import company_view
 from companies.retention import retention_run_counts, retention_run_latest
-from companies.selectors import members_list
+from companies.selectors import members_list, user_has_two_factor
 from companies.services import (
     company_sms_update,
     company_twilio_account_set,
+    company_two_factor_requirement_set,
     company_update,
     membership_getting_started_set,
 )
@@ -86,6 +88,46 @@ def company_settings(request: HttpRequest) -> HttpResponse:
             "retention_run": run,
             "retention_counts": retention_run_counts(run=run) if run else [],
         },
+    )
+
+
+@company_view(Role.ADMIN)
+def company_security_settings(request: HttpRequest) -> HttpResponse:
+    """Sign-in security: whether members must use two-factor sign-in (admins and owners).
+
+    An admin without two-factor sign-in who turns the requirement on is sent to set it up
+    first (the requirement would otherwise shut them out of this very page).
+    """
+    company = request.company  # type: ignore[attr-defined]
+    has_two_factor = user_has_two_factor(user=request.user)  # type: ignore[arg-type]
+    posted = request.POST if request.method == "POST" else None
+    form = CompanySecurityForm(posted, initial={"require_mfa": company.require_mfa})
+    if request.method == "POST" and form.is_valid():
+        required = form.cleaned_data["require_mfa"]
+        if required and not has_two_factor:
+            messages.info(
+                request,
+                _(
+                    "Set up two-factor sign-in for your own account first, then come back to "
+                    "require it of your team."
+                ),
+            )
+            return redirect("mfa_index")
+        try:
+            company_two_factor_requirement_set(
+                company=company,
+                required=required,
+                actor=request.user,  # type: ignore[arg-type]
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc.messages)
+        else:
+            messages.success(request, _("Sign-in security saved."))
+            return redirect("companies:security-settings", company_slug=company.slug)
+    return render(
+        request,
+        "companies/security_settings.html",
+        {"form": form, "has_two_factor": has_two_factor},
     )
 
 

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "django.contrib.sites",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -470,6 +471,17 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if IS_PRODUCTION else "http"
 ACCOUNT_RATE_LIMITS: dict[str, str] | bool = False if NPS_MODE == TEST else {}
 TEAM_INVITE_TTL_DAYS = env.int("TEAM_INVITE_TTL_DAYS", default=7)
+
+# Two-factor sign-in (allauth.mfa): an authenticator app (TOTP), passkeys and security keys
+# (WebAuthn), and recovery codes; managed at /accounts/2fa/. A company may require it of its
+# members (Company.require_mfa, enforced by companies.middleware.CompanyMiddleware).
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_FORMS = {"add_webauthn": "companies.forms.PasskeyAddForm"}
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="nps_saas")
+# Browsers offer WebAuthn only to https origins and http://localhost; allauth's server side
+# also refuses http unless this is on. Never in production.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not IS_PRODUCTION
 
 # --- API --------------------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ print(json.dumps({
     "email_backend": s.EMAIL_BACKEND,
     "outbox": s.DEV_OUTBOX_ENABLED,
     "scheduler": s.EMBEDDED_SCHEDULER,
+    "webauthn_http": s.MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN,
 }))
 """
 
@@ -179,6 +180,7 @@ def test_production_never_falls_back_to_the_embedded_default(outcomes: Outcome) 
         "email_backend": "anymail.backends.postmark.EmailBackend",
         "outbox": False,
         "scheduler": False,
+        "webauthn_http": False,  # passkeys only over https
     }
 
 
@@ -205,6 +207,7 @@ def test_the_embedded_default_is_chosen_only_when_asked_or_unset(
     assert loaded["broker"] == "memory://"
     assert loaded["outbox"] is True
     assert loaded["scheduler"] is True
+    assert loaded["webauthn_http"] is True  # passkeys on http://localhost (make run)
 
 
 def test_test_mode_uses_postgres_not_the_embedded_default(outcomes: Outcome) -> None:
