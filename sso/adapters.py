@@ -99,7 +99,12 @@ def social_app_for(connection: SsoConnection) -> SocialApp | None:
             # An unsigned response is refused by python3-saml whatever these say; an
             # assertion the IdP sends unasked (IdP-initiated) is refused: it has no state
             # of ours to tie it to this browser.
-            "advanced": {"strict": True, "reject_idp_initiated_sso": True},
+            "advanced": {
+                "strict": True,
+                "reject_idp_initiated_sso": True,
+                # Our own URLs on a one-label host (make run's localhost) are valid too.
+                "allow_single_label_domains": True,
+            },
         },
     )
 

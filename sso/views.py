@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
+from onelogin.saml2.errors import OneLogin_Saml2_Error
 
 from companies.models import Role
 from companies.permissions import company_view
@@ -70,9 +71,9 @@ def sso_start(request: HttpRequest) -> HttpResponse:
                 return provider.redirect(
                     request, AuthProcess.LOGIN, next_url=get_next_redirect_url(request)
                 )
-            except (requests.RequestException, ValueError, KeyError):
+            except (requests.RequestException, ValueError, KeyError, OneLogin_Saml2_Error):
                 # OIDC discovery: unreachable, refused (a private address), or not JSON
-                # with the endpoints we need.
+                # with the endpoints we need; SAML: settings python3-saml refuses.
                 form.add_error(
                     "identifier", _("Your company's identity provider could not be reached.")
                 )
