@@ -14,8 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from lxml import etree
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
+from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 ENTITY_ID = "https://idp.acme.test/saml"
 SSO_URL = "https://idp.acme.test/saml/sso"
@@ -86,7 +86,7 @@ class FakeSamlIdp:
     def read_request(redirect_url: str) -> SamlRequest:
         query = parse_qs(urlparse(redirect_url).query)
         xml = OneLogin_Saml2_Utils.decode_base64_and_inflate(query["SAMLRequest"][0])
-        root = etree.fromstring(xml if isinstance(xml, bytes) else xml.encode())
+        root = OneLogin_Saml2_XML.to_etree(xml)
         issuer = root.find("{urn:oasis:names:tc:SAML:2.0:assertion}Issuer")
         assert issuer is not None
         assert issuer.text
