@@ -68,7 +68,7 @@ def sso_start(request: HttpRequest) -> HttpResponse:
         else:
             provider = app.get_provider(request)
             try:
-                return provider.redirect(
+                to_idp = provider.redirect(
                     request, AuthProcess.LOGIN, next_url=get_next_redirect_url(request)
                 )
             except (requests.RequestException, ValueError, KeyError, OneLogin_Saml2_Error):
@@ -77,7 +77,19 @@ def sso_start(request: HttpRequest) -> HttpResponse:
                 form.add_error(
                     "identifier", _("Your company's identity provider could not be reached.")
                 )
+            else:
+                return _continue_to(request, to_idp["Location"])
     return render(request, "sso/start.html", {"form": form})
+
+
+def _continue_to(request: HttpRequest, url: str) -> HttpResponse:
+    """Leave for the IdP by a refresh, not a redirect: our CSP's ``form-action 'self'``
+    covers every redirect that answers a form, so browsers block a 302 to another origin
+    after "Continue" is pressed. A refresh is a new navigation; the link is the fallback."""
+    response = render(request, "sso/continue.html", {"url": url})
+    response["Refresh"] = f"0;url={url}"
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _service_provider_details(request: HttpRequest, connection: SsoConnection) -> dict[str, str]:

@@ -10,6 +10,7 @@ import pytest
 import requests
 from django.test import Client
 from django.utils import timezone
+from django.utils.html import escape
 
 from companies.models import Company
 from sso.models import SsoConnection, SsoDomain
@@ -46,6 +47,16 @@ def oidc_connection(company: Company, idp: FakeOidcProvider, **options: object) 
     return sso_connection_save(company=company, **values)  # type: ignore[arg-type]
 
 
+def idp_url(response: Any) -> str:
+    """Where "Sign in with SSO" sends the browser: the page's refresh (and its link)."""
+    assert response.status_code == 200, response.content.decode()[:2000]
+    refresh = response["Refresh"]
+    assert refresh.startswith("0;url=")
+    url = refresh.removeprefix("0;url=")
+    assert f'href="{escape(url)}"' in response.content.decode()
+    return str(url)
+
+
 def oidc_sign_in(client: Client, identifier: str, *, next_url: str = "") -> Any:
     """Start at "Sign in with SSO", let the fake IdP authorize, come back to the callback.
 
@@ -56,8 +67,7 @@ def oidc_sign_in(client: Client, identifier: str, *, next_url: str = "") -> Any:
     if next_url:
         data["next"] = next_url
     start = client.post("/accounts/sso/", data)
-    assert start.status_code == 302, start.content.decode()[:2000]
-    authorize = requests.get(start["Location"], allow_redirects=False, timeout=WAIT_SECONDS)
+    authorize = requests.get(idp_url(start), allow_redirects=False, timeout=WAIT_SECONDS)
     assert authorize.status_code == 302, authorize.text
     back = urlparse(authorize.headers["Location"])
     return client.get(f"{back.path}?{back.query}")

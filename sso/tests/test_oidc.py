@@ -10,7 +10,7 @@ from django.test import Client
 
 from companies.models import Company, Membership, Role, User
 from conftest import add_member, make_user
-from sso.tests.conftest import oidc_connection, oidc_sign_in, verified_domain
+from sso.tests.conftest import idp_url, oidc_connection, oidc_sign_in, verified_domain
 from sso.tests.fake_oidc import FakeOidcProvider
 
 pytestmark = pytest.mark.django_db
@@ -167,13 +167,13 @@ def test_the_authorize_request_is_for_this_company_only(
         oidc_connection(other_company, other_idp)
         verified_domain(other_company, "globex.test")
 
-        acme = Client().post("/accounts/sso/", {"identifier": "x@acme.test"})
-        globex = Client().post("/accounts/sso/", {"identifier": "x@globex.test"})
+        acme = idp_url(Client().post("/accounts/sso/", {"identifier": "x@acme.test"}))
+        globex = idp_url(Client().post("/accounts/sso/", {"identifier": "x@globex.test"}))
 
-        assert acme["Location"].startswith(idp.issuer)
-        assert parse_qs(urlparse(acme["Location"]).query)["client_id"] == [idp.client_id]
-        assert globex["Location"].startswith(other_idp.issuer)
-        assert parse_qs(urlparse(globex["Location"]).query)["client_id"] == ["globex-client"]
+        assert acme.startswith(idp.issuer)
+        assert parse_qs(urlparse(acme).query)["client_id"] == [idp.client_id]
+        assert globex.startswith(other_idp.issuer)
+        assert parse_qs(urlparse(globex).query)["client_id"] == ["globex-client"]
     finally:
         other_idp.stop()
 

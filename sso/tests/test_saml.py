@@ -15,6 +15,7 @@ from companies.models import Company, Membership, Role, User
 from conftest import add_member
 from sso.models import SsoConnection, SsoDomain
 from sso.services import sso_connection_save
+from sso.tests.conftest import idp_url
 from sso.tests.fake_saml import FakeSamlIdp, SamlRequest
 
 pytestmark = pytest.mark.django_db
@@ -51,10 +52,9 @@ def saml_connection(
 
 
 def _start(client: Client, identifier: str = "jane@acme.test") -> SamlRequest:
-    response = client.post("/accounts/sso/", {"identifier": identifier})
-    assert response.status_code == 302, response.content.decode()[:2000]
-    assert response["Location"].startswith(FakeSamlIdp.sso_url)
-    return FakeSamlIdp.read_request(response["Location"])
+    url = idp_url(client.post("/accounts/sso/", {"identifier": identifier}))
+    assert url.startswith(FakeSamlIdp.sso_url)
+    return FakeSamlIdp.read_request(url)
 
 
 def _post_to_acs(client: Client, request: SamlRequest, saml_response: str) -> Any:
@@ -171,8 +171,7 @@ def test_company_a_idp_cannot_sign_in_to_company_b(
     globex_idp = FakeSamlIdp(entity_id="https://idp.globex.test/saml")
     saml_connection(other_company, globex_idp, domain="globex.test")
     client = _browser()
-    response = client.post("/accounts/sso/", {"identifier": "bob@globex.test"})
-    globex_request = FakeSamlIdp.read_request(response["Location"])
+    globex_request = _start(client, "bob@globex.test")
 
     forged = idp.response(globex_request, email="bob@globex.test", issuer=globex_idp.entity_id)
     response = _post_to_acs(client, globex_request, forged)
