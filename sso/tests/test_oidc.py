@@ -206,3 +206,26 @@ def test_list_apps_answers_nothing_without_a_connection_name(
 
 def test_make_user_helper_untouched():
     make_user("plain@example.test")
+
+
+def test_an_account_squatted_with_an_unverified_email_loses_its_password(
+    company: Company, idp: FakeOidcProvider
+):
+    """Someone signed up as jane@acme.test with a password, never confirmed it, and waits for
+    Jane to join through SSO: the account Jane signs in to keeps no password they know."""
+    from allauth.account.models import EmailAddress
+
+    from companies.services import user_create
+
+    squatter = user_create(email="jane@acme.test", password="squatters-pass-123")
+    EmailAddress.objects.create(user=squatter, email="jane@acme.test", verified=False, primary=True)
+    oidc_connection(company, idp)
+    verified_domain(company, "acme.test")
+    idp.claims = _claims("jane@acme.test")
+
+    response = oidc_sign_in(Client(), "jane@acme.test")
+
+    assert response.status_code == 302
+    squatter.refresh_from_db()
+    assert Membership.objects.for_company(company).filter(user=squatter).exists()
+    assert not squatter.has_usable_password()

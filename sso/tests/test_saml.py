@@ -263,3 +263,32 @@ def test_bad_saml_settings_are_field_errors(
     errors = caught.value.message_dict
     assert any(message in error for messages in errors.values() for error in messages)
     assert not SsoConnection.objects.for_company(company).exists()
+
+
+def test_the_settings_page_shows_what_the_idp_needs(company: Company, idp: FakeSamlIdp, owner: Any):
+    connection = saml_connection(company, idp)
+    page = owner.client.get(f"/c/{company.slug}/settings/sso/", HTTP_HOST="testserver")
+    body = page.content.decode()
+    assert f"http://testserver/accounts/saml/sso-{connection.public_id}/acs/" in body
+    assert f"http://testserver/accounts/saml/sso-{connection.public_id}/metadata/" in body
+
+
+def test_our_metadata_is_served_for_the_connection(company: Company, idp: FakeSamlIdp):
+    connection = saml_connection(company, idp)
+    response = _browser().get(f"/accounts/saml/sso-{connection.public_id}/metadata/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert (
+        f'entityID="http://testserver/accounts/saml/sso-{connection.public_id}/metadata/"' in body
+    )
+
+
+def test_a_disabled_connection_has_no_saml_urls(company: Company, idp: FakeSamlIdp):
+    connection = saml_connection(company, idp, enabled=False)
+    for tail in ("metadata/", "login/"):
+        response = _browser().get(f"/accounts/saml/sso-{connection.public_id}/{tail}")
+        assert response.status_code == 404, tail
+    # allauth's ACS only parks the post and moves on; where it is read, nothing answers.
+    client = _browser()
+    parked = client.post(f"/accounts/saml/sso-{connection.public_id}/acs/", {"SAMLResponse": "x"})
+    assert client.get(parked["Location"]).status_code == 404
