@@ -483,6 +483,28 @@ MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="nps_saas")
 # also refuses http unless this is on. Never in production.
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not IS_PRODUCTION
 
+# --- Single sign-on (sso/) ----------------------------------------------------------------------
+# Per-company OpenID Connect and SAML through allauth's providers. No app is configured here:
+# sso.adapters builds each company's from its own rows. Password sign-in, sign-up and reset are
+# refused for the domains of a company that requires SSO (sso/forms.py).
+INSTALLED_APPS += [
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
+    "sso",
+]
+SOCIALACCOUNT_ADAPTER = "sso.adapters.SsoSocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10  # seconds per call to a company's IdP
+ACCOUNT_FORMS.update(
+    {
+        "login": "sso.forms.SsoLoginForm",
+        "signup": "sso.forms.SsoSignupForm",
+        "reset_password": "sso.forms.SsoResetPasswordForm",
+    }
+)
+
 # --- API --------------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {

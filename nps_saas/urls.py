@@ -9,6 +9,7 @@ from nps_saas import health, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
+    path("accounts/sso/", include("sso.urls_public")),
     path("accounts/", include("allauth.urls")),
     path("i18n/setlang/", views.set_language, name="set_language"),
     path("", include("companies.urls_public")),
@@ -17,6 +18,7 @@ urlpatterns = [
         delighted_api_keys,
         name="delighted_api_keys",
     ),
+    path("c/<slug:company_slug>/settings/sso/", include("sso.urls")),
     path("c/<slug:company_slug>/", include("companies.urls")),
     path("c/<slug:company_slug>/surveys/<str:survey_id>/widget/", include("widget.urls")),
     path("c/<slug:company_slug>/surveys/", include("surveys.urls")),
