@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "dashboards",
     "delighted_compat",
     "widget",
+    "privacy",
 ]
 
 MIDDLEWARE = [
