@@ -119,6 +119,23 @@ def deliveries_of(*, company: Company, person: Person) -> QuerySet[Delivery]:
     return Delivery.objects.for_company(company).filter(query)
 
 
+def deliveries_about(*, company: Company, person: Person) -> QuerySet[Delivery]:
+    """The ledger rows of the team's emails about their answers (alerts, follow-up news):
+    their subjects may name the person. Not part of the export (they are the team's mail)."""
+    responses = responses_of(company=company, person=person)
+    response_ids = list(responses.values_list("public_id", flat=True))
+    followup_ids = list(
+        Followup.objects.for_company(company)
+        .filter(response__in=responses)
+        .values_list("public_id", flat=True)
+    )
+    if not response_ids:
+        return Delivery.objects.for_company(company).none()
+    return Delivery.objects.for_company(company).filter(
+        Q(metadata__response__in=response_ids) | Q(metadata__followup__in=followup_ids)
+    )
+
+
 def suppression_keys(*, company: Company, person: Person) -> list[tuple[str, str]]:
     """(channel, stored address) of their suppressions: plain or already hashed."""
     keys = []

@@ -44,6 +44,7 @@ from notifications.webhooks_models import MessageStatus, WebhookMessage
 from privacy.models import PersonalDataRequest, RequestKind
 from privacy.selectors import (
     Person,
+    deliveries_about,
     deliveries_of,
     invitations_of,
     person_export,
@@ -103,11 +104,16 @@ def person_erase(*, company: Company, person: Person, actor: Actor) -> PersonalD
     work has committed: a file cannot roll back, so it goes last.
     """
     with transaction.atomic():
+        # Found before anything is unlinked: they are found through the links.
         tokens = _identifying_strings(company=company, person=person)
+        delivery_ids = [
+            *deliveries_of(company=company, person=person).values_list("pk", flat=True),
+            *deliveries_about(company=company, person=person).values_list("pk", flat=True),
+        ]
         counts: dict[str, int] = {}
         counts["responses"] = responses_anonymise(company=company, person=person)
         counts["webhook_messages"] = webhook_messages_erase(company=company, tokens=tokens)
-        counts["deliveries"] = deliveries_erase(company=company, person=person)
+        counts["deliveries"] = deliveries_erase(company=company, delivery_ids=delivery_ids)
         counts["suppressions"] = suppressions_hash(company=company, person=person)
         counts["contacts"] = contacts_erase(company=company, person=person)
         counts["import_rows"] = import_records_erase(company=company, person=person)
@@ -189,17 +195,16 @@ def webhook_messages_erase(*, company: Company, tokens: list[str]) -> int:
     return len(ids)
 
 
-def deliveries_erase(*, company: Company, person: Person) -> int:
-    """The delivery ledger rows to them (and their provider events). A row not yet sent is
-    failed and blanked, so that no worker sends it; one being sent is blanked in place."""
-    rows = deliveries_of(company=company, person=person)
-    ids = list(rows.values_list("pk", flat=True))
-    scoped = Delivery.objects.for_company(company).filter(pk__in=ids)
+def deliveries_erase(*, company: Company, delivery_ids: list[int]) -> int:
+    """Ledger rows (and their provider events): those to the person, and the team's emails
+    about their answers. A row not yet sent is failed and blanked, so that no worker sends
+    it; one being sent is blanked in place."""
+    scoped = Delivery.objects.for_company(company).filter(pk__in=delivery_ids)
     blank = {"to": "", "subject": "", "error": "", "metadata": {}, "provider_message_id": ""}
     scoped.filter(status=DeliveryStatus.QUEUED).update(status=DeliveryStatus.FAILED, **blank)
     scoped.filter(status=DeliveryStatus.SENDING).update(**blank)
     scoped.exclude(status__in=_IN_FLIGHT).delete()
-    return len(ids)
+    return len(set(delivery_ids))
 
 
 def suppressions_hash(*, company: Company, person: Person) -> int:
