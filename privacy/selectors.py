@@ -43,10 +43,6 @@ class Person:
     def external_ids(self) -> list[str]:
         return sorted({c.external_id for c in self.contacts if c.external_id})
 
-    @property
-    def found(self) -> bool:
-        return bool(self.contacts or self.addresses)
-
 
 def _add_contact_addresses(person: Person) -> None:
     for contact in person.contacts:
@@ -157,6 +153,16 @@ def suppressions_of(*, company: Company, person: Person) -> QuerySet[Suppression
     for channel, address in suppression_keys(company=company, person=person):
         query |= Q(channel=channel, address=address)
     return Suppression.objects.for_company(company).filter(query)
+
+
+def person_found(*, company: Company, person: Person) -> bool:
+    """Whether the company holds anything about them (a contact, a ledger row, a
+    suppression): an address alone, never used, is nobody."""
+    return bool(
+        person.contacts
+        or deliveries_of(company=company, person=person).exists()
+        or suppressions_of(company=company, person=person).exists()
+    )
 
 
 # --- The export (art. 15 and 20) ---------------------------------------------------------------

@@ -16,7 +16,7 @@ from companies.models import Role
 from companies.permissions import company_view
 from privacy.forms import PersonForm
 from privacy.models import RequestVia
-from privacy.selectors import Person, person_identify, requests_recent
+from privacy.selectors import Person, person_found, person_identify, requests_recent
 from privacy.services import Actor, person_erase, person_export_recorded
 
 
@@ -44,7 +44,7 @@ def personal_data(request: HttpRequest) -> HttpResponse:
         if person is not None and "erase" in request.POST:
             if not form.cleaned_data["confirm"]:
                 form.add_error("confirm", _("Tick the box to confirm the erasure."))
-            elif not person.found:
+            elif not person_found(company=company, person=person):
                 form.add_error("value", _("Nobody with this identifier was found."))
             else:
                 person_erase(company=company, person=person, actor=actor)
