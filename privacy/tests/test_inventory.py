@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import apps
 from django.db import models
 
@@ -55,9 +57,11 @@ def test_the_inventory_names_only_fields_that_exist():
     assert not set(PERSONAL_DATA) & set(NOT_A_RESPONDENTS)
 
 
-def test_the_check_sees_a_new_contact_reference(monkeypatch):
+def test_the_check_sees_a_new_contact_reference():
     """The detection itself: a field of a new model pointing at a contact is caught."""
-    field = models.ForeignKey("surveys.Contact", on_delete=models.CASCADE)
+    field: models.ForeignKey[Any, Any] = models.ForeignKey(
+        "surveys.Contact", on_delete=models.CASCADE
+    )
     field.name = "person"
     field.remote_field.model = apps.get_model("surveys", "Contact")
     assert _looks_personal(field)
