@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
@@ -40,7 +41,7 @@ class PersonInputSerializer(StrictInput, serializers.Serializer[None]):
         if len(given) != 1:
             field = given[1] if given else IdentifierKind.EMAIL.value
             raise serializers.ValidationError(
-                {field: ["Give exactly one of email, phone or external_id."]}
+                {field: [_("Give exactly one of email, phone or external_id.")]}
             )
         return attrs
 
