@@ -122,6 +122,8 @@ def person_erase(*, company: Company, person: Person, actor: Actor) -> PersonalD
             company=company, kind=RequestKind.ERASURE, person=person, actor=actor, counts=counts
         )
     counts["stored_files"] = stored_files_erase(company=company, person=person)
+    record.counts = counts
+    record.save(update_fields=["counts"])
     # The rollup deltas of the anonymised answers carry their old properties snapshot until
     # the next fold: fold now rather than in a few seconds (another fold at work does it).
     rollup_fold()
@@ -187,7 +189,9 @@ def webhook_messages_erase(*, company: Company, tokens: list[str]) -> int:
     for start in range(0, len(tokens), _TOKENS_PER_QUERY):
         query = Q()
         for token in tokens[start : start + _TOKENS_PER_QUERY]:
-            query |= Q(payload_text__icontains=token)
+            # A whole JSON string, quotes included: a short external id ("42") must not
+            # match every payload with a 42 somewhere in it.
+            query |= Q(payload_text__icontains=f'"{token}"')
         ids.update(messages.filter(query).values_list("pk", flat=True))
     scoped = WebhookMessage.objects.for_company(company).filter(pk__in=ids)
     scoped.filter(status=MessageStatus.SENDING).update(payload={}, url="")

@@ -205,3 +205,33 @@ def test_invalid_identifiers_are_field_errors(company):
     with pytest.raises(ValidationError) as bad_phone:
         person_identify(company=company, kind=IdentifierKind.PHONE, value="12")
     assert "phone" in bad_phone.value.message_dict
+
+
+def test_a_short_external_id_erases_only_the_webhook_messages_that_name_it(company):
+    from notifications.webhooks_models import MessageKind, WebhookMessage
+
+    Contact.objects.create(company=company, email="short@example.com", external_id="42")
+    theirs = WebhookMessage.objects.create(
+        company=company,
+        kind=MessageKind.WEBHOOK,
+        event_type="response.created",
+        payload={"data": {"contact": {"external_id": "42"}}},
+    )
+    others = WebhookMessage.objects.create(
+        company=company,
+        kind=MessageKind.WEBHOOK,
+        event_type="response.created",
+        payload={"data": {"score": 42, "id": "r_x42y", "contact": {"external_id": "420"}}},
+    )
+    _erase(company, IdentifierKind.EXTERNAL_ID, "42")
+    remaining = set(WebhookMessage.objects.for_company(company).values_list("pk", flat=True))
+    assert remaining == {others.pk}
+    assert theirs.pk not in remaining
+
+
+def test_the_record_counts_the_rows_taken_out_of_files(company):
+    person_everywhere(company)
+    record = _erase(company)
+    record.refresh_from_db()
+    # The person's row of the upload, their row of its error report, and of the Delighted file.
+    assert record.counts["stored_files"] == 3
