@@ -65,7 +65,7 @@ from delighted_compat.models import (
     ExportKind,
 )
 from notifications.models import Channel, Suppression, SuppressionReason
-from notifications.services import normalize_address
+from notifications.services import normalize_address, suppression_address_hash
 from responses.models import Response, ResponseChannel, category_of
 from surveys.imports import (
     ImportFileError,
@@ -742,12 +742,24 @@ def _write_suppressions(*, company: Company, kind: str, rows: list[Row], counts:
                 **({"created_at": at} if at else {}),
             ),
         )
+    # An erased person's suppression is kept as a hash only: finding it, the import leaves
+    # it so instead of writing the plain address back.
+    hashed = {
+        (channel, suppression_address_hash(company_id=company.pk, channel=channel, normalized=a)): (
+            channel,
+            a,
+        )
+        for channel, a in wanted
+    }
     query = Q()
-    for wanted_channel, wanted_address in wanted:
+    for wanted_channel, wanted_address in [*wanted, *hashed]:
         query |= Q(channel=wanted_channel, address=wanted_address)
-    there = set(
-        Suppression.objects.for_company(company).filter(query).values_list("channel", "address")
-    )
+    there = {
+        hashed.get(key, key)
+        for key in Suppression.objects.for_company(company)
+        .filter(query)
+        .values_list("channel", "address")
+    }
     new = [s for key, s in wanted.items() if key not in there]
     Suppression.objects.for_company(company).bulk_create(new, ignore_conflicts=True)
     counts.created += len(new)

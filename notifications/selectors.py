@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from django.db.models import QuerySet
 
 from notifications.models import OutboxMessage, Suppression
-from notifications.services import normalize_address
+from notifications.services import normalize_address, suppression_address_hash
 
 if TYPE_CHECKING:
     from companies.models import Company
@@ -28,12 +28,18 @@ def outbox_message_get(*, message_id: str) -> OutboxMessage | None:
 def suppressed_addresses(*, company: Company, channel: str, addresses: Iterable[str]) -> set[str]:
     """Which of ``addresses`` the company must not message on ``channel`` (one query).
 
-    The addresses are compared normalised; the returned set holds them as given, so that a
-    caller can test membership with its own values.
+    The addresses are compared normalised, and by hash too (an erased person's suppression
+    keeps only that); the returned set holds them as given, so that a caller can test
+    membership with its own values.
     """
     by_normalized: dict[str, list[str]] = {}
     for address in addresses:
-        by_normalized.setdefault(normalize_address(channel, address), []).append(address)
+        normalized = normalize_address(channel, address)
+        by_normalized.setdefault(normalized, []).append(address)
+        hashed = suppression_address_hash(
+            company_id=company.pk, channel=channel, normalized=normalized
+        )
+        by_normalized.setdefault(hashed, []).append(address)
     if not by_normalized:
         return set()
     found = Suppression.objects.for_company(company).filter(

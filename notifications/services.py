@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,22 @@ def normalize_address(channel: str, address: str) -> str:
     except phonenumbers.NumberParseException:
         return address
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# An erased person's suppression keeps only this hash of the address (privacy.services):
+# sends keep refusing it, the address itself is gone.
+SUPPRESSION_HASH_PREFIX = "sha256:"
+
+
+def suppression_address_hash(*, company_id: int, channel: str, normalized: str) -> str:
+    """The stored form of an erased person's suppressed address.
+
+    Salted with the company and the channel and unkeyed on purpose: a keyed hash would stop
+    matching (and the person be messaged again) when a server secret is rotated. The hash
+    can confirm a guessed address, never give one back.
+    """
+    digest = hashlib.sha256(f"{company_id}:{channel}:{normalized}".encode()).hexdigest()
+    return SUPPRESSION_HASH_PREFIX + digest
 
 
 def suppression_add(

@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "dashboards",
     "delighted_compat",
     "widget",
+    "privacy",
 ]
 
 MIDDLEWARE = [

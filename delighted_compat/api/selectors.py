@@ -11,6 +11,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from companies.models import Company
 from delighted_compat.models import DefaultApiSurvey, DelightedImport, ExportKind
 from notifications.models import Channel, Suppression, SuppressionReason
+from notifications.services import SUPPRESSION_HASH_PREFIX
 from responses.models import Response
 from responses.selectors import score_counts
 from surveys.models import (
@@ -197,7 +198,12 @@ def suppressions_list(
     reasons = [reason]
     if reason == SuppressionReason.UNSUBSCRIBED:
         reasons.append(SuppressionReason.COMPLAINED)
-    qs = Suppression.objects.for_company(company).filter(channel=Channel.EMAIL, reason__in=reasons)
+    qs = (
+        Suppression.objects.for_company(company)
+        .filter(channel=Channel.EMAIL, reason__in=reasons)
+        # An erased person's suppression is only a hash: it has no address to list.
+        .exclude(address__startswith=SUPPRESSION_HASH_PREFIX)
+    )
     if since is not None:
         qs = qs.filter(created_at__gte=since)
     if until is not None:

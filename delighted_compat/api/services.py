@@ -22,15 +22,14 @@ from companies.models import ApiKey, Company, User
 from delighted_compat.api import selectors
 from delighted_compat.models import ApiKeySurvey, DefaultApiSurvey
 from notifications.models import Channel, SuppressionReason
-from notifications.services import address_forget, suppression_add
+from notifications.services import suppression_add
 from responses.models import Response, ResponseChannel, category_of
-from responses.services import response_record, responses_delete_for_contact
+from responses.services import response_record
 from surveys.models import AutopilotMember, Contact, Invitation, Survey, SurveyStatus
 from surveys.selectors import autopilot_config_get
 from surveys.services.autopilot import autopilot_member_add, autopilot_member_remove
 from surveys.services.contacts import (
     contact_clean,
-    contact_delete,
     contact_update,
     contact_upsert,
     normalize_properties,
@@ -221,19 +220,6 @@ def _recently_sent(*, survey: Survey, data: PersonInput) -> bool:
         return False
     when = timezone.now() + timedelta(seconds=data.delay)
     return data.last_sent_at > when - timedelta(days=survey.throttle_days)
-
-
-def person_delete(*, company: Company, contact: Contact) -> None:
-    """Delete the person and all their data: answers (with their follow-ups), invitations,
-    the contact, their suppressions and the post office's finished ledger rows to them."""
-    with transaction.atomic():
-        addresses = [(Channel.EMAIL, contact.email)] if contact.email else []
-        if contact.phone:
-            addresses += [(Channel.SMS, contact.phone), (Channel.WHATSAPP, contact.phone)]
-        responses_delete_for_contact(company=company, contact=contact)
-        contact_delete(company=company, contact=contact)
-        for channel, address in addresses:
-            address_forget(company=company, channel=channel, address=address)
 
 
 def pending_requests_delete(*, company: Company, survey: Survey, contact: Contact) -> int:

@@ -16,6 +16,7 @@ from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response as ApiResponse
 
+from companies.models import ApiKey
 from delighted_compat.api import formats, selectors, services
 from delighted_compat.api.base import (
     DelightedAPIView,
@@ -25,6 +26,9 @@ from delighted_compat.api.base import (
     cursor_page,
 )
 from notifications.models import Channel, SuppressionReason
+from privacy.models import RequestVia
+from privacy.selectors import person_of_contact
+from privacy.services import Actor, person_erase
 from responses.models import Response
 from surveys.models import Contact, Survey
 from surveys.services.contacts import contact_clean
@@ -145,7 +149,16 @@ class PersonApi(ProjectAPIView):
         contact = selectors.person_get(company=self.company, identifier=identifier)
         if contact is None:
             raise exceptions.NotFound()
-        services.person_delete(company=self.company, contact=contact)
+        # The full erasure of the web app and /api/v1/ (privacy.services), recorded; done
+        # before answering, though Delighted's 202 would allow later.
+        person = person_of_contact(company=self.company, contact=contact)
+        api_key = request.auth
+        assert isinstance(api_key, ApiKey)
+        person_erase(
+            company=self.company,
+            person=person,
+            actor=Actor(via=RequestVia.DELIGHTED_API, api_key=api_key),
+        )
         return ApiResponse({"ok": True}, status=202)
 
 

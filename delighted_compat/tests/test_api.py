@@ -397,13 +397,20 @@ def test_extra_questions_are_additional_answers(key: str, company: Company) -> N
 def test_deleting_a_person_erases_their_answers_invitations_suppressions_and_ledger(
     key: str, company: Company
 ) -> None:
+    """The full erasure (privacy.services): their answer's score stays counted, linked to
+    nobody; their unsubscribe stays, as a hash of the address only."""
     from notifications.models import Delivery, DeliveryStatus
     from responses.models import Response
 
     person = call("POST", "/v1/people", key, {"email": "ana@example.com", "delay": 60}).json()
     other = call("POST", "/v1/people", key, {"email": "bob@example.com", "send": False}).json()
     for who in (person, other):
-        call("POST", "/v1/survey_responses", key, {"person": who["id"], "score": 4})
+        call(
+            "POST",
+            "/v1/survey_responses",
+            key,
+            {"person": who["id"], "score": 4, "comment": f"from {who['email']}"},
+        )
     call("POST", "/v1/unsubscribes", key, {"person_email": "ana@example.com"})
     for address in ("ana@example.com", "bob@example.com"):
         Delivery.objects.create(
@@ -415,15 +422,18 @@ def test_deleting_a_person_erases_their_answers_invitations_suppressions_and_led
     assert list(Contact.objects.for_company(company).values_list("email", flat=True)) == [
         "bob@example.com"
     ]
-    remaining = Response.objects.for_company(company).select_related("contact").get()
-    assert remaining.contact is not None
-    assert remaining.contact.email == "bob@example.com"
+    answers = Response.objects.for_company(company).order_by("contact_id")
+    assert list(answers.values_list("contact__email", "comment", "score")) == [
+        ("bob@example.com", "from bob@example.com", 4),
+        (None, "", 4),
+    ]
     assert not Invitation.objects.for_company(company).exists()
-    assert not Suppression.objects.for_company(company).exists()
+    assert [s.address[:7] for s in Suppression.objects.for_company(company)] == ["sha256:"]
+    assert call("GET", "/v1/unsubscribes", key).json() == []
     assert list(Delivery.objects.for_company(company).values_list("to", flat=True)) == [
         "bob@example.com"
     ]
-    assert call("GET", "/v1/metrics", key).json()["response_count"] == 1
+    assert call("GET", "/v1/metrics", key).json()["response_count"] == 2
     assert call("DELETE", f"/v1/people/{person['id']}", key, {}).status_code == 404
 
 

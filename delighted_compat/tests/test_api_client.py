@@ -116,7 +116,12 @@ def test_acceptance(base_url: str, company: Company) -> None:
     assert delighted.Person.delete(client=c, email="c@example.com") == {"ok": True}
     assert not Contact.objects.for_company(company).filter(email="c@example.com").exists()
     assert delighted.Person.delete(client=c, id=p.id) == {"ok": True}
-    assert not Response.objects.for_company(company).exists()  # their answers went with them
+    # Their answer is erased: its score stays counted, linked to nobody, without its comment
+    # (privacy.services; README "Personal data").
+    assert list(Response.objects.for_company(company).values_list("contact", "comment")) == [
+        (None, "")
+    ]
+    assert delighted.Metrics.retrieve(client=c).response_count == 1
 
     with pytest.raises(ResourceValidationError) as invalid:
         delighted.SurveyResponse.create(client=c, person=again.id, score=11)
@@ -380,3 +385,37 @@ def test_autopilot_keys_and_tenancy(
     assert [m.person["id"] for m in by_email.list(client=ours).auto_paging_iter()] == [
         ana.public_id
     ]
+
+
+def test_person_delete_is_the_full_erasure(
+    base_url: str, company: Company, settings, tmp_path
+) -> None:
+    """``DELETE /v1/people/…`` through the official client erases like the web app and
+    /api/v1/ do: nothing naming the person is left (responses' comments and properties,
+    follow-up threads, the ledger, webhook logs, import files), the NPS is unchanged, the
+    address stays suppressed as a hash (Delighted's own delete forgot the unsubscribe, and
+    the person could be surveyed again), and the erasure is recorded against the key."""
+    from dashboards.selectors import metrics_for
+    from dashboards.services import rollup_fold
+    from notifications.selectors import suppressed_addresses
+    from privacy.models import PersonalDataRequest, RequestKind, RequestVia
+    from privacy.tests.helpers import EMAIL, leftovers, person_everywhere
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    world = person_everywhere(company)
+    rollup_fold()
+    before = metrics_for(company=company, survey=world.survey)
+    c = client_for(base_url, company)
+    assert delighted.Person.delete(client=c, email=EMAIL) == {"ok": True}
+    assert leftovers(company) == []
+    after = metrics_for(company=company, survey=world.survey)
+    assert (after["nps"], after["response_count"]) == (before["nps"], before["response_count"])
+    assert suppressed_addresses(company=company, channel=Channel.EMAIL, addresses=[EMAIL])
+    record = PersonalDataRequest.objects.for_company(company).get()
+    assert (record.kind, record.via, record.identifier_kind) == (
+        RequestKind.ERASURE,
+        RequestVia.DELIGHTED_API,
+        "person_id",
+    )
+    assert record.actor_api_key is not None
+    assert record.actor_api_key.name == "Delighted client"
