@@ -8,12 +8,17 @@ triggers need PostgreSQL, while the embedded default runs on SQLite.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from companies.tenancy import TenantModel
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
 
 
 class AuditAction(models.TextChoices):
@@ -84,3 +89,26 @@ class AuditEntry(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label}: {self.action}"
+
+    @property
+    def target_type_label(self) -> str:
+        return str(TARGET_TYPES.get(self.target_type, self.target_type))
+
+
+# What an entry is about (``AuditEntry.target_type``): model names, and the exports by kind.
+TARGET_TYPES: dict[str, _StrPromise] = {
+    "survey": _("Survey"),
+    "alertrule": _("Alert rule"),
+    "membership": _("Member"),
+    "teaminvite": _("Teammate invitation"),
+    "apikey": _("API key"),
+    "webhookendpoint": _("Webhook endpoint"),
+    "company": _("Company settings"),
+    "user": _("Sign-in"),
+    "person": _("Person (data subject)"),
+    "responses": _("Responses export"),
+    "trend": _("Trend export"),
+    "audit_log": _("Audit log export"),
+    "contact_import_errors": _("Contact import errors"),
+    "delighted_import_errors": _("Delighted import errors"),
+}

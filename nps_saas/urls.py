@@ -26,6 +26,7 @@ urlpatterns = [
     path("c/<slug:company_slug>/dashboard/", include("dashboards.urls")),
     path("c/<slug:company_slug>/inbox/", include("responses.urls_inbox")),
     path("c/<slug:company_slug>/webhooks/", include("notifications.urls_webhooks")),
+    path("c/<slug:company_slug>/audit/", include("audit.urls")),
     path("", include("responses.urls_public")),
     path("", include("widget.urls_public")),
     path("", include("responses.urls_sms")),

@@ -124,7 +124,7 @@ def test_an_api_change_names_the_key(api_owner: KeyPersona, company: Company) ->
         json.dumps({"name": "From CI"}),
         content_type="application/json",
         REMOTE_ADDR="198.51.100.4",
-        **api_owner.headers,
+        HTTP_AUTHORIZATION=f"Bearer {api_owner.key}",
     )
     assert response.status_code == 201, response.content
 
