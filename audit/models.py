@@ -104,6 +104,8 @@ TARGET_TYPES: dict[str, _StrPromise] = {
     "apikey": _("API key"),
     "webhookendpoint": _("Webhook endpoint"),
     "company": _("Company settings"),
+    "dashboardsettings": _("Dashboard settings"),
+    "inboxsettings": _("Inbox settings"),
     "user": _("Sign-in"),
     "person": _("Person (data subject)"),
     "responses": _("Responses export"),

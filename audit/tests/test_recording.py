@@ -350,3 +350,18 @@ def test_a_failed_sign_in_is_recorded_for_a_known_address_only(
             for e in AuditEntry.objects.unscoped(reason="test")
         ]
     )
+
+
+def test_inbox_and_dashboard_settings(company: Company) -> None:
+    from dashboards.insights import dashboard_settings_update
+    from responses.followups import inbox_settings_update
+
+    inbox_settings_update(company=company, sla_hours=24, round_robin=False)
+    inbox_settings_update(company=company, sla_hours=24, round_robin=False)  # unchanged
+    dashboard_settings_update(company=company, revenue_property="mrr", peer_benchmark=False)
+
+    got = [(e.target_type, e.changes) for e in entries(company, AuditAction.SETTINGS_UPDATED)]
+    assert got[0] == ("inboxsettings", {"sla_hours": [None, 24], "round_robin": [True, False]})
+    assert got[1][0] == "dashboardsettings"
+    assert got[1][1]["revenue_property"] == ["", "mrr"]
+    assert len(got) == 2
