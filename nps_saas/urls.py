@@ -33,6 +33,7 @@ urlpatterns = [
     path("api/v1/", include("surveys.api_urls")),
     path("api/v1/", include("responses.api_urls")),
     path("api/v1/", include("dashboards.api_urls")),
+    path("api/v1/", include("audit.api_urls")),
     # Last: it ends with the catch-all JSON 404 of the API.
     path("api/v1/", include("companies.api_urls")),
     # Delighted's API (delighted_compat): its own paths, auth and formats; the JSON 404 last.
