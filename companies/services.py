@@ -18,6 +18,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from audit.context import AuditActor, current_actor
+from audit.models import AuditAction
+from audit.services import audit_record, changes_between, snapshot
 from companies.models import (
     ROLE_RANK,
     ApiKey,
@@ -179,8 +182,17 @@ def membership_change_role(
             raise ValidationError(
                 {"role": _("A company needs at least one owner: make someone else owner first.")}
             )
+        before = membership.role
         membership.role = role
         membership.save(update_fields=["role"])
+        if before != role:
+            audit_record(
+                company=company,
+                action=AuditAction.MEMBER_ROLE_CHANGED,
+                target=membership,
+                target_label=membership.user.email,
+                changes={"role": [before, role]},
+            )
     return membership
 
 
@@ -199,6 +211,13 @@ def membership_remove(
             raise ValidationError(
                 _("A company needs at least one owner: make someone else owner first.")
             )
+        audit_record(
+            company=company,
+            action=AuditAction.MEMBER_REMOVED,
+            target=membership,
+            target_label=membership.user.email,
+            changes={"role": [membership.role, None]},
+        )
         membership.delete()
 
 
@@ -244,14 +263,22 @@ def team_invite_create(
             }
         )
     token = secrets.token_urlsafe(32)
-    invite = TeamInvite.objects.create(
-        company=company,
-        email=email,
-        role=role,
-        token_hash=sha256(token),
-        invited_by=invited_by,
-        expires_at=timezone.now() + timedelta(days=settings.TEAM_INVITE_TTL_DAYS),
-    )
+    with transaction.atomic():
+        invite = TeamInvite.objects.create(
+            company=company,
+            email=email,
+            role=role,
+            token_hash=sha256(token),
+            invited_by=invited_by,
+            expires_at=timezone.now() + timedelta(days=settings.TEAM_INVITE_TTL_DAYS),
+        )
+        audit_record(
+            company=company,
+            action=AuditAction.TEAM_INVITE_CREATED,
+            target=invite,
+            target_label=email,
+            changes={"email": [None, email], "role": [None, role]},
+        )
     from companies.emails import send_team_invite
 
     transaction.on_commit(lambda: send_team_invite(invite=invite, token=token))
@@ -259,9 +286,19 @@ def team_invite_create(
 
 
 def team_invite_revoke(*, company: Company, invite: TeamInvite) -> None:
-    TeamInvite.objects.for_company(company).filter(pk=invite.pk, accepted_at=None).update(
-        revoked_at=timezone.now()
-    )
+    with transaction.atomic():
+        revoked = (
+            TeamInvite.objects.for_company(company)
+            .filter(pk=invite.pk, accepted_at=None, revoked_at=None)
+            .update(revoked_at=timezone.now())
+        )
+        if revoked:
+            audit_record(
+                company=company,
+                action=AuditAction.TEAM_INVITE_REVOKED,
+                target=invite,
+                target_label=invite.email,
+            )
 
 
 def team_invite_find(*, token: str) -> TeamInvite | None:
@@ -294,9 +331,20 @@ def team_invite_accept(*, invite: TeamInvite, user: User) -> Membership:
         membership, created = Membership.objects.for_company(invite.company).get_or_create(
             company=invite.company, user=user, defaults={"role": invite.role}
         )
+        before = None if created else membership.role
         if not created and ROLE_RANK[invite.role] > ROLE_RANK[membership.role]:
             membership.role = invite.role
             membership.save(update_fields=["role"])
+        if before != membership.role:
+            audit_record(
+                company=invite.company,
+                action=AuditAction.MEMBER_JOINED if created else AuditAction.MEMBER_ROLE_CHANGED,
+                target=membership,
+                target_label=user.email,
+                changes={"role": [before, membership.role]},
+                # The person accepting acts, signed in or not yet (a new login).
+                actor=AuditActor.for_user(user, ip=current_actor().ip),
+            )
         user_mark_email_verified(user=user)
     return membership
 
@@ -343,21 +391,33 @@ def api_key_create(
     prefix = secrets.token_hex(4)
     secret = "".join(secrets.choice(_API_KEY_ALPHABET) for _ in range(API_KEY_SECRET_LENGTH))
     key = f"{API_KEY_SCHEME}_{prefix}_{secret}"
-    api_key = ApiKey.objects.create(
-        company=company,
-        name=name,
-        prefix=prefix,
-        key_hash=sha256(key),
-        role=role,
-        created_by=created_by,
-    )
+    with transaction.atomic():
+        api_key = ApiKey.objects.create(
+            company=company,
+            name=name,
+            prefix=prefix,
+            key_hash=sha256(key),
+            role=role,
+            created_by=created_by,
+        )
+        audit_record(
+            company=company,
+            action=AuditAction.API_KEY_CREATED,
+            target=api_key,
+            changes={"name": [None, name], "role": [None, role]},
+        )
     return IssuedApiKey(api_key=api_key, key=key)
 
 
 def api_key_revoke(*, company: Company, api_key: ApiKey) -> None:
-    ApiKey.objects.for_company(company).filter(pk=api_key.pk, revoked_at=None).update(
-        revoked_at=timezone.now()
-    )
+    with transaction.atomic():
+        revoked = (
+            ApiKey.objects.for_company(company)
+            .filter(pk=api_key.pk, revoked_at=None)
+            .update(revoked_at=timezone.now())
+        )
+        if revoked:
+            audit_record(company=company, action=AuditAction.API_KEY_REVOKED, target=api_key)
 
 
 def api_key_touch(*, api_key: ApiKey) -> None:
@@ -455,6 +515,8 @@ def company_twilio_account_set(*, company: Company, account_sid: str, auth_token
     never shown again; an empty ``account_sid`` goes back to the platform's account."""
     from companies.credentials import secret_encrypt
 
+    fields = ["twilio_account_sid", "twilio_auth_token_encrypted"]
+    before = snapshot(company, fields)
     account_sid = account_sid.strip()
     if not account_sid:
         company.twilio_account_sid, company.twilio_auth_token_encrypted = "", ""
@@ -469,8 +531,21 @@ def company_twilio_account_set(*, company: Company, account_sid: str, auth_token
         company.twilio_account_sid = account_sid
         if auth_token:
             company.twilio_auth_token_encrypted = secret_encrypt(auth_token)
-    company.save(update_fields=["twilio_account_sid", "twilio_auth_token_encrypted"])
+    with transaction.atomic():
+        company.save(update_fields=fields)
+        _audit_settings(
+            company,
+            AuditAction.SMS_SETTINGS_UPDATED,
+            changes_between(
+                before, snapshot(company, fields), secret=["twilio_auth_token_encrypted"]
+            ),
+        )
     return company
+
+
+def _audit_settings(company: Company, action: str, changes: dict[str, list[object]]) -> None:
+    if changes:  # saving the form unchanged changes nothing worth a line
+        audit_record(company=company, action=action, target=company, changes=changes)
 
 
 def _e164_clean(value: str, field: str) -> str:
@@ -554,6 +629,11 @@ def company_sms_update(*, company: Company, **fields: object) -> Company:
     try:
         with transaction.atomic():
             candidate.save(update_fields=sorted(fields))
+            _audit_settings(
+                company,
+                AuditAction.SMS_SETTINGS_UPDATED,
+                changes_between(snapshot(company, fields), snapshot(candidate, fields)),
+            )
     except IntegrityError as exc:  # a concurrent save took the sender
         raise ValidationError(
             {"sms_sender": _("Another company already sends from this sender.")}
@@ -597,7 +677,13 @@ def company_update(*, company: Company, **fields: object) -> Company:
     for name, value in fields.items():
         setattr(candidate, name, value)
     candidate.full_clean(validate_unique=False)
-    candidate.save(update_fields=sorted(fields))
+    with transaction.atomic():
+        candidate.save(update_fields=sorted(fields))
+        _audit_settings(
+            company,
+            AuditAction.SETTINGS_UPDATED,
+            changes_between(snapshot(company, fields), snapshot(candidate, fields)),
+        )
     for name in fields:
         setattr(company, name, getattr(candidate, name))
     return company

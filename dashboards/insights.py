@@ -21,11 +21,14 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 
+from audit.models import AuditAction
+from audit.services import audit_record, changes_between, snapshot
 from companies.models import Company
 from dashboards.metrics import nps_value
 from dashboards.models import DashboardSettings, Rollup
@@ -70,9 +73,19 @@ def dashboard_settings_update(
                 }
             )
         defaults["segment_properties"] = names
-    settings, _created = DashboardSettings.objects.for_company(company).update_or_create(
-        company=company, defaults=defaults
-    )
+    with transaction.atomic():
+        before = snapshot(dashboard_settings_of(company=company), defaults)
+        settings, _created = DashboardSettings.objects.for_company(company).update_or_create(
+            company=company, defaults=defaults
+        )
+        changes = changes_between(before, snapshot(settings, defaults))
+        if changes:
+            audit_record(
+                company=company,
+                action=AuditAction.SETTINGS_UPDATED,
+                target_type="dashboardsettings",
+                changes=changes,
+            )
     return settings
 
 

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_safe
 
+from audit.services import audit_download
 from companies.models import Company, Role
 from companies.permissions import company_view
 from companies.spreadsheets import spreadsheet_row
@@ -226,6 +227,7 @@ def trend_export(request: HttpRequest) -> HttpResponse:
     )
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     name = f"nps-{company.slug}-{options['since']:%Y%m%d}-{options['until']:%Y%m%d}.csv"
+    audit_download(company=company, kind="trend", file_name=name, filters=request.GET.dict())
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     writer = csv.writer(response)
     writer.writerow(

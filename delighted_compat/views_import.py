@@ -20,6 +20,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from audit.services import audit_download
 from companies.models import Role
 from companies.permissions import company_view
 from companies.spreadsheets import spreadsheet_row
@@ -159,6 +160,7 @@ def delighted_errors(request: CompanyRequest, delighted_import_id: str) -> HttpR
     if imp is None:
         raise Http404(_("No such import."))
     filename = f"{imp.file_name.rsplit('.', 1)[0]}-errors.csv"
+    audit_download(company=request.company, kind="delighted_import_errors", file_name=filename)
     if imp.error_report:
         return FileResponse(
             imp.error_report.open("rb"),

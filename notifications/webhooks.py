@@ -55,10 +55,13 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from audit.models import AuditAction
+from audit.services import audit_record, changes_between, snapshot
 from companies.credentials import CredentialUnreadable, secret_decrypt, secret_encrypt
 from companies.mail import render_email
 from companies.wake import wake
@@ -199,6 +202,10 @@ def _clean_signing_key(signing_key: str, payload_format: str) -> str:
     return key
 
 
+# What an admin sets on an endpoint, as the audit log shows it (the secret only as changed).
+_AUDITED_FIELDS = ("url", "description", "event_types", "payload_format", "enabled")
+
+
 def webhook_endpoint_create(
     *,
     company: Company,
@@ -215,14 +222,21 @@ def webhook_endpoint_create(
     secret = _clean_signing_key(signing_key, payload_format) or webhook_secret_new()
     if WebhookEndpoint.objects.for_company(company).count() >= MAX_ENDPOINTS:
         raise ValidationError(_("At most %(n)d endpoints.") % {"n": MAX_ENDPOINTS})
-    endpoint = WebhookEndpoint.objects.create(
-        company=company,
-        url=url.strip(),
-        description=description.strip(),
-        event_types=events,
-        payload_format=payload_format,
-        secret_encrypted=secret_encrypt(secret),
-    )
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.create(
+            company=company,
+            url=url.strip(),
+            description=description.strip(),
+            event_types=events,
+            payload_format=payload_format,
+            secret_encrypted=secret_encrypt(secret),
+        )
+        audit_record(
+            company=company,
+            action=AuditAction.WEBHOOK_CREATED,
+            target=endpoint,
+            changes=changes_between({}, snapshot(endpoint, _AUDITED_FIELDS)),
+        )
     return IssuedEndpoint(endpoint=endpoint, secret=secret)
 
 
@@ -251,6 +265,7 @@ def webhook_endpoint_update(
     secret. The secret is kept across a change of format: it signs either way, except a
     pasted key, which cannot sign Standard Webhooks (rotate the secret first)."""
     assert endpoint.company_id == company.pk
+    before = snapshot(endpoint, [*_AUDITED_FIELDS, "secret_encrypted"])
     payload_format = payload_format or endpoint.payload_format
     endpoint.event_types = _clean_endpoint(url, event_types, payload_format)
     key = _clean_signing_key(signing_key, payload_format)
@@ -274,16 +289,31 @@ def webhook_endpoint_update(
     if key:
         endpoint.secret_encrypted = secret_encrypt(key)
         fields.append("secret_encrypted")
-    endpoint.save(update_fields=fields)
+    with transaction.atomic():
+        endpoint.save(update_fields=fields)
+        changes = changes_between(
+            before,
+            snapshot(endpoint, [*_AUDITED_FIELDS, "secret_encrypted"]),
+            secret=["secret_encrypted"],
+        )
+        if changes:
+            audit_record(
+                company=company,
+                action=AuditAction.WEBHOOK_UPDATED,
+                target=endpoint,
+                changes=changes,
+            )
     return endpoint
 
 
 def webhook_endpoint_rotate_secret(*, company: Company, endpoint: WebhookEndpoint) -> str:
     """A new secret (returned: shown once); messages sent from now on are signed with it."""
     secret = webhook_secret_new()
-    WebhookEndpoint.objects.for_company(company).filter(pk=endpoint.pk).update(
-        secret_encrypted=secret_encrypt(secret), updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        WebhookEndpoint.objects.for_company(company).filter(pk=endpoint.pk).update(
+            secret_encrypted=secret_encrypt(secret), updated_at=timezone.now()
+        )
+        audit_record(company=company, action=AuditAction.WEBHOOK_SECRET_ROTATED, target=endpoint)
     return secret
 
 
@@ -293,22 +323,38 @@ def webhook_endpoint_set_enabled(
     """An admin's switch; enabling starts the failure clock again."""
     now = timezone.now()
     rows = WebhookEndpoint.objects.for_company(company).filter(pk=endpoint.pk)
-    if enabled:
-        rows.update(
-            enabled=True,
-            disabled_reason=DisabledReason.NONE,
-            disabled_at=None,
-            failing_since=None,
-            updated_at=now,
-        )
-    else:
-        rows.filter(enabled=True).update(
-            enabled=False, disabled_reason=DisabledReason.MANUAL, disabled_at=now, updated_at=now
-        )
+    with transaction.atomic():
+        if enabled:
+            changed = rows.filter(enabled=False).exists()
+            rows.update(
+                enabled=True,
+                disabled_reason=DisabledReason.NONE,
+                disabled_at=None,
+                failing_since=None,
+                updated_at=now,
+            )
+        else:
+            changed = bool(
+                rows.filter(enabled=True).update(
+                    enabled=False,
+                    disabled_reason=DisabledReason.MANUAL,
+                    disabled_at=now,
+                    updated_at=now,
+                )
+            )
+        if changed:
+            audit_record(
+                company=company,
+                action=AuditAction.WEBHOOK_UPDATED,
+                target=endpoint,
+                changes={"enabled": [not enabled, enabled]},
+            )
 
 
 def webhook_endpoint_delete(*, company: Company, endpoint: WebhookEndpoint) -> None:
-    WebhookEndpoint.objects.for_company(company).filter(pk=endpoint.pk).delete()
+    with transaction.atomic():
+        if WebhookEndpoint.objects.for_company(company).filter(pk=endpoint.pk).delete()[0]:
+            audit_record(company=company, action=AuditAction.WEBHOOK_DELETED, target=endpoint)
 
 
 # --- Reads -------------------------------------------------------------------------------------

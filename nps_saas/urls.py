@@ -29,6 +29,7 @@ urlpatterns = [
     path("c/<slug:company_slug>/inbox/", include("responses.urls_inbox")),
     path("c/<slug:company_slug>/webhooks/", include("notifications.urls_webhooks")),
     path("c/<slug:company_slug>/privacy/", include("privacy.urls")),
+    path("c/<slug:company_slug>/audit/", include("audit.urls")),
     path("", include("responses.urls_public")),
     path("", include("widget.urls_public")),
     path("", include("responses.urls_sms")),
@@ -36,6 +37,7 @@ urlpatterns = [
     path("api/v1/", include("responses.api_urls")),
     path("api/v1/", include("dashboards.api_urls")),
     path("api/v1/", include("privacy.api_urls")),
+    path("api/v1/", include("audit.api_urls")),
     # Last: it ends with the catch-all JSON 404 of the API.
     path("api/v1/", include("companies.api_urls")),
     # Delighted's API (delighted_compat): its own paths, auth and formats; the JSON 404 last.

@@ -33,6 +33,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditAction
+from audit.services import audit_record, changes_between, snapshot
 from companies.models import Company, Membership, Role
 from notifications.email import OutgoingEmail, email_send
 from notifications.models import Delivery
@@ -195,17 +197,32 @@ def alert_rule_save(
         rule = AlertRule(company=company)
     elif rule.company_id != company.pk:
         raise ValueError("the rule belongs to another company")
+    created = rule._state.adding
+    before = {} if created else snapshot(rule, fields)
     for name, value in fields.items():
         setattr(rule, name, value)
     rule.updated_at = timezone.now()
     rule.full_clean(exclude=["company", "survey"])
-    rule.save()
+    with transaction.atomic():
+        rule.save()
+        changes = changes_between(before, snapshot(rule, fields), secret=["slack_webhook_url"])
+        if created or changes:
+            audit_record(
+                company=company,
+                action=AuditAction.ALERT_RULE_CREATED
+                if created
+                else AuditAction.ALERT_RULE_UPDATED,
+                target=rule,
+                changes=changes,
+            )
     return rule
 
 
 def alert_rule_delete(*, company: Company, rule: AlertRule) -> None:
     """Delete a rule; its ledger rows go with it (follow-ups stay)."""
-    AlertRule.objects.for_company(company).filter(pk=rule.pk).delete()
+    with transaction.atomic():
+        if AlertRule.objects.for_company(company).filter(pk=rule.pk).delete()[0]:
+            audit_record(company=company, action=AuditAction.ALERT_RULE_DELETED, target=rule)
 
 
 def alert_rules_for(*, company: Company) -> list[AlertRule]:

@@ -14,6 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.models import AuditAction
+from audit.services import audit_record, changes_between, snapshot
 from companies.models import Company, Membership, Role, User, role_at_least
 from notifications.email import email_send
 from notifications.models import DeliveryStatus
@@ -57,9 +59,20 @@ def inbox_settings_update(
     """``sla_hours`` None: the default (``FOLLOWUP_SLA_HOURS``)."""
     if sla_hours is not None and not 1 <= sla_hours <= 24 * 30:
         raise ValidationError({"sla_hours": _("Choose between 1 hour and 30 days.")})
-    row, _created = InboxSettings.objects.for_company(company).update_or_create(
-        company=company, defaults={"sla_hours": sla_hours, "round_robin": round_robin}
-    )
+    values = {"sla_hours": sla_hours, "round_robin": round_robin}
+    with transaction.atomic():
+        before = snapshot(inbox_settings_of(company=company), values)
+        row, _created = InboxSettings.objects.for_company(company).update_or_create(
+            company=company, defaults=values
+        )
+        changes = changes_between(before, snapshot(row, values))
+        if changes:
+            audit_record(
+                company=company,
+                action=AuditAction.SETTINGS_UPDATED,
+                target_type="inboxsettings",
+                changes=changes,
+            )
     return row
 
 

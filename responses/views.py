@@ -23,6 +23,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from audit.services import audit_download
 from companies.models import Company, Role
 from companies.permissions import company_view
 
@@ -193,6 +194,12 @@ def response_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     )
     stamp = timezone.localtime(timezone=zoneinfo.ZoneInfo(company.time_zone or "UTC"))
     name = f"responses-{company.slug}-{stamp:%Y%m%d-%H%M}.{fmt}"
+    audit_download(
+        company=company,
+        kind="responses",
+        file_name=name,
+        filters=QueryDict(_filter_query(request)).dict(),
+    )
     if fmt == "csv":
         response = StreamingHttpResponse(csv_stream(rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{name}"'

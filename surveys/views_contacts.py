@@ -23,6 +23,7 @@ from django.utils.http import content_disposition_header, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit.services import audit_download
 from companies.models import Role
 from companies.permissions import company_view
 from companies.spreadsheets import spreadsheet_row
@@ -357,6 +358,7 @@ def import_errors(request: CompanyRequest, import_id: str) -> HttpResponseBase:
 def import_errors_response(contact_import: ContactImport) -> HttpResponseBase:
     """The error report as a CSV download (just the header row when there were no errors)."""
     filename = f"{contact_import.file_name.rsplit('.', 1)[0]}-errors.csv"
+    audit_download(company=contact_import.company, kind="contact_import_errors", file_name=filename)
     if contact_import.error_report:
         return FileResponse(
             contact_import.error_report.open("rb"),

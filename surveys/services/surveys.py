@@ -14,6 +14,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from audit.models import AuditAction
+from audit.services import audit_record, changes_between, snapshot
 from companies.models import Company, User
 from surveys.defaults import (
     EDITABLE_TEXT_KEYS,
@@ -378,7 +380,14 @@ def survey_create(
         Survey(company=company, created_by=created_by), {"name": name, "kind": kind, **fields}
     )
     survey.status = SurveyStatus.DRAFT
-    survey.save()
+    with transaction.atomic():
+        survey.save()
+        audit_record(
+            company=company,
+            action=AuditAction.SURVEY_CREATED,
+            target=survey,
+            changes=changes_between({}, snapshot(survey, ["name", "kind", *sorted(fields)])),
+        )
     return survey
 
 
@@ -400,7 +409,16 @@ def survey_update(*, company: Company, survey: Survey, **fields: Any) -> Survey:
     candidate = _survey_candidate(survey, fields)
     changed = {*fields, "extra_questions", "anonymous"}
     update_fields = [*sorted(changed), "updated_at"]
-    candidate.save(update_fields=update_fields)
+    with transaction.atomic():
+        candidate.save(update_fields=update_fields)
+        differences = changes_between(snapshot(survey, changed), snapshot(candidate, changed))
+        if differences:
+            audit_record(
+                company=company,
+                action=AuditAction.SURVEY_UPDATED,
+                target=candidate,
+                changes=differences,
+            )
     for name in update_fields:
         setattr(survey, name, getattr(candidate, name))
     return survey
@@ -424,8 +442,16 @@ def survey_set_status(*, company: Company, survey: Survey, status: str) -> Surve
                 }
             }
         )
+    before = survey.status
     survey.status = status
-    survey.save(update_fields=["status", "updated_at"])
+    with transaction.atomic():
+        survey.save(update_fields=["status", "updated_at"])
+        audit_record(
+            company=company,
+            action=AuditAction.SURVEY_STATUS_CHANGED,
+            target=survey,
+            changes={"status": [before, status]},
+        )
     return survey
 
 
@@ -444,9 +470,16 @@ def survey_delete(*, company: Company, survey: Survey) -> bool:
             or locked.responses.filter(company=company).exists()
         )
         if not used:
+            audit_record(company=company, action=AuditAction.SURVEY_DELETED, target=locked)
             locked.delete()
             return True
         if locked.status != SurveyStatus.ARCHIVED:
+            audit_record(
+                company=company,
+                action=AuditAction.SURVEY_STATUS_CHANGED,
+                target=locked,
+                changes={"status": [locked.status, SurveyStatus.ARCHIVED]},
+            )
             locked.status = SurveyStatus.ARCHIVED
             locked.save(update_fields=["status", "updated_at"])
     survey.status = locked.status
