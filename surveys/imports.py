@@ -1025,28 +1025,76 @@ def _match(
     return list(new.values()), list(changed.values()), rejected
 
 
+@dataclass(slots=True)
+class _ChunkPlan:
+    """A chunk matched against the contacts its keys name: what to create, what to change,
+    what is refused, and every key it touches (its rows' keys and those the matched
+    contacts had), by which a plan made before the chunk ahead of it was written is
+    checked (``_ChunkPlan.still_valid``)."""
+
+    new: list[_Target]
+    changed: list[_Target]
+    rejected: list[tuple[ParsedRow, str, str]]
+    external_ids: set[str]  # the rows' keys
+    emails: set[str]
+    touched_external_ids: set[str]
+    touched_emails: set[str]
+    copy_text: io.StringIO | None = None  # the COPY path's rows, made with the plan
+
+    def still_valid(self, before: _ChunkPlan) -> bool:
+        """Whether this plan, matched while ``before`` was being written, is what matching
+        after it would give: no key of this chunk's rows is one ``before`` wrote, freed or
+        matched by. (A contact ``before`` changed was found by a key it had then, which is
+        among ``before``'s touched keys; one it created or gave a key has that key among
+        its rows' keys.) Another transaction's writes meanwhile are the same race as for a
+        plan made in the chunk's own transaction: a unique key taken meanwhile fails the
+        chunk, which is matched again and retried."""
+        return self.external_ids.isdisjoint(before.touched_external_ids) and self.emails.isdisjoint(
+            before.touched_emails
+        )
+
+
+def _plan_chunk(*, company: Company, rows: list[ParsedRow], copy: bool = False) -> _ChunkPlan:
+    """Look up the contacts a chunk's rows name and match the rows to them (``_match``)."""
+    external_ids, emails = _keys(rows)
+    existing = _existing(company, external_ids, emails, raw=copy)
+    # Before _match changes them: the keys the matched contacts have now.
+    touched_external_ids = external_ids | {c.external_id for c in existing if c.external_id}
+    touched_emails = emails | {c.email for c in existing if c.email}
+    new, changed, rejected = _match(rows, existing, external_ids, emails)
+    for target, public_id in zip(new, _public_ids(len(new)), strict=True):
+        target.public_id = public_id
+    return _ChunkPlan(
+        new, changed, rejected, external_ids, emails, touched_external_ids, touched_emails
+    )
+
+
 def _write_chunk(
-    *, company: Company, rows: list[ParsedRow], copy: bool = False
+    *,
+    company: Company,
+    rows: list[ParsedRow],
+    copy: bool = False,
+    plan: _ChunkPlan | None = None,
 ) -> tuple[int, int, list[tuple[ParsedRow, str, str]]]:
-    """Match and write one chunk in one transaction; returns (created, updated, rejected).
+    """Match (unless ``plan`` is given) and write one chunk; returns (created, updated,
+    rejected).
 
     Called inside ``transaction.atomic``. Rejected rows (conflicts with other contacts) are
     returned, not reported, so that a retried chunk does not report them twice. Updates are
     written before inserts: an email an updated contact gives up may go to a new contact of
     the same chunk. ``copy`` writes with PostgreSQL COPY, else with the ORM (any database).
     """
-    external_ids, emails = _keys(rows)
-    existing = _existing(company, external_ids, emails, raw=copy)
-    new, changed, rejected = _match(rows, existing, external_ids, emails)
-    for target, public_id in zip(new, _public_ids(len(new)), strict=True):
-        target.public_id = public_id
+    if plan is None:
+        plan = _plan_chunk(company=company, rows=rows, copy=copy)
     now = timezone.now()
     if copy:
-        _write_copy(company=company, new=new, changed=changed, now=now)
+        _write_copy(
+            company=company, new=plan.new, changed=plan.changed, now=now, text=plan.copy_text
+        )
     else:
-        _write_orm(company=company, new=new, changed=changed, now=now)
-    created = len(new)
-    return created, len(rows) - len(rejected) - created, rejected
+        _write_orm(company=company, new=plan.new, changed=plan.changed, now=now)
+    created = len(plan.new)
+    return created, len(rows) - len(plan.rejected) - created, plan.rejected
 
 
 def _write_orm(
@@ -1148,11 +1196,8 @@ def _copy_sql() -> dict[str, str]:
     }
 
 
-def _write_copy(
-    *, company: Company, new: list[_Target], changed: list[_Target], now: dt.datetime
-) -> None:
-    if not (new or changed):
-        return
+def _copy_text(new: list[_Target], changed: list[_Target]) -> io.StringIO:
+    """The chunk's contacts as COPY CSV for the chunk table: changed ones first, then new."""
     buffer = io.StringIO()
     dumps = json.dumps
     csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(
@@ -1171,11 +1216,30 @@ def _write_copy(
         for n, t in enumerate((*changed, *new))
     )
     buffer.seek(0)
+    return buffer
+
+
+def _write_copy(
+    *,
+    company: Company,
+    new: list[_Target],
+    changed: list[_Target],
+    now: dt.datetime,
+    text: io.StringIO | None = None,
+) -> None:
+    """``text``: ``_copy_text(new, changed)`` if it was made already (by the planning
+    thread, while the chunk before was written)."""
+    if not (new or changed):
+        return
+    buffer = _copy_text(new, changed) if text is None else text
     sql = _copy_sql()
     with connection.cursor() as cursor:
         cursor.execute(sql["prepare"])
         with connection.wrap_database_errors:
-            cursor.cursor.copy_expert(sql["copy"], buffer)
+            # In one piece (psycopg2 reads 8 KB at a time by default): each read takes the
+            # interpreter lock again, a wait of up to its switch interval (5 ms) while the
+            # parsing thread holds it.
+            cursor.cursor.copy_expert(sql["copy"], buffer, size=len(buffer.getvalue()) + 1)
         if changed:
             cursor.execute(sql["update"], [now, company.pk])
         if new:
@@ -1248,21 +1312,6 @@ def import_rows(
     parser = _RowParser(headers, mapping, contact_phone_region(company=company))
     counts = ImportCounts()
 
-    def write(rows: list[ParsedRow], before: ImportCounts) -> _Written:
-        for attempt in (1, 2):
-            try:
-                with transaction.atomic():
-                    created, updated, rejected = _write_chunk(company=company, rows=rows, copy=copy)
-                    if on_chunk is not None:
-                        on_chunk(before, created, updated, len(rejected))
-                return created, updated, rejected
-            except IntegrityError:
-                # Another writer took an email / external id of this chunk meanwhile: the
-                # chunk rolled back whole; match again against what is there now.
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
     def settle(written: _Written, problems: list[_Problem]) -> None:
         created, updated, rejected = written
         counts.created += created
@@ -1280,7 +1329,10 @@ def import_rows(
         for row, row_problems, warning in sorted(problems, key=lambda item: item[0].line):
             report.add(row, row_problems, warning=warning)
 
-    with _gc_frozen(), _ChunkWriter(overlap=copy and not connection.in_atomic_block) as writer:
+    overlap = copy and not connection.in_atomic_block
+    write = functools.partial(_write_planned, company, copy, on_chunk)
+    plan_ahead = functools.partial(_plan_ahead, company, copy) if overlap else None
+    with _gc_frozen(), _ChunkWriter(write, plan_ahead, settle) as writer:
         chunk: list[ParsedRow] = []
         problems: list[_Problem] = []
         limit = MAX_ROWS if max_rows is None else max_rows
@@ -1299,10 +1351,50 @@ def import_rows(
                 problems.append((row, row.warnings, True))
             chunk.append(row)
             if len(chunk) >= chunk_size:
-                writer.submit(write, chunk, settle, problems, counts)
+                writer.submit(chunk, problems, counts)
                 chunk, problems = [], []
-        writer.submit(write, chunk, settle, problems, counts)
+        writer.submit(chunk, problems, counts)
     return counts
+
+
+def _plan_ahead(company: Company, copy: bool, rows: list[ParsedRow]) -> _ChunkPlan:
+    """A chunk's plan, made on this thread's own connection while the chunk before is
+    being written (outside any transaction: the lookup's SET LOCAL needs one of its own)."""
+    with transaction.atomic():
+        plan = _plan_chunk(company=company, rows=rows, copy=copy)
+    if copy:
+        plan.copy_text = _copy_text(plan.new, plan.changed)
+    return plan
+
+
+def _write_planned(  # noqa: PLR0917 (a partial of the first three: import_rows)
+    company: Company,
+    copy: bool,
+    on_chunk: Any,
+    rows: list[ParsedRow],
+    before: ImportCounts,
+    plan: _ChunkPlan | None,
+) -> tuple[_Written, _ChunkPlan]:
+    """Write a chunk in one transaction, with its plan, or matched there (``plan`` None);
+    returns what it wrote and the plan it was written with."""
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                if plan is None:
+                    plan = _plan_chunk(company=company, rows=rows, copy=copy)
+                created, updated, rejected = _write_chunk(
+                    company=company, rows=rows, copy=copy, plan=plan
+                )
+                if on_chunk is not None:
+                    on_chunk(before, created, updated, len(rejected))
+            return (created, updated, rejected), plan
+        except IntegrityError:
+            # Another writer took an email / external id of this chunk meanwhile: the
+            # chunk rolled back whole; match again against what is there now.
+            plan = None
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _close_connection() -> None:
@@ -1320,45 +1412,56 @@ _Problem = tuple[ParsedRow, list[tuple[str, str]], bool]
 class _ChunkWriter:
     """Writes chunks in order, each after the one before it has settled.
 
-    With ``overlap`` (PostgreSQL in autocommit: a worker's import) a chunk is written on a
-    second thread, with its own connection, while the next one is parsed: the database's
-    half of the work (index upkeep, COPY, commit) no longer waits for the parser's, which
-    makes a large import about half again as fast. Without it (SQLite, or inside a
-    transaction such as a test's) each chunk is written where it is submitted. Either way
-    a chunk's results are settled (counted, reported) before the next chunk is written, so
-    a failed chunk stops the import with every chunk before it complete.
+    With ``plan_ahead`` (PostgreSQL in autocommit: a worker's import) a chunk is written on
+    a second thread, with its own connection, while the next one is parsed and matched on
+    this thread: the existing contacts it names are looked up and the rows matched to them
+    (``plan_ahead``) before the chunk ahead of it has committed. That plan is kept if the
+    chunk ahead touched none of its keys (``_ChunkPlan.still_valid``: almost always, as a
+    file rarely names one person in two neighbouring chunks), else the chunk is matched
+    again in its own transaction. So the writer thread's work is the database's (COPY,
+    index upkeep, commit) and little Python: the interpreter lock is mostly this thread's.
+    Without ``plan_ahead`` (SQLite, or inside a transaction such as a test's) each chunk is
+    matched and written in one transaction where it is submitted. Either way a chunk's
+    results are settled (counted, reported) before the next chunk is written, so a failed
+    chunk stops the import with every chunk before it complete.
     """
 
-    def __init__(self, *, overlap: bool) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=1) if overlap else None
-        self.pending: tuple[Future[_Written], Any, Any] | None = None
+    def __init__(self, write: Any, plan_ahead: Any, settle: Any) -> None:
+        self.write = write
+        self.plan_ahead = plan_ahead
+        self.settle = settle
+        self.pool = ThreadPoolExecutor(max_workers=1) if plan_ahead is not None else None
+        self.pending: tuple[Future[tuple[_Written, _ChunkPlan]], list[_Problem]] | None = None
+        # The plan the last settled chunk was written with: what a plan made while it was
+        # being written is checked against.
+        self.written: _ChunkPlan | None = None
 
     def __enter__(self) -> _ChunkWriter:
         return self
 
-    def submit(
-        self,
-        write: Any,
-        rows: list[ParsedRow],
-        settle: Any,
-        problems: list[Any],
-        counts: ImportCounts,
-    ) -> None:
-        self.wait()  # the chunk before settles first: its rows count for this one's progress
+    def submit(self, rows: list[ParsedRow], problems: list[_Problem], counts: ImportCounts) -> None:
         if not rows:
-            settle((0, 0, []), problems)
+            self.wait()
+            self.settle((0, 0, []), problems)
             return
-        before = replace(counts)
         if self.pool is None:
-            settle(write(rows, before), problems)
-        else:
-            self.pending = (self.pool.submit(write, rows, before), settle, problems)
+            self.settle(self.write(rows, replace(counts), None)[0], problems)
+            return
+        ahead = self.pending is not None  # a chunk is being written while this one is matched
+        early: _ChunkPlan = self.plan_ahead(rows)
+        self.wait()  # the chunk before settles first: its rows count for this one's progress
+        # Matched again in its transaction, after the chunk before, if that one touched it.
+        valid = not ahead or (self.written is not None and early.still_valid(self.written))
+        plan = early if valid else None
+        before = replace(counts)
+        self.pending = (self.pool.submit(self.write, rows, before, plan), problems)
 
     def wait(self) -> None:
         if self.pending is not None:
-            future, settle, problems = self.pending
+            future, problems = self.pending
             self.pending = None
-            settle(future.result(), problems)
+            written, self.written = future.result()
+            self.settle(written, problems)
 
     def __exit__(self, *exc_info: object) -> None:
         if self.pool is None:
