@@ -1232,6 +1232,7 @@ def _write_copy(
     if not (new or changed):
         return
     buffer = _copy_text(new, changed) if text is None else text
+    buffer.seek(0)  # a plan's text is read once per attempt: from its start each time
     sql = _copy_sql()
     with connection.cursor() as cursor:
         cursor.execute(sql["prepare"])
