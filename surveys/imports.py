@@ -1054,10 +1054,18 @@ class _ChunkPlan:
         )
 
 
-def _plan_chunk(*, company: Company, rows: list[ParsedRow], copy: bool = False) -> _ChunkPlan:
-    """Look up the contacts a chunk's rows name and match the rows to them (``_match``)."""
+def _plan_chunk(
+    *,
+    company: Company,
+    rows: list[ParsedRow],
+    copy: bool = False,
+    existing: list[_Target] | None = None,
+) -> _ChunkPlan:
+    """Look up the contacts a chunk's rows name (unless ``existing`` was looked up
+    already) and match the rows to them (``_match``)."""
     external_ids, emails = _keys(rows)
-    existing = _existing(company, external_ids, emails, raw=copy)
+    if existing is None:
+        existing = _existing(company, external_ids, emails, raw=copy)
     # Before _match changes them: the keys the matched contacts have now.
     touched_external_ids = external_ids | {c.external_id for c in existing if c.external_id}
     touched_emails = emails | {c.email for c in existing if c.email}
@@ -1332,8 +1340,8 @@ def import_rows(
 
     overlap = copy and not connection.in_atomic_block
     write = functools.partial(_write_planned, company, copy, on_chunk)
-    plan_ahead = functools.partial(_plan_ahead, company, copy) if overlap else None
-    with _gc_frozen(), _ChunkWriter(write, plan_ahead, settle) as writer:
+    ahead = (company, copy) if overlap else None
+    with _gc_frozen(), _ChunkWriter(write, ahead, settle) as writer:
         chunk: list[ParsedRow] = []
         problems: list[_Problem] = []
         limit = MAX_ROWS if max_rows is None else max_rows
@@ -1355,14 +1363,24 @@ def import_rows(
                 writer.submit(chunk, problems, counts)
                 chunk, problems = [], []
         writer.submit(chunk, problems, counts)
+        writer.finish(counts)
     return counts
 
 
-def _plan_ahead(company: Company, copy: bool, rows: list[ParsedRow]) -> _ChunkPlan:
-    """A chunk's plan, made on this thread's own connection while the chunk before is
-    being written (outside any transaction: the lookup's SET LOCAL needs one of its own)."""
+def _look_up_ahead(company: Company, copy: bool, rows: list[ParsedRow]) -> list[_Target]:
+    """The contacts a chunk's rows name, looked up on the look-up thread's own connection
+    while the chunk before is being written (in a transaction of its own: the lookup's
+    SET LOCAL needs one)."""
+    external_ids, emails = _keys(rows)
     with transaction.atomic():
-        plan = _plan_chunk(company=company, rows=rows, copy=copy)
+        return _existing(company, external_ids, emails, raw=copy)
+
+
+def _plan_ahead(
+    company: Company, copy: bool, rows: list[ParsedRow], existing: list[_Target]
+) -> _ChunkPlan:
+    """A chunk's plan from the contacts looked up ahead, with its COPY text."""
+    plan = _plan_chunk(company=company, rows=rows, copy=copy, existing=existing)
     if copy:
         plan.copy_text = _copy_text(plan.new, plan.changed)
     return plan
@@ -1410,69 +1428,118 @@ _Written = tuple[int, int, list[tuple[ParsedRow, str, str]]]
 _Problem = tuple[ParsedRow, list[tuple[str, str]], bool]
 
 
+@dataclass
+class _Deferred:
+    """A parsed chunk whose existing contacts are being looked up (``lookup``), with what
+    its write needs: its problems, and the counts when it was parsed (``parsed``) beside
+    the rows rejected by then (``rejected``): its progress counts what was parsed up to
+    it, not the chunk parsed after it."""
+
+    rows: list[ParsedRow]
+    problems: list[_Problem]
+    lookup: Future[list[_Target]]
+    parsed: ImportCounts
+    rejected: int
+    ahead: bool  # a chunk was being written when the lookup started
+
+
 class _ChunkWriter:
     """Writes chunks in order, each after the one before it has settled.
 
-    With ``plan_ahead`` (PostgreSQL in autocommit: a worker's import) a chunk is written on
-    a second thread, with its own connection, while the next one is parsed and matched on
-    this thread: the existing contacts it names are looked up and the rows matched to them
-    (``plan_ahead``) before the chunk ahead of it has committed. That plan is kept if the
-    chunk ahead touched none of its keys (``_ChunkPlan.still_valid``: almost always, as a
-    file rarely names one person in two neighbouring chunks), else the chunk is matched
-    again in its own transaction. So the writer thread's work is the database's (COPY,
-    index upkeep, commit) and little Python: the interpreter lock is mostly this thread's.
-    Without ``plan_ahead`` (SQLite, or inside a transaction such as a test's) each chunk is
-    matched and written in one transaction where it is submitted. Either way a chunk's
-    results are settled (counted, reported) before the next chunk is written, so a failed
-    chunk stops the import with every chunk before it complete.
+    With ``ahead`` (PostgreSQL in autocommit: a worker's import) the work is a pipeline of
+    three threads, each with its own connection: while chunk n is written (writer thread),
+    chunk n+1's existing contacts are looked up (look-up thread) and chunk n+2 is parsed
+    (this thread), which then matches chunk n+1 and makes its COPY text. So the writer
+    thread's work is the database's (COPY, index upkeep, commit) with little Python, and
+    this thread never waits for a lookup. Chunk n+1 is looked up before chunk n has
+    committed: that plan is kept if chunk n touched none of its keys
+    (``_ChunkPlan.still_valid``: almost always, as a file rarely names one person in two
+    neighbouring chunks), else the chunk is matched again in its own transaction. Without
+    ``ahead`` (SQLite, or inside a transaction such as a test's) each chunk is matched and
+    written in one transaction where it is submitted. Either way a chunk's results are
+    settled (counted, reported) before the next chunk is written, so a failed chunk stops
+    the import with every chunk before it complete.
     """
 
-    def __init__(self, write: Any, plan_ahead: Any, settle: Any) -> None:
+    def __init__(self, write: Any, ahead: tuple[Company, bool] | None, settle: Any) -> None:
         self.write = write
-        self.plan_ahead = plan_ahead
+        self.ahead = ahead
         self.settle = settle
-        self.pool = ThreadPoolExecutor(max_workers=1) if plan_ahead is not None else None
+        self.pool = ThreadPoolExecutor(max_workers=1) if ahead is not None else None
+        self.lookups = ThreadPoolExecutor(max_workers=1) if ahead is not None else None
         self.pending: tuple[Future[tuple[_Written, _ChunkPlan]], list[_Problem]] | None = None
+        self.deferred: _Deferred | None = None
         # The plan the last settled chunk was written with: what a plan made while it was
-        # being written is checked against.
+        # being written is checked against; the rows rejected when written, so far.
         self.written: _ChunkPlan | None = None
+        self.rejected = 0
 
     def __enter__(self) -> _ChunkWriter:
         return self
 
     def submit(self, rows: list[ParsedRow], problems: list[_Problem], counts: ImportCounts) -> None:
+        if self.pool is None or self.lookups is None or self.ahead is None:
+            if rows:
+                self.settle(self.write(rows, replace(counts), None)[0], problems)
+            else:
+                self.settle((0, 0, []), problems)
+            return
+        self._write_deferred(counts)
         if not rows:
             self.wait()
             self.settle((0, 0, []), problems)
             return
-        if self.pool is None:
-            self.settle(self.write(rows, replace(counts), None)[0], problems)
+        company, copy = self.ahead
+        # The chunk before is being written, the one before that has committed.
+        lookup = self.lookups.submit(_look_up_ahead, company, copy, rows)
+        self.deferred = _Deferred(
+            rows, problems, lookup, replace(counts), self.rejected, self.pending is not None
+        )
+
+    def _write_deferred(self, counts: ImportCounts) -> None:
+        """Match the chunk looked up ahead and hand it to the writer thread, once the chunk
+        before it has settled."""
+        deferred, self.deferred = self.deferred, None
+        if deferred is None or self.pool is None or self.ahead is None:
             return
-        ahead = self.pending is not None  # a chunk is being written while this one is matched
-        early: _ChunkPlan = self.plan_ahead(rows)
+        company, copy = self.ahead
+        early = _plan_ahead(company, copy, deferred.rows, deferred.lookup.result())
         self.wait()  # the chunk before settles first: its rows count for this one's progress
         # Matched again in its transaction, after the chunk before, if that one touched it.
-        valid = not ahead or (self.written is not None and early.still_valid(self.written))
-        plan = early if valid else None
-        before = replace(counts)
-        self.pending = (self.pool.submit(self.write, rows, before, plan), problems)
+        valid = not deferred.ahead or (self.written is not None and early.still_valid(self.written))
+        before = replace(
+            counts,
+            rows=deferred.parsed.rows,
+            invalid=deferred.parsed.invalid + self.rejected - deferred.rejected,
+        )
+        future = self.pool.submit(self.write, deferred.rows, before, early if valid else None)
+        self.pending = (future, deferred.problems)
+
+    def finish(self, counts: ImportCounts) -> None:
+        """Write the chunk still looked up ahead, and wait for every chunk to settle."""
+        self._write_deferred(counts)
+        self.wait()
 
     def wait(self) -> None:
         if self.pending is not None:
             future, problems = self.pending
             self.pending = None
             written, self.written = future.result()
+            self.rejected += len(written[2])
             self.settle(written, problems)
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.pool is None:
+        if self.pool is None or self.lookups is None:
             return
         try:
             if exc_info[0] is None:
                 self.wait()
         finally:
-            self.pool.submit(_close_connection).result()
-            self.pool.shutdown()
+            if self.deferred is not None:
+                self.deferred.lookup.exception()  # not left running on a closed connection
+            for pool in (self.pool, self.lookups):
+                pool.submit(_close_connection).result()
+                pool.shutdown()
 
 
 @contextlib.contextmanager

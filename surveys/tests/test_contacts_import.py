@@ -634,8 +634,8 @@ def test_a_chunk_matched_while_the_one_before_is_written_is_matched_again_if_it_
         planned.append((threading.get_ident(), kwargs["rows"][0].fields["email"]))
         return plan_chunk(**kwargs)
 
-    def spy_ahead(company: Company, copy: bool, rows: Any) -> Any:
-        plan = plan_ahead(company, copy, rows)
+    def spy_ahead(company: Company, copy: bool, rows: Any, existing: Any) -> Any:
+        plan = plan_ahead(company, copy, rows, existing)
         if rows[0].fields["email"] == "b@example.com":
             second_matched.set()
         return plan
@@ -687,8 +687,8 @@ def test_a_contact_another_transaction_creates_after_its_chunk_was_matched_is_up
         Contact.objects.create(company=company, email="user1500@example.com", name="Elsewhere")
         connection.close()  # this thread's own connection
 
-    def spy_ahead(company: Company, copy: bool, rows: Any) -> Any:
-        plan = plan_ahead(company, copy, rows)
+    def spy_ahead(company: Company, copy: bool, rows: Any, existing: Any) -> Any:
+        plan = plan_ahead(company, copy, rows, existing)
         if any(row.fields["email"] == "user1500@example.com" for row in rows):
             other = threading.Thread(target=create_elsewhere)
             other.start()
@@ -701,3 +701,45 @@ def test_a_contact_another_transaction_creates_after_its_chunk_was_matched_is_up
     contacts = Contact.objects.for_company(company)
     assert contacts.count() == 3000
     assert contacts.get(email="user1500@example.com").name == "User 1500"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY needs PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_import_reports_the_same_progress_per_chunk_as_one_thread(
+    company: Company, other_company: Company
+) -> None:
+    """The progress a chunk commits (rows read, created, updated, invalid) counts the rows
+    up to that chunk, though the pipeline has parsed the next one already."""
+    results = []
+    for target, overlap in ((company, False), (other_company, True)):
+        _seed(target)
+        progress: list[tuple[int, int, int, int]] = []
+
+        def on_chunk(
+            before: imports.ImportCounts, created: int, updated: int, invalid: int
+        ) -> None:
+            progress.append(  # noqa: B023 (called before the loop moves on)
+                (
+                    before.rows,
+                    before.created + created,
+                    before.updated + updated,
+                    before.invalid + invalid,
+                )
+            )
+
+        around = contextlib.nullcontext() if overlap else transaction.atomic()
+        with around:
+            import_rows(
+                company=target,
+                headers=EQUIVALENCE_HEADERS,
+                mapping=EQUIVALENCE_MAPPING,
+                rows=iter(EQUIVALENCE_ROWS),
+                report=_ErrorReport(EQUIVALENCE_HEADERS),
+                chunk_size=3,
+                copy=True,
+                on_chunk=on_chunk,
+            )
+        results.append(progress)
+    assert results[0] == results[1]
+    assert len(results[1]) == 5  # 13 rows valid when parsed, 3 a chunk
+    assert results[1][-1] == (16, 6, 5, 5)
