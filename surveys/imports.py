@@ -52,7 +52,12 @@ Writing a chunk: the rows are matched in Python (``_match``, the same code for e
 database), then written either with the ORM (``bulk_update`` + ``bulk_create``, chunks of
 ``CHUNK_SIZE``; SQLite, the embedded default) or, on PostgreSQL, with COPY of the chunk into
 a session temp table and one ``UPDATE … FROM`` plus one ``INSERT … SELECT`` (chunks of
-``COPY_CHUNK_SIZE``), about ten times faster. Both write the same contacts (tested).
+``COPY_CHUNK_SIZE``), about ten times faster. Both write the same contacts (tested). A
+worker's import on PostgreSQL runs as a pipeline of three threads (``_ChunkWriter``):
+chunk n is written while chunk n+1's contacts are looked up and chunk n+2 is parsed; a
+chunk matched before the one ahead of it committed is matched again if that one touched its
+keys, and a chunk that meets a unique key another transaction took meanwhile is matched
+again and retried, as ever.
 """
 
 from __future__ import annotations
