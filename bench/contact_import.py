@@ -8,17 +8,36 @@ child process) is measured for 100,000 rows and for ``BENCH_ROWS``: flat means b
 Prints the ratio import/COPY last (goal ≥ 0.4 at 1,000,000 rows, issue 13; the COPY is
 measured in the same run, so the ratio holds on a busy machine better than rows/s do).
 
-Where an import's time goes (200,000 rows, 10,000-row chunks, per 200,000 rows): the
-writer thread waits on PostgreSQL for about 3.5 s (looking up existing contacts by
-external id and email 0.7-0.8 s, the INSERT into a table of six indexes 1.7-1.9 s, the
-commit 0.7 s: the company foreign key is checked there, deferred, once per row, and
-``synchronous_commit = off`` does not shorten it; the chunk's COPY 0.3 s) and runs about
-1.2 s of Python (matching, the COPY text); the main thread parses (about 1.8 s of Python)
-while the chunk before it is written. The two threads share one interpreter lock, so the
-Python halves slow each other down and overlapping them saves little (7.0 s in series, 6.2 s
-overlapped). The baseline's COPY + INSERT of the same rows takes 1.5-1.8 s, so the
-database work alone bounds the ratio near 0.45; reaching it would need the next chunk's
-lookup on a second connection while the one before it is written.
+Where an import's time goes. Since issue 13 the import is a pipeline of three threads
+(``surveys.imports._ChunkWriter``, 10,000-row chunks): while chunk n is written (writer
+thread: COPY into a temp table, one INSERT … SELECT, commit), chunk n+1's existing contacts
+are looked up (look-up thread, its own connection) and chunk n+2 is parsed (main thread,
+which then matches chunk n+1 and makes its COPY text). Before it, the lookup was on the
+writer thread and the matching too: the writer thread was the longest stage, and after
+each round trip it could wait for the interpreter lock the parser held (up to the 5 ms
+switch interval; the COPY text went in 8 KB reads, each a round trip: now in one piece).
+
+Measured per 100,000 rows on a busy machine (2 cores, load 9 from other test runs; the
+statements one after another in one session): the lookup 1.2-1.3 s, the chunk table's COPY
+0.7 s, the INSERT into a table of six indexes 4.5 s, the commit 1.6-1.8 s. The commit is
+the company foreign key, checked once per row at commit (deferred): with the constraint
+dropped in a scratch database it took 0.2 s; no per-statement way round it exists short of
+disabling triggers (superuser), so it stays. COPY straight into the contacts table instead
+of the temp table + INSERT … SELECT measured no faster (5.0 s against 5.0 s). In the
+pipeline (200,000 rows, load 14) the main thread is now the longest stage: parsing about
+half of its time, matching a quarter, the COPY text a fifth; the writer thread waits on
+PostgreSQL for most of its time. So what is left is the parsing thread's Python (a process
+of its own for parsing would take it off the interpreter lock, at the price of sending every
+row between processes) and the foreign key check.
+
+Figures (1,000,000 rows, the same busy machine, load 17-18, old and new code run one after
+the other): before, 4,120 rows/s against COPY 19,541 (0.21); now
+5,352 and 5,791 rows/s against COPY 17,177 and 19,833 (0.31 and 0.29, two runs): the
+import a quarter faster, the ratio half again as high. On a quiet machine the old code
+measured 0.29 (21,700 against 74,838 rows/s); that the new reaches the goal of 0.4 there
+is not yet measured: this machine was not quiet once this session.
+Memory: a chunk more is held (parsed, looked up, written): 209 MB for 1,000,000 rows
+against 202 MB for 100,000 (1.04), was 173 MB against 168 MB.
 
 Run: ``python -m bench contact_import`` (``import`` is a Python keyword, hence the name).
 """

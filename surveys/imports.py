@@ -52,7 +52,12 @@ Writing a chunk: the rows are matched in Python (``_match``, the same code for e
 database), then written either with the ORM (``bulk_update`` + ``bulk_create``, chunks of
 ``CHUNK_SIZE``; SQLite, the embedded default) or, on PostgreSQL, with COPY of the chunk into
 a session temp table and one ``UPDATE … FROM`` plus one ``INSERT … SELECT`` (chunks of
-``COPY_CHUNK_SIZE``), about ten times faster. Both write the same contacts (tested).
+``COPY_CHUNK_SIZE``), about ten times faster. Both write the same contacts (tested). A
+worker's import on PostgreSQL runs as a pipeline of three threads (``_ChunkWriter``):
+chunk n is written while chunk n+1's contacts are looked up and chunk n+2 is parsed; a
+chunk matched before the one ahead of it committed is matched again if that one touched its
+keys, and a chunk that meets a unique key another transaction took meanwhile is matched
+again and retried, as ever.
 """
 
 from __future__ import annotations
@@ -1025,28 +1030,84 @@ def _match(
     return list(new.values()), list(changed.values()), rejected
 
 
+@dataclass(slots=True)
+class _ChunkPlan:
+    """A chunk matched against the contacts its keys name: what to create, what to change,
+    what is refused, and every key it touches (its rows' keys and those the matched
+    contacts had), by which a plan made before the chunk ahead of it was written is
+    checked (``_ChunkPlan.still_valid``)."""
+
+    new: list[_Target]
+    changed: list[_Target]
+    rejected: list[tuple[ParsedRow, str, str]]
+    external_ids: set[str]  # the rows' keys
+    emails: set[str]
+    touched_external_ids: set[str]
+    touched_emails: set[str]
+    copy_text: io.StringIO | None = None  # the COPY path's rows, made with the plan
+
+    def still_valid(self, before: _ChunkPlan) -> bool:
+        """Whether this plan, matched while ``before`` was being written, is what matching
+        after it would give: no key of this chunk's rows is one ``before`` wrote, freed or
+        matched by. (A contact ``before`` changed was found by a key it had then, which is
+        among ``before``'s touched keys; one it created or gave a key has that key among
+        its rows' keys.) Another transaction's writes meanwhile are the same race as for a
+        plan made in the chunk's own transaction: a unique key taken meanwhile fails the
+        chunk, which is matched again and retried."""
+        return self.external_ids.isdisjoint(before.touched_external_ids) and self.emails.isdisjoint(
+            before.touched_emails
+        )
+
+
+def _plan_chunk(
+    *,
+    company: Company,
+    rows: list[ParsedRow],
+    copy: bool = False,
+    existing: list[_Target] | None = None,
+) -> _ChunkPlan:
+    """Look up the contacts a chunk's rows name (unless ``existing`` was looked up
+    already) and match the rows to them (``_match``)."""
+    external_ids, emails = _keys(rows)
+    if existing is None:
+        existing = _existing(company, external_ids, emails, raw=copy)
+    # Before _match changes them: the keys the matched contacts have now.
+    touched_external_ids = external_ids | {c.external_id for c in existing if c.external_id}
+    touched_emails = emails | {c.email for c in existing if c.email}
+    new, changed, rejected = _match(rows, existing, external_ids, emails)
+    for target, public_id in zip(new, _public_ids(len(new)), strict=True):
+        target.public_id = public_id
+    return _ChunkPlan(
+        new, changed, rejected, external_ids, emails, touched_external_ids, touched_emails
+    )
+
+
 def _write_chunk(
-    *, company: Company, rows: list[ParsedRow], copy: bool = False
+    *,
+    company: Company,
+    rows: list[ParsedRow],
+    copy: bool = False,
+    plan: _ChunkPlan | None = None,
 ) -> tuple[int, int, list[tuple[ParsedRow, str, str]]]:
-    """Match and write one chunk in one transaction; returns (created, updated, rejected).
+    """Match (unless ``plan`` is given) and write one chunk; returns (created, updated,
+    rejected).
 
     Called inside ``transaction.atomic``. Rejected rows (conflicts with other contacts) are
     returned, not reported, so that a retried chunk does not report them twice. Updates are
     written before inserts: an email an updated contact gives up may go to a new contact of
     the same chunk. ``copy`` writes with PostgreSQL COPY, else with the ORM (any database).
     """
-    external_ids, emails = _keys(rows)
-    existing = _existing(company, external_ids, emails, raw=copy)
-    new, changed, rejected = _match(rows, existing, external_ids, emails)
-    for target, public_id in zip(new, _public_ids(len(new)), strict=True):
-        target.public_id = public_id
+    if plan is None:
+        plan = _plan_chunk(company=company, rows=rows, copy=copy)
     now = timezone.now()
     if copy:
-        _write_copy(company=company, new=new, changed=changed, now=now)
+        _write_copy(
+            company=company, new=plan.new, changed=plan.changed, now=now, text=plan.copy_text
+        )
     else:
-        _write_orm(company=company, new=new, changed=changed, now=now)
-    created = len(new)
-    return created, len(rows) - len(rejected) - created, rejected
+        _write_orm(company=company, new=plan.new, changed=plan.changed, now=now)
+    created = len(plan.new)
+    return created, len(rows) - len(plan.rejected) - created, plan.rejected
 
 
 def _write_orm(
@@ -1148,11 +1209,8 @@ def _copy_sql() -> dict[str, str]:
     }
 
 
-def _write_copy(
-    *, company: Company, new: list[_Target], changed: list[_Target], now: dt.datetime
-) -> None:
-    if not (new or changed):
-        return
+def _copy_text(new: list[_Target], changed: list[_Target]) -> io.StringIO:
+    """The chunk's contacts as COPY CSV for the chunk table: changed ones first, then new."""
     buffer = io.StringIO()
     dumps = json.dumps
     csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(
@@ -1171,11 +1229,31 @@ def _write_copy(
         for n, t in enumerate((*changed, *new))
     )
     buffer.seek(0)
+    return buffer
+
+
+def _write_copy(
+    *,
+    company: Company,
+    new: list[_Target],
+    changed: list[_Target],
+    now: dt.datetime,
+    text: io.StringIO | None = None,
+) -> None:
+    """``text``: ``_copy_text(new, changed)`` if it was made already (by the planning
+    thread, while the chunk before was written)."""
+    if not (new or changed):
+        return
+    buffer = _copy_text(new, changed) if text is None else text
+    buffer.seek(0)  # a plan's text is read once per attempt: from its start each time
     sql = _copy_sql()
     with connection.cursor() as cursor:
         cursor.execute(sql["prepare"])
         with connection.wrap_database_errors:
-            cursor.cursor.copy_expert(sql["copy"], buffer)
+            # In one piece (psycopg2 reads 8 KB at a time by default): each read takes the
+            # interpreter lock again, a wait of up to its switch interval (5 ms) while the
+            # parsing thread holds it.
+            cursor.cursor.copy_expert(sql["copy"], buffer, size=len(buffer.getvalue()) + 1)
         if changed:
             cursor.execute(sql["update"], [now, company.pk])
         if new:
@@ -1248,21 +1326,6 @@ def import_rows(
     parser = _RowParser(headers, mapping, contact_phone_region(company=company))
     counts = ImportCounts()
 
-    def write(rows: list[ParsedRow], before: ImportCounts) -> _Written:
-        for attempt in (1, 2):
-            try:
-                with transaction.atomic():
-                    created, updated, rejected = _write_chunk(company=company, rows=rows, copy=copy)
-                    if on_chunk is not None:
-                        on_chunk(before, created, updated, len(rejected))
-                return created, updated, rejected
-            except IntegrityError:
-                # Another writer took an email / external id of this chunk meanwhile: the
-                # chunk rolled back whole; match again against what is there now.
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
     def settle(written: _Written, problems: list[_Problem]) -> None:
         created, updated, rejected = written
         counts.created += created
@@ -1280,7 +1343,10 @@ def import_rows(
         for row, row_problems, warning in sorted(problems, key=lambda item: item[0].line):
             report.add(row, row_problems, warning=warning)
 
-    with _gc_frozen(), _ChunkWriter(overlap=copy and not connection.in_atomic_block) as writer:
+    overlap = copy and not connection.in_atomic_block
+    write = functools.partial(_write_planned, company, copy, on_chunk)
+    ahead = (company, copy) if overlap else None
+    with _gc_frozen(), _ChunkWriter(write, ahead, settle) as writer:
         chunk: list[ParsedRow] = []
         problems: list[_Problem] = []
         limit = MAX_ROWS if max_rows is None else max_rows
@@ -1299,10 +1365,60 @@ def import_rows(
                 problems.append((row, row.warnings, True))
             chunk.append(row)
             if len(chunk) >= chunk_size:
-                writer.submit(write, chunk, settle, problems, counts)
+                writer.submit(chunk, problems, counts)
                 chunk, problems = [], []
-        writer.submit(write, chunk, settle, problems, counts)
+        writer.submit(chunk, problems, counts)
+        writer.finish(counts)
     return counts
+
+
+def _look_up_ahead(company: Company, copy: bool, rows: list[ParsedRow]) -> list[_Target]:
+    """The contacts a chunk's rows name, looked up on the look-up thread's own connection
+    while the chunk before is being written (in a transaction of its own: the lookup's
+    SET LOCAL needs one)."""
+    external_ids, emails = _keys(rows)
+    with transaction.atomic():
+        return _existing(company, external_ids, emails, raw=copy)
+
+
+def _plan_ahead(
+    company: Company, copy: bool, rows: list[ParsedRow], existing: list[_Target]
+) -> _ChunkPlan:
+    """A chunk's plan from the contacts looked up ahead, with its COPY text."""
+    plan = _plan_chunk(company=company, rows=rows, copy=copy, existing=existing)
+    if copy:
+        plan.copy_text = _copy_text(plan.new, plan.changed)
+    return plan
+
+
+def _write_planned(  # noqa: PLR0917 (a partial of the first three: import_rows)
+    company: Company,
+    copy: bool,
+    on_chunk: Any,
+    rows: list[ParsedRow],
+    before: ImportCounts,
+    plan: _ChunkPlan | None,
+) -> tuple[_Written, _ChunkPlan]:
+    """Write a chunk in one transaction, with its plan, or matched there (``plan`` None);
+    returns what it wrote and the plan it was written with."""
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                if plan is None:
+                    plan = _plan_chunk(company=company, rows=rows, copy=copy)
+                created, updated, rejected = _write_chunk(
+                    company=company, rows=rows, copy=copy, plan=plan
+                )
+                if on_chunk is not None:
+                    on_chunk(before, created, updated, len(rejected))
+            return (created, updated, rejected), plan
+        except IntegrityError:
+            # Another writer took an email / external id of this chunk meanwhile: the
+            # chunk rolled back whole; match again against what is there now.
+            plan = None
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _close_connection() -> None:
@@ -1317,58 +1433,118 @@ _Written = tuple[int, int, list[tuple[ParsedRow, str, str]]]
 _Problem = tuple[ParsedRow, list[tuple[str, str]], bool]
 
 
+@dataclass
+class _Deferred:
+    """A parsed chunk whose existing contacts are being looked up (``lookup``), with what
+    its write needs: its problems, and the counts when it was parsed (``parsed``) beside
+    the rows rejected by then (``rejected``): its progress counts what was parsed up to
+    it, not the chunk parsed after it."""
+
+    rows: list[ParsedRow]
+    problems: list[_Problem]
+    lookup: Future[list[_Target]]
+    parsed: ImportCounts
+    rejected: int
+    ahead: bool  # a chunk was being written when the lookup started
+
+
 class _ChunkWriter:
     """Writes chunks in order, each after the one before it has settled.
 
-    With ``overlap`` (PostgreSQL in autocommit: a worker's import) a chunk is written on a
-    second thread, with its own connection, while the next one is parsed: the database's
-    half of the work (index upkeep, COPY, commit) no longer waits for the parser's, which
-    makes a large import about half again as fast. Without it (SQLite, or inside a
-    transaction such as a test's) each chunk is written where it is submitted. Either way
-    a chunk's results are settled (counted, reported) before the next chunk is written, so
-    a failed chunk stops the import with every chunk before it complete.
+    With ``ahead`` (PostgreSQL in autocommit: a worker's import) the work is a pipeline of
+    three threads, each with its own connection: while chunk n is written (writer thread),
+    chunk n+1's existing contacts are looked up (look-up thread) and chunk n+2 is parsed
+    (this thread), which then matches chunk n+1 and makes its COPY text. So the writer
+    thread's work is the database's (COPY, index upkeep, commit) with little Python, and
+    this thread never waits for a lookup. Chunk n+1 is looked up before chunk n has
+    committed: that plan is kept if chunk n touched none of its keys
+    (``_ChunkPlan.still_valid``: almost always, as a file rarely names one person in two
+    neighbouring chunks), else the chunk is matched again in its own transaction. Without
+    ``ahead`` (SQLite, or inside a transaction such as a test's) each chunk is matched and
+    written in one transaction where it is submitted. Either way a chunk's results are
+    settled (counted, reported) before the next chunk is written, so a failed chunk stops
+    the import with every chunk before it complete.
     """
 
-    def __init__(self, *, overlap: bool) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=1) if overlap else None
-        self.pending: tuple[Future[_Written], Any, Any] | None = None
+    def __init__(self, write: Any, ahead: tuple[Company, bool] | None, settle: Any) -> None:
+        self.write = write
+        self.ahead = ahead
+        self.settle = settle
+        self.pool = ThreadPoolExecutor(max_workers=1) if ahead is not None else None
+        self.lookups = ThreadPoolExecutor(max_workers=1) if ahead is not None else None
+        self.pending: tuple[Future[tuple[_Written, _ChunkPlan]], list[_Problem]] | None = None
+        self.deferred: _Deferred | None = None
+        # The plan the last settled chunk was written with: what a plan made while it was
+        # being written is checked against; the rows rejected when written, so far.
+        self.written: _ChunkPlan | None = None
+        self.rejected = 0
 
     def __enter__(self) -> _ChunkWriter:
         return self
 
-    def submit(
-        self,
-        write: Any,
-        rows: list[ParsedRow],
-        settle: Any,
-        problems: list[Any],
-        counts: ImportCounts,
-    ) -> None:
-        self.wait()  # the chunk before settles first: its rows count for this one's progress
-        if not rows:
-            settle((0, 0, []), problems)
+    def submit(self, rows: list[ParsedRow], problems: list[_Problem], counts: ImportCounts) -> None:
+        if self.pool is None or self.lookups is None or self.ahead is None:
+            if rows:
+                self.settle(self.write(rows, replace(counts), None)[0], problems)
+            else:
+                self.settle((0, 0, []), problems)
             return
-        before = replace(counts)
-        if self.pool is None:
-            settle(write(rows, before), problems)
-        else:
-            self.pending = (self.pool.submit(write, rows, before), settle, problems)
+        self._write_deferred(counts)
+        if not rows:
+            self.wait()
+            self.settle((0, 0, []), problems)
+            return
+        company, copy = self.ahead
+        # The chunk before is being written, the one before that has committed.
+        lookup = self.lookups.submit(_look_up_ahead, company, copy, rows)
+        self.deferred = _Deferred(
+            rows, problems, lookup, replace(counts), self.rejected, self.pending is not None
+        )
+
+    def _write_deferred(self, counts: ImportCounts) -> None:
+        """Match the chunk looked up ahead and hand it to the writer thread, once the chunk
+        before it has settled."""
+        deferred, self.deferred = self.deferred, None
+        if deferred is None or self.pool is None or self.ahead is None:
+            return
+        company, copy = self.ahead
+        early = _plan_ahead(company, copy, deferred.rows, deferred.lookup.result())
+        self.wait()  # the chunk before settles first: its rows count for this one's progress
+        # Matched again in its transaction, after the chunk before, if that one touched it.
+        valid = not deferred.ahead or (self.written is not None and early.still_valid(self.written))
+        before = replace(
+            counts,
+            rows=deferred.parsed.rows,
+            invalid=deferred.parsed.invalid + self.rejected - deferred.rejected,
+        )
+        future = self.pool.submit(self.write, deferred.rows, before, early if valid else None)
+        self.pending = (future, deferred.problems)
+
+    def finish(self, counts: ImportCounts) -> None:
+        """Write the chunk still looked up ahead, and wait for every chunk to settle."""
+        self._write_deferred(counts)
+        self.wait()
 
     def wait(self) -> None:
         if self.pending is not None:
-            future, settle, problems = self.pending
+            future, problems = self.pending
             self.pending = None
-            settle(future.result(), problems)
+            written, self.written = future.result()
+            self.rejected += len(written[2])
+            self.settle(written, problems)
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.pool is None:
+        if self.pool is None or self.lookups is None:
             return
         try:
             if exc_info[0] is None:
                 self.wait()
         finally:
-            self.pool.submit(_close_connection).result()
-            self.pool.shutdown()
+            if self.deferred is not None:
+                self.deferred.lookup.exception()  # not left running on a closed connection
+            for pool in (self.pool, self.lookups):
+                pool.submit(_close_connection).result()
+                pool.shutdown()
 
 
 @contextlib.contextmanager

@@ -598,3 +598,148 @@ def test_public_ids_in_bulk_look_like_new_public_id() -> None:
 )
 def test_array_literal_quotes_only_what_needs_it(values: list[str], literal: str) -> None:
     assert imports._array_literal(values) == literal
+
+
+def _plans_by_thread(calls: list[tuple[int, str]]) -> dict[str, set[int]]:
+    """First email of each planned chunk → the threads it was matched on."""
+    threads: dict[str, set[int]] = {}
+    for ident, first in calls:
+        threads.setdefault(first, set()).add(ident)
+    return threads
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY needs PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_matched_while_the_one_before_is_written_is_matched_again_if_it_names_its_people(
+    company: Company,
+) -> None:
+    """A worker's import matches chunk n+1 while chunk n is being written. Chunk 2 here
+    names a contact chunk 1 changes: matched before chunk 1 committed, it would write back
+    what the contact was (name, properties); it is matched again after. Chunk 3 names no one
+    of chunk 2 and keeps the match made on the parsing thread."""
+    from tests.waits import WAIT_SECONDS
+
+    Contact.objects.create(
+        company=company, email="x@example.com", name="X", properties={"seats": 3}
+    )
+    planned: list[tuple[int, str]] = []
+    plan_chunk, plan_ahead, write_chunk = (
+        imports._plan_chunk,
+        imports._plan_ahead,
+        imports._write_chunk,
+    )
+    second_matched = threading.Event()
+
+    def spy_plan(**kwargs: Any) -> Any:
+        planned.append((threading.get_ident(), kwargs["rows"][0].fields["email"]))
+        return plan_chunk(**kwargs)
+
+    def spy_ahead(company: Company, copy: bool, rows: Any, existing: Any) -> Any:
+        plan = plan_ahead(company, copy, rows, existing)
+        if rows[0].fields["email"] == "b@example.com":
+            second_matched.set()
+        return plan
+
+    def slow_write(**kwargs: Any) -> Any:
+        if kwargs["rows"][0].fields["email"] == "x@example.com":
+            # Chunk 1 commits only once chunk 2 has been matched: no luck of timing.
+            assert second_matched.wait(WAIT_SECONDS)
+        return write_chunk(**kwargs)
+
+    rows = [
+        ["x@example.com", "X one", "pro"],
+        ["a@example.com", "A", ""],
+        ["b@example.com", "B", ""],
+        ["x@example.com", "", ""],  # blank cells: keep what chunk 1 wrote
+        ["c@example.com", "C", "free"],
+        ["d@example.com", "D", ""],
+    ]
+    with (
+        mock.patch.object(imports, "_plan_chunk", spy_plan),
+        mock.patch.object(imports, "_plan_ahead", spy_ahead),
+        mock.patch.object(imports, "_write_chunk", slow_write),
+    ):
+        counts = _import(company, iter(rows), chunk_size=2, copy=True)
+    assert (counts.created, counts.updated, counts.invalid) == (4, 2, 0)
+    x = Contact.objects.for_company(company).get(email="x@example.com")
+    assert (x.name, x.properties) == ("X one", {"seats": 3, "plan": "pro"})
+    threads = _plans_by_thread(planned)
+    main = threading.get_ident()
+    assert threads["x@example.com"] == {main}
+    assert main in threads["b@example.com"]  # matched ahead, then again on the writer thread
+    assert len(threads["b@example.com"]) == 2
+    assert threads["c@example.com"] == {main}  # matched ahead, kept
+    assert Contact.objects.for_company(company).count() == 5
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY needs PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_contact_another_transaction_creates_after_its_chunk_was_matched_is_updated(
+    company: Company,
+) -> None:
+    """Between the match made ahead and the chunk's write, another transaction commits a
+    contact with an email of the chunk: the chunk's insert meets the unique key, rolls
+    back whole and is matched again in its transaction: that contact is updated, not
+    duplicated, and no row is lost."""
+    plan_ahead = imports._plan_ahead
+
+    def create_elsewhere() -> None:
+        Contact.objects.create(company=company, email="user1500@example.com", name="Elsewhere")
+        connection.close()  # this thread's own connection
+
+    def spy_ahead(company: Company, copy: bool, rows: Any, existing: Any) -> Any:
+        plan = plan_ahead(company, copy, rows, existing)
+        if any(row.fields["email"] == "user1500@example.com" for row in rows):
+            other = threading.Thread(target=create_elsewhere)
+            other.start()
+            other.join()
+        return plan
+
+    with mock.patch.object(imports, "_plan_ahead", spy_ahead):
+        counts = _import(company, _rows(3000), chunk_size=1000, copy=True)
+    assert (counts.created, counts.updated, counts.invalid) == (2999, 1, 0)
+    contacts = Contact.objects.for_company(company)
+    assert contacts.count() == 3000
+    assert contacts.get(email="user1500@example.com").name == "User 1500"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY needs PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_import_reports_the_same_progress_per_chunk_as_one_thread(
+    company: Company, other_company: Company
+) -> None:
+    """The progress a chunk commits (rows read, created, updated, invalid) counts the rows
+    up to that chunk, though the pipeline has parsed the next one already."""
+    results = []
+    for target, overlap in ((company, False), (other_company, True)):
+        _seed(target)
+        progress: list[tuple[int, int, int, int]] = []
+
+        def on_chunk(
+            before: imports.ImportCounts, created: int, updated: int, invalid: int
+        ) -> None:
+            progress.append(  # noqa: B023 (called before the loop moves on)
+                (
+                    before.rows,
+                    before.created + created,
+                    before.updated + updated,
+                    before.invalid + invalid,
+                )
+            )
+
+        around = contextlib.nullcontext() if overlap else transaction.atomic()
+        with around:
+            import_rows(
+                company=target,
+                headers=EQUIVALENCE_HEADERS,
+                mapping=EQUIVALENCE_MAPPING,
+                rows=iter(EQUIVALENCE_ROWS),
+                report=_ErrorReport(EQUIVALENCE_HEADERS),
+                chunk_size=3,
+                copy=True,
+                on_chunk=on_chunk,
+            )
+        results.append(progress)
+    assert results[0] == results[1]
+    assert len(results[1]) == 5  # 13 rows valid when parsed, 3 a chunk
+    assert results[1][-1] == (16, 6, 5, 5)
