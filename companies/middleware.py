@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from companies import rls
 from companies.api_base import error_body
 from companies.models import role_at_least
 from companies.permissions import role_needed
@@ -117,6 +118,7 @@ class CompanyMiddleware:
             raise Http404("No such company")
         if not role_at_least(membership.role, required):
             raise PermissionDenied
+        rls.activate_company(membership.company_id)
         request.company = membership.company  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
         timezone.activate(company_zone(membership.company))
