@@ -11,7 +11,10 @@ from django.test import Client
 
 from companies.models import ApiKey, Company, Membership, Role, User
 from companies.services import api_key_create, company_create, user_create, user_mark_email_verified
-from tests.database_role import connected_as_app_role
+from tests.database_role import (  # noqa: F401 (an autouse fixture, registered by importing it)
+    _test_code_runs_as_a_system_job_again,
+    connected_as_app_role,
+)
 
 PASSWORD = "correct-horse-battery-9"  # noqa: S105
 

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.operations.base import Operation
 
@@ -68,7 +69,9 @@ _STATE = "nps_rls_scope"
 
 def _connection(using: str) -> BaseDatabaseWrapper | None:
     connection = connections[using]
-    return connection if connection.vendor == "postgresql" else None
+    if connection.vendor != "postgresql" or not settings.ROW_LEVEL_SECURITY:
+        return None
+    return connection
 
 
 def current(using: str = DEFAULT_DB_ALIAS) -> Scope:
@@ -219,6 +222,20 @@ class RowLevelSecurity(Operation):
 
     def describe(self) -> str:
         return "Row-level security on every table with a company_id"
+
+
+def app_role_grants(role: str) -> list[str]:
+    """SQL that lets ``role`` (which must not own the tables) read and write rows of every
+    table there is now: what the tests and the benchmarks connect as. Production grants the
+    same once, with default privileges for later tables (docker/postgres/app-role.sh)."""
+    return [
+        # Roles belong to the whole server: another session may create it at the same moment.
+        f"""DO $$ BEGIN CREATE ROLE {role} NOLOGIN;
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$""",
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO {role}",
+        f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}",
+    ]
 
 
 def tenant_tables(apps: Any) -> list[str]:

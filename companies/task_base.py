@@ -17,7 +17,7 @@ from celery.contrib.django.task import DjangoTask
 from companies import rls
 
 
-class TenantTask(DjangoTask):  # type: ignore[misc]
+class TenantTask(DjangoTask):
     system_job: bool = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

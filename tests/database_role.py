@@ -20,22 +20,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from django.db import connection, connections
 from django.db.backends.signals import connection_created
 
 from companies import rls
 
 APP_ROLE = "nps_app"
-
-_GRANTS = [
-    # Roles are shared by every database of the server: another test session may create it at
-    # the same moment.
-    f"""DO $$ BEGIN CREATE ROLE {APP_ROLE} NOLOGIN;
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$""",
-    f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}",
-    f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}",
-    f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}",
-]
+# Whether this session's connections use APP_ROLE (a one-item list: set by the session fixture).
+_active = [False]
 
 
 def enabled() -> bool:
@@ -54,18 +47,30 @@ def connected_as_app_role() -> Iterator[None]:
         yield
         return
     with connection.cursor() as cursor:
-        for statement in _GRANTS:
+        for statement in rls.app_role_grants(APP_ROLE):
             cursor.execute(statement)
     before = os.environ.get("PGOPTIONS")
     os.environ["PGOPTIONS"] = f"{before or ''} -c role={APP_ROLE}".strip()
     connection_created.connect(_test_code_is_a_system_job)
     connections.close_all()
+    _active[0] = True
     try:
         yield
     finally:
+        _active[0] = False
         connection_created.disconnect(_test_code_is_a_system_job)
         if before is None:
             del os.environ["PGOPTIONS"]
         else:
             os.environ["PGOPTIONS"] = before
         connections.close_all()
+
+
+@pytest.fixture(autouse=True)
+def _test_code_runs_as_a_system_job_again(django_db_blocker: Any) -> Iterator[None]:
+    """After each test, the test thread's connection is a system job again, whatever the test
+    set (a test's rollback reverts PostgreSQL's value, not what companies.rls remembers)."""
+    yield
+    if _active[0] and connection.connection is not None:
+        with django_db_blocker.unblock():
+            rls.activate(rls.SYSTEM)
