@@ -27,6 +27,7 @@ SQLite (the embedded default) has no row-level security: everything here is a no
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -112,8 +113,14 @@ def activate_company(company_id: int, using: str = DEFAULT_DB_ALIAS) -> None:
 @contextmanager
 def scoped(scope: Scope, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     """``scope`` for the block, then whatever was there before."""
+    connection = _connection(using)
+    if connection is None:
+        yield
+        return
+    # Connected first: what a new session starts with is what the block must give back.
+    connection.ensure_connection()
     previous = current(using)
-    if previous == scope or _connection(using) is None:
+    if previous == scope:
         yield
         return
     activate(scope, using)
@@ -147,6 +154,9 @@ def lookup(*, reason: str) -> Iterator[Lookup]:
     ``found()`` is set, or what was there before. Two round trips in all.
     """
     assert reason, "say why this lookup may cross companies"
+    connection = _connection(DEFAULT_DB_ALIAS)
+    if connection is not None:
+        connection.ensure_connection()
     previous = current()
     result = Lookup()
     activate(SYSTEM)
@@ -157,6 +167,15 @@ def lookup(*, reason: str) -> Iterator[Lookup]:
             activate(previous)
         else:
             activate_company(result.company_id)
+
+
+_requests = threading.local()
+
+
+def serving_request() -> bool:
+    """Whether this thread is inside ``RowLevelSecurityMiddleware`` (a request's choke points
+    decide what it sees; the test suite asks, see tests/database_role.py)."""
+    return bool(getattr(_requests, "active", False))
 
 
 class RowLevelSecurityMiddleware:
@@ -174,9 +193,11 @@ class RowLevelSecurityMiddleware:
         previous = current()
         if previous != NOBODY:
             activate(NOBODY)
+        _requests.active = True
         try:
             return self.get_response(request)
         finally:
+            _requests.active = False
             if current() != previous:
                 activate(previous)
 

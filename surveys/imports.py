@@ -84,6 +84,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from companies import rls
 from companies.models import Company, User, new_public_id
 from companies.spreadsheets import SpooledCsvReport, spreadsheet_unescape
 from companies.text import UNSTORABLE_MESSAGE, is_storable
@@ -1330,7 +1331,13 @@ class _ChunkWriter:
     """
 
     def __init__(self, *, overlap: bool) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=1) if overlap else None
+        # The writer's connection sees what the submitting task sees (row-level security).
+        scope = rls.current()
+        self.pool = (
+            ThreadPoolExecutor(max_workers=1, initializer=rls.activate, initargs=(scope,))
+            if overlap
+            else None
+        )
         self.pending: tuple[Future[_Written], Any, Any] | None = None
 
     def __enter__(self) -> _ChunkWriter:

@@ -6,16 +6,15 @@ switches to ``APP_ROLE``, a role that owns nothing and is granted DML only (libp
 ``PGOPTIONS``: ``-c role=...`` at connect, so no code path can forget it). Policies apply to
 that role (``companies.rls``); a superuser or the owner would bypass them.
 
-Test code itself (fixtures building data, assertions reading it) runs as a system job: the
-test thread's connections start with ``app.system`` on. Requests and tasks do not inherit it:
-``RowLevelSecurityMiddleware`` clears it for each request and ``TenantTask`` sets its own, so
-they see only what their choke point sets. ``NPS_TEST_RLS=0`` runs the suite as the owner.
+Test code itself (fixtures building data, assertions reading it, threads a test starts)
+runs as a system job: its connections start with ``app.system`` on. Requests and tasks do not
+inherit it: ``RowLevelSecurityMiddleware`` clears it for each request and ``TenantTask`` sets
+its own, so they see only what their choke point sets. ``NPS_TEST_RLS=0``: run as the owner.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -36,7 +35,9 @@ def enabled() -> bool:
 
 
 def _test_code_is_a_system_job(sender: Any, connection: Any, **kwargs: Any) -> None:
-    if threading.current_thread() is threading.main_thread():
+    # Threads a test starts (to race two services) are test code too; a live server's request
+    # threads are not: their connection opens inside the request.
+    if not rls.serving_request():
         rls.activate(rls.SYSTEM, using=connection.alias)
 
 
