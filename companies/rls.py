@@ -138,6 +138,33 @@ def system(*, reason: str, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
         yield
 
 
+def company_of_row_sql(table: str, column: str) -> str:
+    """Statements that set the company of the one row of ``table`` whose ``column`` is the
+    (single) parameter, looking it up as a system job, and leave the system marker off: a
+    public choke point's own lookup, sent in the same round trip as the query that follows
+    (``nps_saas.db.fetch_one(before=...)``), which then runs as that company. No such row:
+    no company. Call ``record_company`` with what the query found, or ``activate`` the scope
+    to return to. Empty when row-level security is off here.
+    """
+    if _connection(DEFAULT_DB_ALIAS) is None:
+        return ""
+    # Only our own names are formatted in; the value is a parameter.
+    return (
+        f"SELECT set_config('{SYSTEM_SETTING}', 'on', false);"  # noqa: S608
+        f" SELECT set_config('{COMPANY_SETTING}', coalesce((SELECT {TENANT_COLUMN}::text"
+        f' FROM "{table}" WHERE "{column}" = %s), \'\'), false);'
+        f" SELECT set_config('{SYSTEM_SETTING}', '', false);"
+    )
+
+
+def record_company(company_id: int | None) -> None:
+    """What ``company_of_row_sql``'s statements set (the row's company, or none)."""
+    connection = _connection(DEFAULT_DB_ALIAS)
+    if connection is not None:
+        scope = NOBODY if company_id is None else Scope(company_id=company_id)
+        setattr(connection, _STATE, (connection.connection, scope))
+
+
 class Lookup:
     """What a public choke point found: ``found(company_id)`` once it knows the company."""
 

@@ -41,14 +41,23 @@ def invitation_for_token(*, token: str) -> Invitation | None:
     # Text messages carry the short token (surveys/tokens.py), emails the full one.
     field = "short_token_hash" if len(token) == SHORT_TOKEN_LENGTH else "token_hash"
     sql, plans = _token_query(field)
-    # The public pages' choke point: the lookup precedes knowing the company, so it runs as a
-    # system job for row-level security; what follows sees only the invitation's company.
-    with rls.lookup(reason="an answer link names its own invitation") as found:
-        row = fetch_one(f"invitation_by_{field}", sql, [token_hash(token)])
-        if row is None:
-            return None
-        invitation, survey, contact, company = _models_from_row(plans, row)
-        found.found(company.pk)
+    hashed = token_hash(token)
+    # The public pages' choke point for row-level security: the invitation's company is looked
+    # up as a system job and set in the same round trip as the token lookup, which then runs
+    # as that company, like everything after it (companies/rls.py).
+    previous = rls.current()
+    column = Invitation._meta.get_field(field).column  # type: ignore[union-attr]
+    choke_point = rls.company_of_row_sql(Invitation._meta.db_table, column)
+    row = fetch_one(f"invitation_by_{field}", sql, [hashed], before=(choke_point, [hashed]))
+    if row is None:
+        if choke_point:
+            rls.record_company(None)
+            if previous != rls.NOBODY:
+                rls.activate(previous)
+        return None
+    invitation, survey, contact, company = _models_from_row(plans, row)
+    if choke_point:
+        rls.record_company(company.pk)
     assert isinstance(invitation, Invitation)
     assert isinstance(survey, Survey)
     assert isinstance(contact, Contact)
