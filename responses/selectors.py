@@ -48,7 +48,12 @@ def invitation_for_token(*, token: str) -> Invitation | None:
     previous = rls.current()
     column = Invitation._meta.get_field(field).column  # type: ignore[union-attr]
     choke_point = rls.company_of_row_sql(Invitation._meta.db_table, column)
-    row = fetch_one(f"invitation_by_{field}", sql, [hashed], before=(choke_point, [hashed]))
+    row = fetch_one(
+        f"invitation_by_{field}",
+        sql,
+        [hashed],
+        before=(choke_point, [hashed] if choke_point else []),
+    )
     if row is None:
         if choke_point:
             rls.record_company(None)

@@ -210,3 +210,37 @@ def test_tasks_see_their_company_sweeps_all_and_unmarked_nothing(
     assert visible_surveys_sweep.apply().get() == sorted([a.pk, b.pk])
     assert visible_surveys_unmarked.apply().get() == []
     assert _app_setting() == ("", "")
+
+
+def test_the_answer_token_lookup_sets_its_company_in_the_same_round_trip(
+    two_companies: tuple[Company, Company],
+) -> None:
+    """The answer pages' choke point: the token's company is set, the unknown token sets none
+    and gives back what was there; with row-level security off (or on SQLite) the lookup is
+    the plain prepared statement."""
+    from django.test.utils import CaptureQueriesContext, override_settings
+
+    from responses.selectors import invitation_for_token
+    from responses.tests.conftest import make_contact, make_invitation, make_survey
+
+    a, _b = two_companies
+    invitation, token = make_invitation(make_survey(a), make_contact(a))
+    invitation_for_token(token=token)  # prepared on the connection's first use
+    rls.activate(rls.NOBODY)
+    with CaptureQueriesContext(connection) as queries:
+        found = invitation_for_token(token=token)
+    assert found is not None
+    assert found.pk == invitation.pk
+    assert len(queries) == 1  # the settings travel with the lookup, in one round trip
+    assert _app_setting() == (str(a.pk), "")
+    assert rls.current() == rls.Scope(company_id=a.pk)
+    assert _visible_surveys() == {a.pk}
+
+    rls.activate(rls.SYSTEM)
+    assert invitation_for_token(token=token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert _app_setting() == ("", "on")
+
+    with override_settings(ROW_LEVEL_SECURITY=False):
+        found = invitation_for_token(token=token)
+    assert found is not None
+    assert found.pk == invitation.pk
