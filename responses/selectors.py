@@ -46,7 +46,9 @@ def invitation_for_token(*, token: str) -> Invitation | None:
     # up as a system job and set in the same round trip as the token lookup, which then runs
     # as that company, like everything after it (companies/rls.py).
     previous = rls.current()
-    column = Invitation._meta.get_field(field).column  # type: ignore[union-attr]
+    key = Invitation._meta.get_field(field)
+    assert isinstance(key, Field)
+    column = key.column
     choke_point = rls.company_of_row_sql(Invitation._meta.db_table, column)
     row = fetch_one(
         f"invitation_by_{field}",
