@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.test import Client
 
 from companies.models import ApiKey, Company, Membership, Role, User
 from companies.services import api_key_create, company_create, user_create, user_mark_email_verified
+from tests.database_role import (  # noqa: F401 (an autouse fixture, registered by importing it)
+    _test_code_runs_as_a_system_job_again,
+    connected_as_app_role,
+)
 
 PASSWORD = "correct-horse-battery-9"  # noqa: S105
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test database, then row-level security binding (tests/database_role.py)."""
+    with django_db_blocker.unblock(), connected_as_app_role():
+        yield
 
 
 @dataclass

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 ANSWERS = int(os.environ.get("BENCH_ANSWERS", "3000"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
+# As in production, gunicorn connects as a role that owns no table, so the row-level security
+# policies apply (companies/rls.py); BENCH_APP_ROLE="" connects as the owner (they do not).
+APP_ROLE = os.environ.get("BENCH_APP_ROLE", "nps_app")
 # Production's default (nps_saas/settings.py): a worker keeps its connection for 60 s.
 CONN_MAX_AGE = int(os.environ.get("BENCH_CONN_MAX_AGE", "60"))
 WORKERS = 2
@@ -110,6 +113,15 @@ def _start_gunicorn(port: int) -> subprocess.Popen[bytes]:
         "CELERY_BROKER_URL": _broker_url(),
         "CONN_MAX_AGE": str(CONN_MAX_AGE),
     }
+    if APP_ROLE:
+        from django.db import connection
+
+        from companies.rls import app_role_grants
+
+        with connection.cursor() as cursor:
+            for statement in app_role_grants(APP_ROLE):
+                cursor.execute(statement)
+        env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c role={APP_ROLE}".strip()
     process = subprocess.Popen(  # noqa: S603 (our own executable and arguments)
         [
             str(Path(sys.executable).parent / "gunicorn"),

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.settings import api_settings
 
+from companies import rls
 from companies.models import ApiKey, Role, role_at_least
 from companies.ratelimit import window_counts
 from companies.services import API_KEY_SCHEME, api_key_touch, sha256
@@ -67,16 +68,20 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         prefix, _sep, secret = rest.partition("_")
         if scheme != API_KEY_SCHEME or not _PREFIX_RE.match(prefix) or not secret:
             raise exceptions.AuthenticationFailed(_("Malformed API key."))
-        api_key = (
-            ApiKey.objects.unscoped(reason="the key itself says which company it belongs to")
-            .select_related("company")
-            .filter(prefix=prefix)
-            .first()
-        )
-        if api_key is None or not hmac.compare_digest(api_key.key_hash, sha256(key)):
-            raise exceptions.AuthenticationFailed(_("Unknown API key."))
-        if not api_key.is_active:
-            raise exceptions.AuthenticationFailed(_("This API key was revoked."))
+        # The API's choke point for row-level security: the rest of the request is the key's
+        # company's (the middleware clears it when the request ends).
+        with rls.lookup(reason="the key itself says which company it belongs to") as found:
+            api_key = (
+                ApiKey.objects.unscoped(reason="the key itself says which company it belongs to")
+                .select_related("company")
+                .filter(prefix=prefix)
+                .first()
+            )
+            if api_key is None or not hmac.compare_digest(api_key.key_hash, sha256(key)):
+                raise exceptions.AuthenticationFailed(_("Unknown API key."))
+            if not api_key.is_active:
+                raise exceptions.AuthenticationFailed(_("This API key was revoked."))
+            found.found(api_key.company_id)
         api_key_touch(api_key=api_key)
         return ApiKeyPrincipal(api_key), api_key
 

@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from companies import rls
 from companies.api_base import error_body
 from companies.models import role_at_least
 from companies.permissions import role_needed
@@ -123,6 +124,7 @@ class CompanyMiddleware:
             raise Http404("No such company")
         if not role_at_least(membership.role, required):
             raise PermissionDenied
+        rls.activate_company(membership.company_id)
         if membership.company.require_mfa and not user_has_two_factor(user=request.user):
             # Only this company's pages: the same person's other companies stay open. The
             # account pages offer the way back once it is set up (allauth/layouts/manage.html).

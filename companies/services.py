@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from audit.context import AuditActor, current_actor
 from audit.models import AuditAction
 from audit.services import audit_record, changes_between, snapshot
+from companies import rls
 from companies.models import (
     ROLE_RANK,
     ApiKey,
@@ -79,7 +80,9 @@ def company_create(
         raise ValidationError(
             {"time_zone": _("Unknown time zone: %(value)s") % {"value": time_zone}}
         )
-    with transaction.atomic():
+    # A new company's first rows (its owner, default alert rules made on its creation) are
+    # written before any choke point could name it: a system job for row-level security.
+    with rls.system(reason="creating a company"), transaction.atomic():
         company = Company.objects.create(
             name=name.strip(),
             slug=_unique_slug(name),
@@ -303,12 +306,16 @@ def team_invite_revoke(*, company: Company, invite: TeamInvite) -> None:
 
 def team_invite_find(*, token: str) -> TeamInvite | None:
     """Resolve an accept link to its invitation: the public pages' choke point for invites."""
-    return (
-        TeamInvite.objects.unscoped(reason="an invite link identifies its own company")
-        .select_related("company")
-        .filter(token_hash=sha256(token))
-        .first()
-    )
+    with rls.lookup(reason="an invite link identifies its own company") as found:
+        invite = (
+            TeamInvite.objects.unscoped(reason="an invite link identifies its own company")
+            .select_related("company")
+            .filter(token_hash=sha256(token))
+            .first()
+        )
+        if invite is not None:
+            found.found(invite.company_id)
+    return invite
 
 
 def team_invite_accept(*, invite: TeamInvite, user: User) -> Membership:

@@ -8,15 +8,19 @@ leaking another company's rows:
 * ``.filter(company=...)`` / ``.filter(company_id=...)``: also scoped (Django's own unique
   checks and related managers build queries this way);
 * ``Model.objects.unscoped(reason=...)``: the explicit escape for system jobs (API key lookup,
-  Celery sweeps across all companies). The reason is for the reader of the code.
+  Celery sweeps across all companies). The reason is for the reader of the code. Such a
+  query also runs as a system job for PostgreSQL's row-level security (``companies.rls``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from django.db import models
+
+from companies import rls
 
 if TYPE_CHECKING:
     from companies.models import Company
@@ -32,6 +36,8 @@ class UnscopedTenantQuery(RuntimeError):
 
 class TenantQuerySet(models.QuerySet[_M]):
     _tenant_scoped: bool = False
+    # Set by ``unscoped``: the query runs as a system job for row-level security too.
+    _unscoped_reason: str | None = None
 
     def for_company(self, company: Company) -> Self:
         return self.filter(company=company)
@@ -41,6 +47,7 @@ class TenantQuerySet(models.QuerySet[_M]):
         assert reason, "say why this query may cross companies"
         clone = self._chain()  # type: ignore[attr-defined]
         clone._tenant_scoped = True
+        clone._unscoped_reason = reason
         return clone
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -48,6 +55,7 @@ class TenantQuerySet(models.QuerySet[_M]):
     def _clone(self) -> Self:
         clone = super()._clone()  # type: ignore[misc]
         clone._tenant_scoped = self._tenant_scoped
+        clone._unscoped_reason = self._unscoped_reason
         return clone
 
     def _filter_or_exclude(self, negate: bool, args: Any, kwargs: Any) -> Self:
@@ -63,44 +71,66 @@ class TenantQuerySet(models.QuerySet[_M]):
                 "or, for a system job, .unscoped(reason=...)"
             )
 
+    def _database_scope(self) -> AbstractContextManager[None]:
+        if self._unscoped_reason is None:
+            return nullcontext()
+        return rls.system(reason=self._unscoped_reason, using=self.db)
+
     # -- every way a queryset reaches the database ---------------------------------------------
 
     def _fetch_all(self) -> None:
         if self._result_cache is None:
             self._check_scoped()
+            with self._database_scope():
+                super()._fetch_all()
         super()._fetch_all()
 
     def count(self) -> int:
         self._check_scoped()
-        return super().count()
+        with self._database_scope():
+            return super().count()
 
     def exists(self) -> bool:
         self._check_scoped()
-        return super().exists()
+        with self._database_scope():
+            return super().exists()
 
     def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         self._check_scoped()
-        return super().aggregate(*args, **kwargs)
+        with self._database_scope():
+            return super().aggregate(*args, **kwargs)
 
     def update(self, **kwargs: Any) -> int:
         self._check_scoped()
-        return super().update(**kwargs)
+        with self._database_scope():
+            return super().update(**kwargs)
 
     def delete(self) -> tuple[int, dict[str, int]]:
         self._check_scoped()
-        return super().delete()
+        with self._database_scope():
+            return super().delete()
 
-    def iterator(self, chunk_size: int | None = None) -> Any:
+    def iterator(self, chunk_size: int | None = None) -> Iterator[Any]:
         self._check_scoped()
-        return super().iterator(chunk_size=chunk_size)
+        rows = super().iterator(chunk_size=chunk_size)
+        if self._unscoped_reason is None:
+            return rows
+        return self._iterate_as_system(rows)
+
+    def _iterate_as_system(self, rows: Iterator[Any]) -> Iterator[Any]:
+        # Rows are fetched in chunks as the caller iterates: the whole iteration is the job.
+        with self._database_scope():
+            yield from rows
 
     def in_bulk(self, *args: Any, **kwargs: Any) -> Any:
         self._check_scoped()
-        return super().in_bulk(*args, **kwargs)
+        with self._database_scope():
+            return super().in_bulk(*args, **kwargs)
 
     def explain(self, *args: Any, **kwargs: Any) -> str:
         self._check_scoped()
-        return super().explain(*args, **kwargs)
+        with self._database_scope():
+            return super().explain(*args, **kwargs)
 
 
 class TenantManager(models.Manager[_M]):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from celery import shared_task
-from celery.contrib.django.task import DjangoTask
 
+from companies.task_base import TenantTask
 from companies.wake import INFRA_RETRY
 
 
-@shared_task(name="dashboards.rollup_fold", base=DjangoTask)
+@shared_task(name="dashboards.rollup_fold", base=TenantTask, system_job=True)
 def rollup_fold() -> int:
     """Beat, every few seconds: fold pending rollup deltas (reads are exact either way; the
     fold keeps them fast)."""
@@ -17,7 +17,7 @@ def rollup_fold() -> int:
     return fold()
 
 
-@shared_task(name="dashboards.digests_dispatch_due", base=DjangoTask)
+@shared_task(name="dashboards.digests_dispatch_due", base=TenantTask, system_job=True)
 def digests_dispatch_due() -> int:
     """Beat, every few minutes: enqueue one ``dashboards.digest_send`` per digest due."""
     from dashboards.digests import digests_dispatch_due as dispatch
@@ -25,7 +25,7 @@ def digests_dispatch_due() -> int:
     return dispatch()
 
 
-@shared_task(name="dashboards.digest_send", base=DjangoTask, acks_late=True, **INFRA_RETRY)
+@shared_task(name="dashboards.digest_send", base=TenantTask, acks_late=True, **INFRA_RETRY)
 def digest_send(company_id: int, kind: str, object_id: int) -> bool:
     """Claim and send one digest's latest occurrence (at most once: dashboards/digests.py)."""
     from companies.models import Company

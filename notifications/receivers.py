@@ -16,6 +16,7 @@ from anymail.signals import AnymailTrackingEvent
 from django.db import transaction
 from django.utils import timezone
 
+from companies import rls
 from notifications.models import Channel, Delivery, DeliveryEvent, DeliveryStatus
 from notifications.services import normalize_address, suppression_add
 from notifications.signals import message_status_changed
@@ -68,7 +69,10 @@ def delivery_for_event(event: AnymailTrackingEvent) -> Delivery | None:
     ).filter(channel=Channel.EMAIL, provider_message_id=str(event.message_id))
     if event.recipient:
         rows = rows.filter(to=normalize_address(Channel.EMAIL, event.recipient))
-    return rows.select_related("company").order_by("-created_at").first()
+    delivery = rows.select_related("company").order_by("-created_at").first()
+    if delivery is not None:
+        rls.activate_company(delivery.company_id)  # the provider webhook's choke point
+    return delivery
 
 
 def on_tracking(sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any) -> None:

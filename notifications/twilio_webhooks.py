@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
+from companies import rls
 from companies.credentials import CredentialUnreadable
 from notifications.models import Channel, Delivery, DeliveryEvent, DeliveryStatus
 from notifications.receivers import STATUS_RANK
@@ -110,17 +111,21 @@ def company_for_receiver(*, to: str, messaging_service_sid: str = "") -> tuple[C
     channel = Channel.SMS
     if to.startswith(WHATSAPP_PREFIX):
         channel, to = Channel.WHATSAPP, to[len(WHATSAPP_PREFIX) :]
+    found: Company | None = None
     if settings.SMS_PROVIDER == "outbox" and to.startswith("dev:"):
         found = Company.objects.filter(slug=to[len("dev:") :]).first()
-        return (found, channel) if found else None
-    if messaging_service_sid and channel == Channel.SMS:
-        found = Company.objects.filter(sms_sender=messaging_service_sid).first()
-        if found is not None:
-            return found, channel
-    field = "whatsapp_sender" if channel == Channel.WHATSAPP else "sms_sender"
-    number = normalize_address(channel, to) if to.startswith("+") else to.strip()
-    found = Company.objects.filter(**{field: number}).first()
-    return (found, channel) if found else None
+    else:
+        if messaging_service_sid and channel == Channel.SMS:
+            found = Company.objects.filter(sms_sender=messaging_service_sid).first()
+        if found is None:
+            field = "whatsapp_sender" if channel == Channel.WHATSAPP else "sms_sender"
+            number = normalize_address(channel, to) if to.startswith("+") else to.strip()
+            found = Company.objects.filter(**{field: number}).first()
+    if found is None:
+        return None
+    # The inbound message's choke point: the rest of the request is this company's.
+    rls.activate_company(found.pk)
+    return found, channel
 
 
 @twilio_webhook
@@ -138,6 +143,8 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
     )
     if not twilio_signature_valid(request, company=delivery.company if delivery else None):
         return twilio_forbidden(request)
+    if delivery is not None:
+        rls.activate_company(delivery.company_id)  # the callback's choke point
     sid = request.POST.get("MessageSid", "")
     if delivery is None or (
         delivery.provider_message_id and sid and delivery.provider_message_id != sid

@@ -25,6 +25,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from companies import rls
 from companies.models import Company, new_public_id
 from notifications.models import OutboxChannel, OutboxMessage, SuppressionReason
 from notifications.selectors import outbox_message_get, outbox_messages
@@ -140,6 +141,8 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """
     data = unsubscribe_read(token)
     company = Company.objects.filter(pk=data.company_id).first() if data else None
+    if company is not None:
+        rls.activate_company(company.pk)  # the signed token names the company
     language = data.language if data and data.language else request.GET.get("lang")
     if language not in PAGE_LANGUAGES:
         language = translation.get_language()

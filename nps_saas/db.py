@@ -23,18 +23,29 @@ from django.db import DEFAULT_DB_ALIAS, connections
 _PREPARED = "nps_prepared_statements"
 
 
-def fetch_one(name: str, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+def fetch_one(
+    name: str,
+    sql: str,
+    params: Sequence[Any],
+    *,
+    before: tuple[str, Sequence[Any]] = ("", ()),
+) -> tuple[Any, ...] | None:
     """The first row of ``sql`` (``%s`` placeholders, one per parameter), or None.
 
     On PostgreSQL run as the statement ``name``, prepared on first use per connection.
-    ``name`` must be an SQL identifier of our own, one per ``sql``.
+    ``name`` must be an SQL identifier of our own, one per ``sql``. ``before``: statements
+    (each ending with ``;``) and their parameters, sent in the same round trip, ahead of it.
     """
     connection = connections[DEFAULT_DB_ALIAS]
+    prefix, prefix_params = before
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql" or connection.settings_dict.get(
             "DISABLE_SERVER_SIDE_CURSORS"
         ):
-            cursor.execute(sql, params)
+            if prefix:
+                cursor.execute(prefix + sql, [*prefix_params, *params])
+            else:
+                cursor.execute(sql, params)
             return cursor.fetchone()
         # Keyed by the DB-API connection itself: a reconnect starts a session with none.
         raw = connection.connection
@@ -46,5 +57,6 @@ def fetch_one(name: str, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | N
             numbered = tuple(f"${i}" for i in range(1, len(params) + 1))
             cursor.execute(f"PREPARE {name} AS {sql % numbered}")
             known[1].add(name)
-        cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
+        execute = f"EXECUTE {name} ({', '.join(['%s'] * len(params))})"
+        cursor.execute(prefix + execute, [*prefix_params, *params])
         return cursor.fetchone()

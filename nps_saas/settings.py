@@ -111,6 +111,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: each request starts with no company set for row-level security (companies.rls).
+    "companies.rls.RowLevelSecurityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -176,6 +178,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60 if IS_PRODUCTION else 0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Row-level security (companies/rls.py): the choke points set the company on the database
+# session, which the policies of every tenant table check. Off only to measure its cost or
+# when the app connects as the tables' owner (then the policies do not bind anyway).
+ROW_LEVEL_SECURITY = env.bool("ROW_LEVEL_SECURITY", default=True)
+# The policies bind only a role that does not own the tables: in production the app connects
+# as such a role (DATABASE_URL) and migrations run as the owner, through this second URL:
+# `python manage.py migrate --database owner` (README, "Database roles").
+if env.str("MIGRATION_DATABASE_URL", default=""):
+    DATABASES["owner"] = env.db_url("MIGRATION_DATABASE_URL")
 # Behind a transaction-mode pooler; also turns off nps_saas/db.py's prepared statements.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
     "DISABLE_SERVER_SIDE_CURSORS", default=False

@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
+from companies import rls
 from companies.models import Company, User
 from notifications.email import OutgoingEmail, email_send
 from notifications.models import Delivery
@@ -70,12 +71,15 @@ def followup_for_reply_address(address: str) -> Followup | None:
     token = local.removeprefix(REPLY_PREFIX)
     if len(token) != 26:
         return None
-    return (
+    followup = (
         Followup.objects.unscoped(reason="an inbound reply names its thread by token")
         .filter(reply_key_hash=_token_hash(token))
         .select_related("company")
         .first()
     )
+    if followup is not None:
+        rls.activate_company(followup.company_id)  # the inbound webhook's choke point
+    return followup
 
 
 def reply_possible(followup: Followup) -> bool:

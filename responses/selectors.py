@@ -18,6 +18,7 @@ from django.db.models.expressions import Col
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
 
+from companies import rls
 from companies.models import Company
 from nps_saas.db import fetch_one
 from responses.models import Response
@@ -40,10 +41,30 @@ def invitation_for_token(*, token: str) -> Invitation | None:
     # Text messages carry the short token (surveys/tokens.py), emails the full one.
     field = "short_token_hash" if len(token) == SHORT_TOKEN_LENGTH else "token_hash"
     sql, plans = _token_query(field)
-    row = fetch_one(f"invitation_by_{field}", sql, [token_hash(token)])
+    hashed = token_hash(token)
+    # The public pages' choke point for row-level security: the invitation's company is looked
+    # up as a system job and set in the same round trip as the token lookup, which then runs
+    # as that company, like everything after it (companies/rls.py).
+    previous = rls.current()
+    key = Invitation._meta.get_field(field)
+    assert isinstance(key, Field)
+    column = key.column
+    choke_point = rls.company_of_row_sql(Invitation._meta.db_table, column)
+    row = fetch_one(
+        f"invitation_by_{field}",
+        sql,
+        [hashed],
+        before=(choke_point, [hashed] if choke_point else []),
+    )
     if row is None:
+        if choke_point:
+            rls.record_company(None)
+            if previous != rls.NOBODY:
+                rls.activate(previous)
         return None
     invitation, survey, contact, company = _models_from_row(plans, row)
+    if choke_point:
+        rls.record_company(company.pk)
     assert isinstance(invitation, Invitation)
     assert isinstance(survey, Survey)
     assert isinstance(contact, Contact)
@@ -113,12 +134,16 @@ def survey_for_link(*, public_id: str) -> Survey | None:
     """The survey of a web link ``/l/<public_id>/`` (any status; the view decides)."""
     if not public_id or len(public_id) > 32:
         return None
-    return (
-        Survey.objects.unscoped(reason="public web link: the survey id names the company")
-        .select_related("company")
-        .filter(public_id=public_id)
-        .first()
-    )
+    with rls.lookup(reason="public web link: the survey id names the company") as found:
+        survey = (
+            Survey.objects.unscoped(reason="public web link: the survey id names the company")
+            .select_related("company")
+            .filter(public_id=public_id)
+            .first()
+        )
+        if survey is not None:
+            found.found(survey.company_id)
+    return survey
 
 
 def response_for_invitation(*, invitation: Invitation) -> Response | None:

@@ -7,9 +7,9 @@ so alerts are not stuck behind a big send.
 from __future__ import annotations
 
 from celery import shared_task
-from celery.contrib.django.task import DjangoTask
 
 from companies.models import Company
+from companies.task_base import TenantTask
 from companies.wake import INFRA_RETRY
 
 # Transient provider errors: retried after 30 s, 1 min, 2 min … capped at 10 min. The ledger
@@ -21,12 +21,12 @@ ALERT_BACKOFF_MAX = 600
 
 @shared_task(
     name="responses.alert_evaluate",
-    base=DjangoTask,
+    base=TenantTask,
     bind=True,
     acks_late=True,
     max_retries=ALERT_MAX_RETRIES,
 )
-def alert_evaluate(self: DjangoTask, company_id: int, response_id: int) -> int:
+def alert_evaluate(self: TenantTask, company_id: int, response_id: int) -> int:
     """Pay what a saved response owes: its webhook event, its alerts and their emails
     (idempotent: see responses/effects.py). Run inline after an answer's commit (eager
     tasks); with workers the drain does this. Transient errors are retried with backoff."""
@@ -44,7 +44,7 @@ def alert_evaluate(self: DjangoTask, company_id: int, response_id: int) -> int:
         raise self.retry(exc=err, countdown=max(countdown, retry_after)) from err
 
 
-@shared_task(name="responses.alert_drain", base=DjangoTask, **INFRA_RETRY)
+@shared_task(name="responses.alert_drain", base=TenantTask, system_job=True, **INFRA_RETRY)
 def alert_drain() -> int:
     """Beat, every second: pay what due answers owe (their webhook events, alerts and
     follow-ups) and send alert emails left behind (responses/effects.py)."""
@@ -53,7 +53,7 @@ def alert_drain() -> int:
     return effects_drain().answers
 
 
-@shared_task(name="responses.alert_escalate_overdue", base=DjangoTask)
+@shared_task(name="responses.alert_escalate_overdue", base=TenantTask, system_job=True)
 def alert_escalate_overdue() -> int:
     """Beat, every minute: mark overdue follow-ups and email admins (once per follow-up)."""
     from responses.followups import followups_escalate_overdue

@@ -89,6 +89,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from companies import rls
 from companies.models import Company, User, new_public_id
 from companies.spreadsheets import SpooledCsvReport, spreadsheet_unescape
 from companies.text import UNSTORABLE_MESSAGE, is_storable
@@ -1470,8 +1471,18 @@ class _ChunkWriter:
         self.write = write
         self.ahead = ahead
         self.settle = settle
-        self.pool = ThreadPoolExecutor(max_workers=1) if ahead is not None else None
-        self.lookups = ThreadPoolExecutor(max_workers=1) if ahead is not None else None
+        # The threads' connections see what the submitting task sees (row-level security).
+        scope = rls.current()
+        self.pool = (
+            ThreadPoolExecutor(max_workers=1, initializer=rls.activate, initargs=(scope,))
+            if ahead is not None
+            else None
+        )
+        self.lookups = (
+            ThreadPoolExecutor(max_workers=1, initializer=rls.activate, initargs=(scope,))
+            if ahead is not None
+            else None
+        )
         self.pending: tuple[Future[tuple[_Written, _ChunkPlan]], list[_Problem]] | None = None
         self.deferred: _Deferred | None = None
         # The plan the last settled chunk was written with: what a plan made while it was

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from celery import shared_task
-from celery.contrib.django.task import DjangoTask
 
 from companies.models import Company
+from companies.task_base import TenantTask
 from companies.wake import INFRA_RETRY
 from surveys.imports import contact_import_run
 
@@ -16,7 +16,7 @@ from surveys.imports import contact_import_run
 # import claims itself (started_at) so a redelivered message never runs it twice.
 @shared_task(
     name="surveys.import_contacts",
-    base=DjangoTask,
+    base=TenantTask,
     # Queue "default" (CELERY_TASK_DEFAULT_QUEUE): no route needed.
     time_limit=3 * 3600,
     soft_time_limit=3 * 3600 - 60,
@@ -29,7 +29,7 @@ def import_contacts(company_id: int, import_pk: int) -> None:
 # --- Sending ----------------------------------------------------------------------------------
 
 
-@shared_task(name="surveys.dispatch_due", base=DjangoTask)
+@shared_task(name="surveys.dispatch_due", base=TenantTask, system_job=True)
 def dispatch_due() -> int:
     """Beat, every 15 s: start due campaigns, hand due invitations to send tasks, and pick
     up invitations stuck in queued/sending (lost message, killed worker)."""
@@ -39,7 +39,7 @@ def dispatch_due() -> int:
     return invitations_dispatch_due()
 
 
-@shared_task(name="surveys.dispatch_autopilot", base=DjangoTask)
+@shared_task(name="surveys.dispatch_autopilot", base=TenantTask, system_job=True)
 def dispatch_autopilot() -> int:
     """Beat, every 15 s (and woken by a new join): ask the members who are due, then add
     the contacts of pending joins (segments, finished imports) to their programme (first
@@ -51,7 +51,7 @@ def dispatch_autopilot() -> int:
     return asked
 
 
-@shared_task(name="surveys.dispatch_reminders", base=DjangoTask)
+@shared_task(name="surveys.dispatch_reminders", base=TenantTask, system_job=True)
 def dispatch_reminders() -> int:
     """Beat, every 5 min: enqueue the reminders that are due."""
     from surveys.services.dispatch import reminders_dispatch_due
@@ -59,7 +59,7 @@ def dispatch_reminders() -> int:
     return reminders_dispatch_due()
 
 
-@shared_task(name="surveys.expand_campaign", base=DjangoTask, **INFRA_RETRY)
+@shared_task(name="surveys.expand_campaign", base=TenantTask, **INFRA_RETRY)
 def expand_campaign(company_id: int, campaign_id: int) -> None:
     """Turn a campaign's audience into invitations (resumes where a crashed run stopped)."""
     from surveys.services.campaigns import campaign_expand
@@ -68,10 +68,10 @@ def expand_campaign(company_id: int, campaign_id: int) -> None:
 
 
 @shared_task(
-    name="surveys.send_invitations", base=DjangoTask, bind=True, acks_late=True, **INFRA_RETRY
+    name="surveys.send_invitations", base=TenantTask, bind=True, acks_late=True, **INFRA_RETRY
 )
 def send_invitations(
-    self: DjangoTask, company_id: int, invitation_ids: list[int], reminder: bool = False
+    self: TenantTask, company_id: int, invitation_ids: list[int], reminder: bool = False
 ) -> None:
     """Send these invitations (or their reminder). Safe to run twice: each row is claimed
     before the provider is called, so a redelivered message finds nothing left to send.

@@ -6,10 +6,10 @@ import os
 from typing import Any
 
 from celery import shared_task
-from celery.contrib.django.task import DjangoTask
 from django.core.cache import cache
 
 from companies.models import Company
+from companies.task_base import TenantTask
 
 # ``token`` is fresh for every send: company ids repeat from one run to the next (a new test
 # database starts its sequences again) and the record outlives the run, so a key built from the
@@ -17,7 +17,7 @@ from companies.models import Company
 COMPANY_NAME_KEY = "tests:company-name:{token}"
 
 
-@shared_task(name="tests.record_company_name", base=DjangoTask)
+@shared_task(name="tests.record_company_name", base=TenantTask)
 def record_company_name(company_id: int, token: str) -> None:
     """Reads a row, so it proves the worker sees what the enqueuing transaction committed.
 
@@ -29,6 +29,6 @@ def record_company_name(company_id: int, token: str) -> None:
     cache.set(COMPANY_NAME_KEY.format(token=token), record, timeout=300)
 
 
-@shared_task(name="tests.fail", base=DjangoTask)
+@shared_task(name="tests.fail", base=TenantTask)
 def fail() -> None:
     raise RuntimeError("this task always fails")

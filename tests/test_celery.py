@@ -15,6 +15,7 @@ from django.db import transaction
 
 from companies.models import Company
 from companies.services import company_create, user_create
+from companies.task_base import TenantTask
 from nps_saas.celery import app
 from nps_saas.tasks import HEARTBEAT_CACHE_KEY, heartbeat
 from tests.celery_tasks import COMPANY_NAME_KEY, record_company_name
@@ -98,8 +99,10 @@ def test_the_make_targets_consume_every_queue() -> None:
 
 
 def test_tasks_can_be_enqueued_after_commit() -> None:
+    # TenantTask (companies/task_base.py) is a DjangoTask that sets the row-level security scope.
     assert isinstance(heartbeat, DjangoTask)
-    assert app.task_cls == "celery.contrib.django.task:DjangoTask"
+    assert isinstance(heartbeat, TenantTask)
+    assert app.task_cls == "companies.task_base:TenantTask"
 
 
 @pytest.mark.django_db

@@ -16,6 +16,7 @@ from django.db.models import (
 )
 from django.db.models.expressions import Combinable
 
+from companies import rls
 from companies.models import Company
 from surveys.models import Contact, Survey, SurveyStatus
 from surveys.services.invitations import throttle_querysets
@@ -44,11 +45,16 @@ def widget_for_key(*, key: str) -> WidgetSettings | None:
     now = time.monotonic()
     cached = _by_key.get(key)
     if cached is not None and cached[0] > now:
-        return cached[1]
-    widget = _widget_for_key(key)
-    if len(_by_key) >= KEY_CACHE_SIZE:
-        _by_key.clear()
-    _by_key[key] = (now + KEY_CACHE_SECONDS, widget)
+        widget = cached[1]
+    else:
+        widget = _widget_for_key(key)
+        if len(_by_key) >= KEY_CACHE_SIZE:
+            _by_key.clear()
+        _by_key[key] = (now + KEY_CACHE_SECONDS, widget)
+    if widget is not None:
+        # The widget's choke point for row-level security, cached lookup or not: the rest of
+        # the request is the key's company's.
+        rls.activate_company(widget.company_id)
     return widget
 
 

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from companies import rls
 from companies.management.cli import command_error
 from companies.models import Company, Role
 from companies.services import IssuedApiKey, api_key_create
@@ -39,6 +40,11 @@ class Command(BaseCommand):
         """Called in the key's transaction, after it is created."""
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # An operator's command is a system job for row-level security (companies.rls).
+        with rls.system(reason="an operator's command names the company"):
+            self._handle(*args, **options)
+
+    def _handle(self, *args: Any, **options: Any) -> None:
         slug = options["company"].strip()
         company = Company.objects.filter(slug=slug).first()
         if company is None:

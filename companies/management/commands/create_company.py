@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from companies import rls
 from companies.management.cli import command_error
 from companies.models import TIME_ZONE_CHOICES, Industry
 from companies.services import company_create_with_owner
@@ -36,6 +37,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # An operator's command is a system job for row-level security (companies.rls).
+        with rls.system(reason="an operator's command creates a company"):
+            self._handle(*args, **options)
+
+    def _handle(self, *args: Any, **options: Any) -> None:
         industry = options["industry"].strip().lower()
         if industry not in Industry.values:
             raise CommandError(

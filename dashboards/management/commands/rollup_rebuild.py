@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from companies import rls
 from companies.models import Company
 from dashboards.services import rollup_fold, rollup_rebuild
 
@@ -20,6 +21,11 @@ class Command(BaseCommand):
         which.add_argument("--all", action="store_true", help="Every company, one at a time.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # An operator's command is a system job for row-level security (companies.rls).
+        with rls.system(reason="an operator rebuilds rollups across companies"):
+            self._handle(*args, **options)
+
+    def _handle(self, *args: Any, **options: Any) -> None:
         if options["all"]:
             companies = Company.objects.order_by("pk").iterator()
         else:

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from companies import rls
 from companies.models import Company
 from delighted_compat.importer import (
     KIND_ORDER,
@@ -41,6 +42,11 @@ class Command(BaseCommand):
         parser.add_argument("files", nargs="+", metavar="FILE")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # An operator's command is a system job for row-level security (companies.rls).
+        with rls.system(reason="an operator's command names the company"):
+            self._handle(*args, **options)
+
+    def _handle(self, *args: Any, **options: Any) -> None:
         company = Company.objects.filter(slug=options["company"]).first()
         if company is None:
             raise CommandError(f"No company with the slug {options['company']!r}.")

@@ -27,6 +27,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from companies import rls
 from companies.models import Company, Industry, Membership, Role, User
 from companies.selectors import membership_for, memberships_of_user
 from companies.services import company_create, user_create, user_mark_email_verified
@@ -104,6 +105,11 @@ class Command(BaseCommand):
     help = "Create the demo company and its logins on first start; print the address and logins."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # An operator's command is a system job for row-level security (companies.rls).
+        with rls.system(reason="the demo company is set up by the system"):
+            self._handle(*args, **options)
+
+    def _handle(self, *args: Any, **options: Any) -> None:
         if settings.NPS_MODE == settings.PRODUCTION:
             raise CommandError(
                 "ensure_demo creates logins whose passwords are stored in a file; "
