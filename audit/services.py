@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from audit.context import AuditActor, client_ip, current_actor
 from audit.models import AuditAction, AuditEntry
+from companies import rls
 from companies.models import Company, User
 
 # Written in place of a secret's value: the log says it changed, never what it is.
@@ -86,19 +87,19 @@ def _record_for_memberships(*, user: User, action: str, actor: AuditActor) -> in
     from companies.models import Membership
 
     company_ids = list(Membership.objects.for_user(user).values_list("company_id", flat=True))
-    AuditEntry.objects.bulk_create(
-        AuditEntry(
-            company_id=company_id,
-            action=action,
-            actor_kind=actor.kind,
-            actor_user=actor.user,
-            actor_label=actor.label[:255],
-            ip=actor.ip,
-            target_type="user",
-            target_label=actor.label[:255],
-        )
-        for company_id in company_ids
-    )
+    # One statement per company, each as that company (row-level security; one shard each).
+    for company_id in company_ids:
+        with rls.scoped(rls.Scope(company_id=company_id)):
+            AuditEntry.objects.create(
+                company_id=company_id,
+                action=action,
+                actor_kind=actor.kind,
+                actor_user=actor.user,
+                actor_label=actor.label[:255],
+                ip=actor.ip,
+                target_type="user",
+                target_label=actor.label[:255],
+            )
     return len(company_ids)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from companies import rls
 from companies.models import Company
 from sso.models import SsoConnection, SsoDomain
 
@@ -28,13 +29,20 @@ def sso_verified_domains(*, company: Company) -> set[str]:
 
 
 def sso_connection_by_public_id(*, public_id: str) -> SsoConnection | None:
-    """The enabled connection named in allauth's URLs (no company yet: it comes from here)."""
-    return (
-        SsoConnection.objects.unscoped(reason="allauth names the connection, not the company")
-        .select_related("company")
-        .filter(public_id=public_id, enabled=True)
-        .first()
-    )
+    """The enabled connection named in allauth's URLs (no company yet: it comes from here).
+
+    A choke point: what follows in the request sees that company's rows (row-level security).
+    """
+    with rls.lookup(reason="allauth names the connection, not the company") as found:
+        connection = (
+            SsoConnection.objects.unscoped(reason="allauth names the connection, not the company")
+            .select_related("company")
+            .filter(public_id=public_id, enabled=True)
+            .first()
+        )
+        if connection is not None:
+            found.found(connection.company_id)
+    return connection
 
 
 def sso_connection_for_email(*, email: str) -> SsoConnection | None:
@@ -42,12 +50,15 @@ def sso_connection_for_email(*, email: str) -> SsoConnection | None:
     domain = email_domain(email)
     if not domain:
         return None
-    owner = (
-        SsoDomain.objects.unscoped(reason="sign-in: which company verified this email domain")
-        .filter(domain=domain, verified_at__isnull=False)
-        .values_list("company_id", flat=True)
-        .first()
-    )
+    with rls.lookup(reason="sign-in: which company verified this email domain") as found:
+        owner = (
+            SsoDomain.objects.unscoped(reason="sign-in: which company verified this email domain")
+            .filter(domain=domain, verified_at__isnull=False)
+            .values_list("company_id", flat=True)
+            .first()
+        )
+        if owner is not None:
+            found.found(owner)
     if owner is None:
         return None
     return (
@@ -61,6 +72,7 @@ def sso_connection_for_company_slug(*, slug: str) -> SsoConnection | None:
     company = Company.objects.filter(slug=slug).first()
     if company is None:
         return None
+    rls.activate_company(company.pk)  # a choke point: the slug names the company
     return SsoConnection.objects.for_company(company).filter(enabled=True).first()
 
 
