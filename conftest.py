@@ -10,6 +10,10 @@ from django.test import Client
 from companies.models import ApiKey, Company, Membership, Role, User
 from companies.services import api_key_create, company_create, user_create, user_mark_email_verified
 
+# Records every statement the product sends and fails on any that would not route to one
+# Citus shard (docs/scaling.md).
+pytest_plugins = ["tests.shard_check"]
+
 PASSWORD = "correct-horse-battery-9"  # noqa: S105
 
 

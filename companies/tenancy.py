@@ -32,6 +32,9 @@ class UnscopedTenantQuery(RuntimeError):
 
 class TenantQuerySet(models.QuerySet[_M]):
     _tenant_scoped: bool = False
+    # Set by ``unscoped``: the statements of this queryset are a system job's, on purpose
+    # not restricted to one company (companies/system_jobs.py, docs/scaling.md).
+    _unscoped_reason: str | None = None
 
     def for_company(self, company: Company) -> Self:
         return self.filter(company=company)
@@ -41,6 +44,7 @@ class TenantQuerySet(models.QuerySet[_M]):
         assert reason, "say why this query may cross companies"
         clone = self._chain()  # type: ignore[attr-defined]
         clone._tenant_scoped = True
+        clone._unscoped_reason = reason
         return clone
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -48,6 +52,7 @@ class TenantQuerySet(models.QuerySet[_M]):
     def _clone(self) -> Self:
         clone = super()._clone()  # type: ignore[misc]
         clone._tenant_scoped = self._tenant_scoped
+        clone._unscoped_reason = self._unscoped_reason
         return clone
 
     def _filter_or_exclude(self, negate: bool, args: Any, kwargs: Any) -> Self:
@@ -136,6 +141,24 @@ class TenantModel(models.Model):
 
     class Meta:
         abstract = True
+
+    # Django's own statements for one row (``save()``'s UPDATE, ``refresh_from_db()`` and the
+    # loading of a deferred field) select it by primary key alone; they name its company too,
+    # so that each routes to one shard of a cluster distributed by company_id (docs/scaling.md).
+
+    def _do_update(self, base_qs: Any, using: Any, pk_val: Any, *args: Any) -> Any:
+        if "company_id" in self.__dict__:
+            base_qs = base_qs.filter(company_id=self.company_id)  # type: ignore[attr-defined]
+        return super()._do_update(base_qs, using, pk_val, *args)  # type: ignore[misc]
+
+    def refresh_from_db(
+        self, using: str | None = None, fields: Any = None, from_queryset: Any = None
+    ) -> None:
+        # A deferred company_id is loaded the way Django does it (by primary key alone).
+        if from_queryset is None and "company_id" in self.__dict__:
+            manager = type(self)._base_manager.db_manager(using, hints={"instance": self})
+            from_queryset = manager.filter(company_id=self.company_id)  # type: ignore[attr-defined]
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
 
 
 def tenant_update_per_row(

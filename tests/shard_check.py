@@ -1,0 +1,456 @@
+"""Would every statement the product sends route to one Citus shard?
+
+Citus distributes every tenant table by ``company_id`` (docs/scaling.md). Its router planner
+sends a statement to one shard when every distributed table in it is restricted to one
+``company_id`` value, directly (``t.company_id = %s``) or through an equality with a
+restricted co-located table (``a.company_id = b.company_id``), and an INSERT's rows all
+belong to one company. Anything else fans out to every shard: fine for a marked system job
+(``companies/system_jobs.py``, ``.unscoped(reason=...)``), a scaling bug anywhere else.
+
+This pytest plugin (``-p tests.shard_check``, in pyproject's addopts) records every statement
+sent while a test *runs* (not fixtures' setup and teardown, not migrations, not statements a
+test module sends itself), on every connection (live-server threads included) and in Celery
+worker subprocesses (through ``NPS_SHARD_RECORD``, read by ``tests/celery_tasks.py``). At the
+end of the session it prints the violators grouped by call site (the innermost frame in
+product code) with their SQL and counts, and fails the run if a call site is not in
+``tests/shard_allowlist.txt``: that list of known offenders only shrinks.
+``NPS_SHARD_CHECK=0`` switches the plugin off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+ROOT = Path(__file__).resolve().parent.parent
+ALLOWLIST = Path(__file__).with_name("shard_allowlist.txt")
+RECORD_ENV = "NPS_SHARD_RECORD"
+_SELF = str(Path(__file__).resolve())
+_VENV = str(ROOT / ".venv")
+
+
+# -- the rule ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def tenant_tables() -> frozenset[str]:
+    """Tables with a ``company_id`` column: Citus distributes them by it. ``companies_company``
+    and the global tables (users, benchmarks, sessions) are reference tables."""
+    from django.apps import apps
+
+    tables = set()
+    for model in apps.get_models(include_auto_created=True):
+        if model._meta.proxy or not model._meta.managed:
+            continue
+        if any(getattr(f, "column", None) == "company_id" for f in model._meta.local_fields):
+            tables.add(model._meta.db_table)
+    return frozenset(tables)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    single_shard: bool
+    why: str = ""
+    # An INSERT is single-shard when the parameters at these positions are all equal.
+    same_params: tuple[int, ...] = ()
+
+
+SINGLE = Verdict(True)
+
+
+def _conjuncts(node: exp.Expression | None) -> Iterator[exp.Expression]:
+    """The atoms ANDed together at the top of a condition (an OR restricts nothing)."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if node is None:
+        return
+    if isinstance(node, exp.And):
+        yield from _conjuncts(node.left)
+        yield from _conjuncts(node.right)
+    else:
+        yield node
+
+
+def _single_value(node: exp.Expression) -> bool:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return isinstance(node, exp.Placeholder | exp.Literal | exp.Cast) and not node.find(
+        exp.Column
+    )
+
+
+def _enclosing_tables(node: exp.Expression) -> list[str]:
+    """Names (aliases) of the tables of the statement a column without qualifier belongs to."""
+    scope = node.find_ancestor(exp.Select, exp.Update, exp.Delete)
+    if scope is None:
+        return []
+    names = []
+    candidates: list[exp.Expression] = []
+    if isinstance(scope, exp.Select):
+        if scope.args.get("from_"):
+            candidates.append(scope.args["from_"].this)
+        candidates += [join.this for join in scope.args.get("joins") or []]
+    else:
+        candidates.append(scope.this)
+    for table in candidates:
+        if isinstance(table, exp.Table):
+            names.append(table.alias_or_name)
+    return names
+
+
+def _owner(column: exp.Column) -> str | None:
+    if column.table:
+        return column.table
+    tables = _enclosing_tables(column)
+    return tables[0] if len(tables) == 1 else None
+
+
+def _is_company_column(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Column) and node.name == "company_id"
+
+
+@lru_cache(maxsize=None)
+def analyse(sql: str) -> Verdict:
+    """Whether ``sql`` (as Django sends it, ``%s`` placeholders) routes to one shard."""
+    tenants = tenant_tables()
+    if not any(f'"{table}"' in sql for table in tenants):
+        return SINGLE
+    try:
+        statements = sqlglot.parse(sql.replace("%%", "%"), read="postgres")
+    except sqlglot.errors.SqlglotError as error:
+        return Verdict(False, f"unparsed: {str(error).splitlines()[0][:80]}")
+    verdicts = [_analyse_statement(s) for s in statements if s is not None]
+    failing = [v for v in verdicts if not v.single_shard]
+    if failing:
+        return failing[0]
+    same = tuple(i for v in verdicts for i in v.same_params)
+    return Verdict(True, same_params=same)
+
+
+def _analyse_statement(tree: exp.Expression) -> Verdict:
+    tenants = tenant_tables()
+    inserted: exp.Table | None = None
+    same_params: tuple[int, ...] = ()
+    if isinstance(tree, exp.Insert):
+        target = tree.this
+        table = target.this if isinstance(target, exp.Schema) else target
+        if isinstance(table, exp.Table) and table.name in tenants:
+            inserted = table
+            verdict = _insert_rows(tree, target)
+            if not verdict.single_shard:
+                return verdict
+            same_params = verdict.same_params
+
+    # Every tenant table the statement reads or writes, by the name its columns use.
+    used = {
+        table.alias_or_name: table.name
+        for table in tree.find_all(exp.Table)
+        if table.name in tenants and table is not inserted
+    }
+    if not used:
+        return Verdict(True, same_params=same_params)
+
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.get(name, name) != name:
+            name = parent[name]
+        return name
+
+    restricted: set[str] = set()
+    conditions = [w.this for w in tree.find_all(exp.Where)]
+    conditions += [j.args["on"] for j in tree.find_all(exp.Join) if j.args.get("on")]
+    conditions += [h.this for h in tree.find_all(exp.Having)]
+    for condition in conditions:
+        for atom in _conjuncts(condition):
+            if isinstance(atom, exp.EQ):
+                left, right = atom.left, atom.right
+                if _is_company_column(left) and _is_company_column(right):
+                    a, b = _owner(left), _owner(right)
+                    if a and b:
+                        parent[root(a)] = root(b)
+                    continue
+                for column, value in ((left, right), (right, left)):
+                    if _is_company_column(column) and _single_value(value):
+                        owner = _owner(column)
+                        if owner:
+                            restricted.add(owner)
+            elif isinstance(atom, exp.In) and _is_company_column(atom.this):
+                values = atom.expressions
+                if len(values) == 1 and _single_value(values[0]):
+                    owner = _owner(atom.this)
+                    if owner:
+                        restricted.add(owner)
+    restricted_roots = {root(name) for name in restricted}
+    loose = sorted(
+        {table for name, table in used.items() if root(name) not in restricted_roots}
+    )
+    if loose:
+        return Verdict(False, "not restricted to one company_id: " + ", ".join(loose))
+    return Verdict(True, same_params=same_params)
+
+
+def _insert_rows(tree: exp.Insert, target: exp.Expression) -> Verdict:
+    """An INSERT of VALUES rows: where each row's ``company_id`` comes from."""
+    columns = [c.name for c in target.expressions] if isinstance(target, exp.Schema) else []
+    if "company_id" not in columns:
+        return Verdict(False, "INSERT without company_id")
+    position = columns.index("company_id")
+    values = tree.expression
+    if not isinstance(values, exp.Values):
+        return SINGLE  # INSERT … SELECT: the SELECT's own tables are checked by the caller
+    params: list[int] = []
+    literals: set[str] = set()
+    index = 0
+    for row in values.expressions:
+        for number, item in enumerate(row.expressions):
+            placeholders = list(item.find_all(exp.Placeholder))
+            if number == position:
+                if isinstance(item, exp.Placeholder):
+                    params.append(index)
+                elif isinstance(item, exp.Literal):
+                    literals.add(item.this)
+                else:
+                    return Verdict(False, "INSERT with a computed company_id")
+            index += len(placeholders)
+    if len(literals) > 1 or (literals and params):
+        return Verdict(False, "INSERT rows of several companies")
+    return Verdict(True, same_params=tuple(params))
+
+
+def _params_agree(positions: Sequence[int], params: Any) -> bool:
+    if not positions or not isinstance(params, list | tuple):
+        return True
+    try:
+        return len({params[i] for i in positions}) <= 1
+    except (IndexError, TypeError):
+        return True
+
+
+# -- the recorder ------------------------------------------------------------------------------
+
+
+def _is_test_code(path: str) -> bool:
+    parts = Path(path).parts
+    return "tests" in parts or Path(path).name in ("conftest.py",) or parts[-1].startswith("test_")
+
+
+@dataclass
+class Violation:
+    site: str
+    sql: str
+    why: str
+
+
+def _classify() -> tuple[str, str] | None:
+    """``("system", reason)``, ``("site", call site)``, or None for a test's own statement."""
+    from companies.system_jobs import current_system_job
+    from companies.tenancy import TenantQuerySet
+
+    reason = current_system_job()
+    if reason:
+        return ("system", reason)
+    frame: FrameType | None = sys._getframe(2)
+    site: str | None = None
+    while frame is not None:
+        this = frame.f_locals.get("self")
+        if isinstance(this, TenantQuerySet) and this._unscoped_reason:
+            return ("system", this._unscoped_reason)
+        filename = frame.f_code.co_filename
+        if (
+            site is None
+            and filename.startswith(str(ROOT))
+            and not filename.startswith(_VENV)
+            and filename != _SELF
+        ):
+            if _is_test_code(filename):
+                return None
+            relative = os.path.relpath(filename, ROOT)
+            site = f"{relative}::{frame.f_code.co_qualname}"
+        frame = frame.f_back
+    return ("site", site or "<outside the project>")
+
+
+@dataclass
+class Recorder:
+    """Counts product statements that would not route to one shard."""
+
+    active: bool = False
+    violations: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    system_jobs: Counter[str] = field(default_factory=Counter)
+    sink: Path | None = None  # a worker subprocess appends its violations here
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        if self.active:
+            self.check(sql, params, many)
+        return execute(sql, params, many, context)
+
+    def check(self, sql: str, params: Any, many: bool) -> None:
+        verdict = analyse(sql)
+        if verdict.single_shard:
+            batches = params if many else [params]
+            if all(_params_agree(verdict.same_params, p) for p in batches or []):
+                return
+            verdict = Verdict(False, "INSERT rows of several companies")
+        kind = _classify()
+        if kind is None:
+            return
+        with self._lock:
+            if kind[0] == "system":
+                self.system_jobs[kind[1]] += 1
+                return
+            key = (kind[1], " ".join(sql.split())[:400], verdict.why)
+            self.violations[key] += 1
+            if self.sink is not None:
+                with self.sink.open("a") as out:
+                    out.write(json.dumps(key) + "\n")
+
+    def install(self, connection: Any) -> None:
+        if self not in connection.execute_wrappers:
+            connection.execute_wrappers.insert(0, self)
+
+
+RECORDER = Recorder()
+
+
+def _on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
+    RECORDER.install(connection)
+
+
+def install_everywhere() -> None:
+    """Record on every connection, now and later (threads open their own)."""
+    from django.db import connections
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_on_connection_created, dispatch_uid="shard_check")
+    for connection in connections.all(initialized_only=True):
+        RECORDER.install(connection)
+
+
+def install_in_worker() -> None:
+    """Called in a Celery worker subprocess of the suite: every task statement is product's."""
+    path = os.environ.get(RECORD_ENV)
+    if not path:
+        return
+    RECORDER.sink = Path(path) / f"worker-{os.getpid()}.jsonl"
+    RECORDER.active = True
+    install_everywhere()
+
+
+# -- the pytest plugin -------------------------------------------------------------------------
+
+
+def _enabled(config: pytest.Config) -> bool:
+    return os.environ.get("NPS_SHARD_CHECK", "1") != "0" and not hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not _enabled(config):
+        return
+    directory = tempfile.mkdtemp(prefix="nps-shards-")
+    os.environ[RECORD_ENV] = directory
+    config.stash[_DIRECTORY] = Path(directory)
+
+
+_DIRECTORY = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    if _DIRECTORY not in item.config.stash:
+        yield
+        return
+    install_everywhere()
+    RECORDER.active = True
+    try:
+        yield
+    finally:
+        RECORDER.active = False
+
+
+def _load_allowlist() -> set[str]:
+    if not ALLOWLIST.exists():
+        return set()
+    lines = (line.split("#", 1)[0].strip() for line in ALLOWLIST.read_text().splitlines())
+    return {line for line in lines if line}
+
+
+def collected(config: pytest.Config) -> Counter[tuple[str, str, str]]:
+    found = Counter(RECORDER.violations)
+    directory = config.stash.get(_DIRECTORY, None)
+    if directory is not None:
+        for path in directory.glob("worker-*.jsonl"):
+            for line in path.read_text().splitlines():
+                site, sql, why = json.loads(line)
+                found[(site, sql, why)] += 1
+    return found
+
+
+def pytest_terminal_summary(
+    terminalreporter: Any, exitstatus: int, config: pytest.Config
+) -> None:
+    if _DIRECTORY not in config.stash:
+        return
+    found = collected(config)
+    allowed = _load_allowlist()
+    by_site: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
+    for (site, sql, why), count in found.items():
+        by_site[site][(sql, why)] += count
+    new = sorted(site for site in by_site if site not in allowed)
+    write = terminalreporter.write_line
+    report = os.environ.get("NPS_SHARD_REPORT")
+    if report:
+        Path(report).write_text(
+            json.dumps(
+                {
+                    "sites": {
+                        site: [[sql, why, n] for (sql, why), n in c.most_common()]
+                        for site, c in by_site.items()
+                    },
+                    "system_jobs": dict(RECORDER.system_jobs),
+                },
+                indent=1,
+            )
+        )
+    if not by_site:
+        return
+    terminalreporter.section("statements that would not route to one Citus shard")
+    write(
+        f"{len(found)} distinct statements from {len(by_site)} call sites "
+        f"({len(new)} not in {ALLOWLIST.name}); system-job statements: "
+        f"{sum(RECORDER.system_jobs.values())}"
+    )
+    for site in sorted(by_site, key=lambda s: (s in allowed, -sum(by_site[s].values()))):
+        statements = by_site[site]
+        mark = "allowlisted" if site in allowed else "NEW"
+        write(f"[{mark}] {site}: {sum(statements.values())} times")
+        if site in allowed:
+            continue
+        for (sql, why), count in statements.most_common(3):
+            write(f"    {count}x {why}\n      {sql[:300]}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _DIRECTORY not in session.config.stash:
+        return
+    found = collected(session.config)
+    allowed = _load_allowlist()
+    if any(site not in allowed for site, _sql, _why in found) and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
