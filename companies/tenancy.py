@@ -148,8 +148,8 @@ class TenantModel(models.Model):
 
     def _do_update(self, base_qs: Any, using: Any, pk_val: Any, *args: Any) -> Any:
         if "company_id" in self.__dict__:
-            base_qs = base_qs.filter(company_id=self.company_id)  # type: ignore[attr-defined]
-        return super()._do_update(base_qs, using, pk_val, *args)  # type: ignore[misc]
+            base_qs = base_qs.filter(company_id=self.company_id)
+        return super()._do_update(base_qs, using, pk_val, *args)
 
     def refresh_from_db(
         self, using: str | None = None, fields: Any = None, from_queryset: Any = None
@@ -157,7 +157,7 @@ class TenantModel(models.Model):
         # A deferred company_id is loaded the way Django does it (by primary key alone).
         if from_queryset is None and "company_id" in self.__dict__:
             manager = type(self)._base_manager.db_manager(using, hints={"instance": self})
-            from_queryset = manager.filter(company_id=self.company_id)  # type: ignore[attr-defined]
+            from_queryset = manager.filter(company_id=self.company_id)
         super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
 
 

@@ -27,7 +27,7 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -72,7 +72,7 @@ class Verdict:
 SINGLE = Verdict(True)
 
 
-def _conjuncts(node: exp.Expression | None) -> Iterator[exp.Expression]:
+def _conjuncts(node: exp.Expr | None) -> Iterator[exp.Expr]:
     """The atoms ANDed together at the top of a condition (an OR restricts nothing)."""
     while isinstance(node, exp.Paren):
         node = node.this
@@ -85,21 +85,19 @@ def _conjuncts(node: exp.Expression | None) -> Iterator[exp.Expression]:
         yield node
 
 
-def _single_value(node: exp.Expression) -> bool:
+def _single_value(node: exp.Expr) -> bool:
     while isinstance(node, exp.Paren):
         node = node.this
-    return isinstance(node, exp.Placeholder | exp.Literal | exp.Cast) and not node.find(
-        exp.Column
-    )
+    return isinstance(node, exp.Placeholder | exp.Literal | exp.Cast) and not node.find(exp.Column)
 
 
-def _enclosing_tables(node: exp.Expression) -> list[str]:
+def _enclosing_tables(node: exp.Expr) -> list[str]:
     """Names (aliases) of the tables of the statement a column without qualifier belongs to."""
     scope = node.find_ancestor(exp.Select, exp.Update, exp.Delete)
     if scope is None:
         return []
     names = []
-    candidates: list[exp.Expression] = []
+    candidates: list[exp.Expr] = []
     if isinstance(scope, exp.Select):
         if scope.args.get("from_"):
             candidates.append(scope.args["from_"].this)
@@ -112,18 +110,18 @@ def _enclosing_tables(node: exp.Expression) -> list[str]:
     return names
 
 
-def _owner(column: exp.Column) -> str | None:
-    if column.table:
-        return column.table
+def _owner(column: exp.Expr) -> str | None:
+    if isinstance(column, exp.Column) and column.table:
+        return str(column.table)
     tables = _enclosing_tables(column)
     return tables[0] if len(tables) == 1 else None
 
 
-def _is_company_column(node: exp.Expression) -> bool:
+def _is_company_column(node: exp.Expr) -> bool:
     return isinstance(node, exp.Column) and node.name == "company_id"
 
 
-@lru_cache(maxsize=None)
+@cache
 def analyse(sql: str) -> Verdict:
     """Whether ``sql`` (as Django sends it, ``%s`` placeholders) routes to one shard."""
     tenants = tenant_tables()
@@ -141,7 +139,7 @@ def analyse(sql: str) -> Verdict:
     return Verdict(True, same_params=same)
 
 
-def _analyse_statement(tree: exp.Expression) -> Verdict:
+def _analyse_statement(tree: exp.Expr) -> Verdict:
     tenants = tenant_tables()
     inserted: exp.Table | None = None
     same_params: tuple[int, ...] = ()
@@ -164,6 +162,24 @@ def _analyse_statement(tree: exp.Expression) -> Verdict:
     if not used:
         return Verdict(True, same_params=same_params)
 
+    parent, restricted = _restrictions(tree)
+
+    def root(name: str) -> str:
+        while parent.get(name, name) != name:
+            name = parent[name]
+        return name
+
+    restricted_roots = {root(name) for name in restricted}
+    loose = sorted({table for name, table in used.items() if root(name) not in restricted_roots})
+    if loose:
+        return Verdict(False, "not restricted to one company_id: " + ", ".join(loose))
+    return Verdict(True, same_params=same_params)
+
+
+def _restrictions(tree: exp.Expr) -> tuple[dict[str, str], set[str]]:
+    """From the ANDed conditions of ``tree``: which tables are tied to which by
+    ``a.company_id = b.company_id`` (a union-find parent map), and which are restricted to
+    one value (``t.company_id = %s`` or ``IN (%s)``)."""
     parent: dict[str, str] = {}
 
     def root(name: str) -> str:
@@ -175,36 +191,28 @@ def _analyse_statement(tree: exp.Expression) -> Verdict:
     conditions = [w.this for w in tree.find_all(exp.Where)]
     conditions += [j.args["on"] for j in tree.find_all(exp.Join) if j.args.get("on")]
     conditions += [h.this for h in tree.find_all(exp.Having)]
-    for condition in conditions:
-        for atom in _conjuncts(condition):
-            if isinstance(atom, exp.EQ):
-                left, right = atom.left, atom.right
-                if _is_company_column(left) and _is_company_column(right):
-                    a, b = _owner(left), _owner(right)
-                    if a and b:
-                        parent[root(a)] = root(b)
-                    continue
-                for column, value in ((left, right), (right, left)):
-                    if _is_company_column(column) and _single_value(value):
-                        owner = _owner(column)
-                        if owner:
-                            restricted.add(owner)
-            elif isinstance(atom, exp.In) and _is_company_column(atom.this):
-                values = atom.expressions
-                if len(values) == 1 and _single_value(values[0]):
-                    owner = _owner(atom.this)
+    for atom in (atom for condition in conditions for atom in _conjuncts(condition)):
+        if isinstance(atom, exp.EQ):
+            left, right = atom.left, atom.right
+            if _is_company_column(left) and _is_company_column(right):
+                a, b = _owner(left), _owner(right)
+                if a and b:
+                    parent[root(a)] = root(b)
+                continue
+            for column, value in ((left, right), (right, left)):
+                if _is_company_column(column) and _single_value(value):
+                    owner = _owner(column)
                     if owner:
                         restricted.add(owner)
-    restricted_roots = {root(name) for name in restricted}
-    loose = sorted(
-        {table for name, table in used.items() if root(name) not in restricted_roots}
-    )
-    if loose:
-        return Verdict(False, "not restricted to one company_id: " + ", ".join(loose))
-    return Verdict(True, same_params=same_params)
+        elif isinstance(atom, exp.In) and _is_company_column(atom.this):
+            values = atom.expressions
+            owner = _owner(atom.this)
+            if owner and len(values) == 1 and _single_value(values[0]):
+                restricted.add(owner)
+    return parent, restricted
 
 
-def _insert_rows(tree: exp.Insert, target: exp.Expression) -> Verdict:
+def _insert_rows(tree: exp.Insert, target: exp.Expr) -> Verdict:
     """An INSERT of VALUES rows: where each row's ``company_id`` comes from."""
     columns = [c.name for c in target.expressions] if isinstance(target, exp.Schema) else []
     if "company_id" not in columns:
@@ -293,6 +301,8 @@ class Recorder:
     violations: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     system_jobs: Counter[str] = field(default_factory=Counter)
     sink: Path | None = None  # a worker subprocess appends its violations here
+    test: str = ""  # the node id of the running test
+    first_seen: dict[tuple[str, str, str], str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(
@@ -318,6 +328,7 @@ class Recorder:
                 return
             key = (kind[1], " ".join(sql.split())[:400], verdict.why)
             self.violations[key] += 1
+            self.first_seen.setdefault(key, self.test)
             if self.sink is not None:
                 with self.sink.open("a") as out:
                     out.write(json.dumps(key) + "\n")
@@ -379,6 +390,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         return
     install_everywhere()
     RECORDER.active = True
+    RECORDER.test = item.nodeid
     try:
         yield
     finally:
@@ -403,9 +415,7 @@ def collected(config: pytest.Config) -> Counter[tuple[str, str, str]]:
     return found
 
 
-def pytest_terminal_summary(
-    terminalreporter: Any, exitstatus: int, config: pytest.Config
-) -> None:
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     if _DIRECTORY not in config.stash:
         return
     found = collected(config)
@@ -423,6 +433,12 @@ def pytest_terminal_summary(
                     "sites": {
                         site: [[sql, why, n] for (sql, why), n in c.most_common()]
                         for site, c in by_site.items()
+                    },
+                    "tests": {
+                        site: sorted(
+                            {t for (s, _q, _w), t in RECORDER.first_seen.items() if s == site}
+                        )
+                        for site in by_site
                     },
                     "system_jobs": dict(RECORDER.system_jobs),
                 },
