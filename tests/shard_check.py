@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ALLOWLIST = Path(__file__).with_name("shard_allowlist.txt")
 RECORD_ENV = "NPS_SHARD_RECORD"
 _SELF = str(Path(__file__).resolve())
+# The choke point itself is no call site: the statement belongs to whoever called it.
+_PLUMBING = (_SELF, str(ROOT / "companies" / "tenancy.py"))
 _VENV = str(ROOT / ".venv")
 
 
@@ -141,23 +143,24 @@ def analyse(sql: str) -> Verdict:
 
 def _analyse_statement(tree: exp.Expr) -> Verdict:
     tenants = tenant_tables()
-    inserted: exp.Table | None = None
+    inserted: set[int] = set()  # ids of INSERT targets: their rows are checked apart
     same_params: tuple[int, ...] = ()
-    if isinstance(tree, exp.Insert):
-        target = tree.this
+    for insert in tree.find_all(exp.Insert):
+        target = insert.this
         table = target.this if isinstance(target, exp.Schema) else target
         if isinstance(table, exp.Table) and table.name in tenants:
-            inserted = table
-            verdict = _insert_rows(tree, target)
+            inserted.add(id(table))
+            verdict = _insert_rows(insert, target)
             if not verdict.single_shard:
                 return verdict
-            same_params = verdict.same_params
+            if insert is tree:  # parameter positions are only known for a plain INSERT
+                same_params = verdict.same_params
 
     # Every tenant table the statement reads or writes, by the name its columns use.
     used = {
         table.alias_or_name: table.name
         for table in tree.find_all(exp.Table)
-        if table.name in tenants and table is not inserted
+        if table.name in tenants and id(table) not in inserted
     }
     if not used:
         return Verdict(True, same_params=same_params)
@@ -219,8 +222,13 @@ def _insert_rows(tree: exp.Insert, target: exp.Expr) -> Verdict:
         return Verdict(False, "INSERT without company_id")
     position = columns.index("company_id")
     values = tree.expression
+    if isinstance(values, exp.Select):
+        # INSERT … SELECT: the SELECT's own tables are checked by the caller, so a company_id
+        # read from them is one company's. A company_id read from parameter arrays
+        # (``unnest(%s::bigint[])``, the ledger's bulk insert) is not checked: a limit.
+        return SINGLE
     if not isinstance(values, exp.Values):
-        return SINGLE  # INSERT … SELECT: the SELECT's own tables are checked by the caller
+        return Verdict(False, "INSERT of rows the check cannot read")
     params: list[int] = []
     literals: set[str] = set()
     index = 0
@@ -283,7 +291,7 @@ def _classify() -> tuple[str, str] | None:
             site is None
             and filename.startswith(str(ROOT))
             and not filename.startswith(_VENV)
-            and filename != _SELF
+            and filename not in _PLUMBING
         ):
             if _is_test_code(filename):
                 return None

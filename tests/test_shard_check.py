@@ -35,6 +35,10 @@ ONE = [
     ' WHERE "companies_company"."slug" = %s',
     'SELECT "companies_user"."id" FROM "companies_user" WHERE "companies_user"."email" = %s',
     "SAVEPOINT s1",
+    # rows of one company from arrays, and their events (surveys/services/invitations.py)
+    'WITH created AS (INSERT INTO "surveys_invitation" ("contact_id", "company_id")'
+    " SELECT r.contact_id, %s FROM unnest(%s::bigint[]) AS r(contact_id) RETURNING id)"
+    ' INSERT INTO "surveys_invitationevent" (company_id, invitation_id) SELECT %s, id FROM created',
     'SELECT "x" FROM "surveys_contact" WHERE ("company_id" = %s AND "email" LIKE %s ESCAPE \'\\\')'
     " AND '100%%' <> ''",
 ]
