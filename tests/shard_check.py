@@ -366,7 +366,7 @@ def install_everywhere() -> None:
 def install_in_worker() -> None:
     """Called in a Celery worker subprocess of the suite: every task statement is product's."""
     path = os.environ.get(RECORD_ENV)
-    if not path:
+    if not path or _IN_PYTEST:  # pytest's own process records per test (the hooks below)
         return
     RECORDER.sink = Path(path) / f"worker-{os.getpid()}.jsonl"
     RECORDER.active = True
@@ -380,7 +380,12 @@ def _enabled(config: pytest.Config) -> bool:
     return os.environ.get("NPS_SHARD_CHECK", "1") != "0" and not hasattr(config, "workerinput")
 
 
+_IN_PYTEST = False
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    global _IN_PYTEST  # noqa: PLW0603 (one process-wide fact, set once)
+    _IN_PYTEST = True
     if not _enabled(config):
         return
     directory = tempfile.mkdtemp(prefix="nps-shards-")
