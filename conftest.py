@@ -16,6 +16,10 @@ from tests.database_role import (  # noqa: F401 (an autouse fixture, registered 
     connected_as_app_role,
 )
 
+# Records every statement the product sends and fails on any that would not route to one
+# Citus shard (docs/scaling.md).
+pytest_plugins = ["tests.shard_check"]
+
 PASSWORD = "correct-horse-battery-9"  # noqa: S105
 
 

@@ -37,6 +37,8 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.operations.base import Operation
 
+from companies.system_jobs import system_job
+
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.backends.base.schema import BaseDatabaseSchemaEditor
@@ -134,7 +136,8 @@ def scoped(scope: Scope, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
 def system(*, reason: str, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     """A system job: every company's rows for the block. Say why in ``reason``."""
     assert reason, "say why this work may cross companies"
-    with scoped(SYSTEM, using):
+    # One mark for both readers: the database's policies and the single-shard check.
+    with system_job(reason), scoped(SYSTEM, using):
         yield
 
 
@@ -188,7 +191,8 @@ def lookup(*, reason: str) -> Iterator[Lookup]:
     result = Lookup()
     activate(SYSTEM)
     try:
-        yield result
+        with system_job(reason):
+            yield result
     finally:
         if result.company_id is None:
             activate(previous)

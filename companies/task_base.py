@@ -21,6 +21,9 @@ class TenantTask(DjangoTask):
     system_job: bool = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.system_job:
+            with rls.system(reason=f"periodic system task {self.name}"):
+                return super().__call__(*args, **kwargs)
         with rls.scoped(self._scope(args, kwargs)):
             return super().__call__(*args, **kwargs)
 

@@ -36,7 +36,9 @@ class UnscopedTenantQuery(RuntimeError):
 
 class TenantQuerySet(models.QuerySet[_M]):
     _tenant_scoped: bool = False
-    # Set by ``unscoped``: the query runs as a system job for row-level security too.
+    # Set by ``unscoped``: the query runs as a system job for row-level security, and its
+    # statements are on purpose not restricted to one company (companies/system_jobs.py,
+    # docs/scaling.md).
     _unscoped_reason: str | None = None
 
     def for_company(self, company: Company) -> Self:
@@ -166,6 +168,24 @@ class TenantModel(models.Model):
 
     class Meta:
         abstract = True
+
+    # Django's own statements for one row (``save()``'s UPDATE, ``refresh_from_db()`` and the
+    # loading of a deferred field) select it by primary key alone; they name its company too,
+    # so that each routes to one shard of a cluster distributed by company_id (docs/scaling.md).
+
+    def _do_update(self, base_qs: Any, using: Any, pk_val: Any, *args: Any) -> Any:
+        if "company_id" in self.__dict__:
+            base_qs = base_qs.filter(company_id=self.company_id)
+        return super()._do_update(base_qs, using, pk_val, *args)
+
+    def refresh_from_db(
+        self, using: str | None = None, fields: Any = None, from_queryset: Any = None
+    ) -> None:
+        # A deferred company_id is loaded the way Django does it (by primary key alone).
+        if from_queryset is None and "company_id" in self.__dict__:
+            manager = type(self)._base_manager.db_manager(using, hints={"instance": self})
+            from_queryset = manager.filter(company_id=self.company_id)
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
 
 
 def tenant_update_per_row(

@@ -10,6 +10,10 @@ from django.core.cache import cache
 
 from companies.models import Company
 from companies.task_base import TenantTask
+from tests.shard_check import install_in_worker
+
+# The suite's workers record their statements for the single-shard check (tests/shard_check.py).
+install_in_worker()
 
 # ``token`` is fresh for every send: company ids repeat from one run to the next (a new test
 # database starts its sequences again) and the record outlives the run, so a key built from the
