@@ -55,6 +55,11 @@ class AuditAction(models.TextChoices):
     SSO_DOMAIN_ADDED = "sso_domain.added", _("Sign-on domain added")
     SSO_DOMAIN_VERIFIED = "sso_domain.verified", _("Sign-on domain verified")
     SSO_DOMAIN_REMOVED = "sso_domain.removed", _("Sign-on domain removed")
+    WIDGET_SETTINGS_UPDATED = "widget.settings_updated", _("Widget settings changed")
+    WIDGET_KEY_ROTATED = "widget.key_rotated", _("Widget key replaced")
+    AUTOPILOT_CONFIGURED = "autopilot.configured", _("Recurring survey settings changed")
+    API_KEY_SURVEY_BOUND = "api_key.survey_bound", _("API key's survey changed")
+    DELIGHTED_IMPORT_STARTED = "delighted_import.started", _("Delighted import started")
     EXPORT_DOWNLOADED = "export.downloaded", _("Export downloaded")
     # For data subject rights (issue 16): never the person's identifier, only the kind.
     PERSON_EXPORTED = "person.exported", _("Personal data exported")
@@ -120,6 +125,9 @@ TARGET_TYPES: dict[str, _StrPromise] = {
     "user": _("Sign-in"),
     "ssoconnection": _("Single sign-on connection"),
     "ssodomain": _("Sign-on domain"),
+    "widgetsettings": _("Widget settings"),
+    "autopilotprogram": _("Recurring survey"),
+    "delightedimport": _("Delighted import"),
     "person": _("Person (data subject)"),
     "responses": _("Responses export"),
     "trend": _("Trend export"),
