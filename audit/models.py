@@ -44,6 +44,22 @@ class AuditAction(models.TextChoices):
     WEBHOOK_DELETED = "webhook_endpoint.deleted", _("Webhook endpoint deleted")
     SETTINGS_UPDATED = "settings.updated", _("Company settings changed")
     SMS_SETTINGS_UPDATED = "settings.sms_updated", _("SMS settings changed")
+    TWO_FACTOR_REQUIREMENT_CHANGED = (
+        "settings.two_factor_changed",
+        _("Two-factor sign-in requirement changed"),
+    )
+    SSO_CONNECTION_CREATED = "sso_connection.created", _("Single sign-on connection created")
+    SSO_CONNECTION_UPDATED = "sso_connection.updated", _("Single sign-on connection changed")
+    SSO_CONNECTION_ENABLED = "sso_connection.enabled", _("Single sign-on turned on")
+    SSO_CONNECTION_DISABLED = "sso_connection.disabled", _("Single sign-on turned off")
+    SSO_DOMAIN_ADDED = "sso_domain.added", _("Sign-on domain added")
+    SSO_DOMAIN_VERIFIED = "sso_domain.verified", _("Sign-on domain verified")
+    SSO_DOMAIN_REMOVED = "sso_domain.removed", _("Sign-on domain removed")
+    WIDGET_SETTINGS_UPDATED = "widget.settings_updated", _("Widget settings changed")
+    WIDGET_KEY_ROTATED = "widget.key_rotated", _("Widget key replaced")
+    AUTOPILOT_CONFIGURED = "autopilot.configured", _("Recurring survey settings changed")
+    API_KEY_SURVEY_BOUND = "api_key.survey_bound", _("API key's survey changed")
+    DELIGHTED_IMPORT_STARTED = "delighted_import.started", _("Delighted import started")
     EXPORT_DOWNLOADED = "export.downloaded", _("Export downloaded")
     # For data subject rights (issue 16): never the person's identifier, only the kind.
     PERSON_EXPORTED = "person.exported", _("Personal data exported")
@@ -107,6 +123,11 @@ TARGET_TYPES: dict[str, _StrPromise] = {
     "dashboardsettings": _("Dashboard settings"),
     "inboxsettings": _("Inbox settings"),
     "user": _("Sign-in"),
+    "ssoconnection": _("Single sign-on connection"),
+    "ssodomain": _("Sign-on domain"),
+    "widgetsettings": _("Widget settings"),
+    "autopilotprogram": _("Recurring survey"),
+    "delightedimport": _("Delighted import"),
     "person": _("Person (data subject)"),
     "responses": _("Responses export"),
     "trend": _("Trend export"),

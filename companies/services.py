@@ -706,8 +706,15 @@ def company_two_factor_requirement_set(*, company: Company, required: bool, acto
         raise ValidationError(
             {"require_mfa": _("Turn on two-factor sign-in for your own account first.")}
         )
+    before = snapshot(company, ["require_mfa"])
     company.require_mfa = required
-    company.save(update_fields=["require_mfa"])
+    with transaction.atomic():
+        company.save(update_fields=["require_mfa"])
+        _audit_settings(
+            company,
+            AuditAction.TWO_FACTOR_REQUIREMENT_CHANGED,
+            changes_between(before, snapshot(company, ["require_mfa"])),
+        )
     return company
 
 

@@ -54,6 +54,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from companies.models import Company, User
 from companies.spreadsheets import SpooledCsvReport
 from companies.wake import wake
@@ -872,20 +874,32 @@ def delighted_import_start(
         raise ValueError("survey belongs to another company")
     if kind == ExportKind.RESPONSES and survey is None:
         survey = default_survey(company=company, created_by=imp.created_by)
-    started = (
-        DelightedImport.objects.for_company(company)
-        .filter(pk=imp.pk, status=DelightedImportStatus.PENDING)
-        .update(
-            kind=kind,
-            mapping=final,
-            survey=survey if kind == ExportKind.RESPONSES else None,
-            status=DelightedImportStatus.RUNNING,
-            queued_at=timezone.now(),
+    target_survey = survey if kind == ExportKind.RESPONSES else None
+    with transaction.atomic():
+        started = (
+            DelightedImport.objects.for_company(company)
+            .filter(pk=imp.pk, status=DelightedImportStatus.PENDING)
+            .update(
+                kind=kind,
+                mapping=final,
+                survey=target_survey,
+                status=DelightedImportStatus.RUNNING,
+                queued_at=timezone.now(),
+            )
         )
-    )
-    if not started:
-        raise ValidationError(_("This import has already started."))
-    imp.refresh_from_db()
+        if not started:
+            raise ValidationError(_("This import has already started."))
+        imp.refresh_from_db()
+        audit_record(
+            company=company,
+            action=AuditAction.DELIGHTED_IMPORT_STARTED,
+            target=imp,
+            target_label=imp.file_name,
+            changes={
+                "kind": [None, kind],
+                "survey": [None, target_survey.name if target_survey else None],
+            },
+        )
     if in_worker:
         wake(IMPORT_TASK, company.pk, imp.pk)
     return imp

@@ -99,6 +99,16 @@ EXEMPT: dict[str, str] = {
     "delighted_compat.ApiKeySurvey": "configuration",
     "delighted_compat.DefaultApiSurvey": "configuration",
     "widget.WidgetSettings": "configuration",
+    "audit.AuditEntry": (
+        "the security trail, kept for the company's life: it names members (email, IP) and "
+        "what changed, never respondents' data (README, Data retention)"
+    ),
+    "privacy.PersonalDataRequest": (
+        "the proof that an export or erasure was done: who, when, the kind of identifier and "
+        "counts, no personal data of the person"
+    ),
+    "sso.SsoConnection": "configuration",
+    "sso.SsoDomain": "configuration (the company's email domains)",
 }
 
 

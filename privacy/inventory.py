@@ -50,4 +50,9 @@ NOT_A_RESPONDENTS: dict[str, str] = {
     "responses.AlertFiring.email_woken_at": "the state of an alert's emails to the team",
     "responses.AlertFiring.email_not_before": "the state of an alert's emails to the team",
     "dashboards.DigestAddress.email": "a team address that gets the digest",
+    # The audit log is about the team: who changed what, from where. A respondent is never
+    # its actor, and their export or erasure is logged by the kind of identifier only.
+    "audit.AuditEntry.ip": "the address a member or API key acted from, never a respondent's",
+    "audit.AuditEntry.actor_label": "a member's email or an API key's name",
+    "audit.AuditEntry.target_label": "what was changed (a survey, a member, a domain)",
 }

@@ -30,6 +30,9 @@ from django.db.models import Q, TextField
 from django.db.models.fields.files import FieldFile
 from django.db.models.functions import Cast
 
+from audit.context import AuditActor, current_actor
+from audit.models import AuditAction
+from audit.services import audit_record
 from companies.models import ApiKey, Company, User
 from dashboards.services import rollup_fold
 from delighted_compat.models import DelightedImport, DelightedImportStatus, DelightedResponse
@@ -75,16 +78,39 @@ def personal_data_request_record(
     *, company: Company, kind: str, person: Person, actor: Actor, counts: dict[str, int]
 ) -> PersonalDataRequest:
     """The record of an export or erasure: who, when, what kind, how many rows; never the
-    identifier or the data."""
-    return PersonalDataRequest.objects.create(
-        company=company,
-        kind=kind,
-        identifier_kind=person.identifier_kind,
-        via=actor.via,
-        actor_user=actor.user,
-        actor_api_key=actor.api_key,
-        counts={k: int(v) for k, v in counts.items()},
-    )
+    identifier or the data. The audit log gets the same in the same transaction: no target
+    (naming the person would keep them), only the kind of identifier; the actor is the
+    request's (member or key, and its IP)."""
+    with transaction.atomic():
+        audit_record(
+            company=company,
+            action=AuditAction.PERSON_ERASED
+            if kind == RequestKind.ERASURE
+            else AuditAction.PERSON_EXPORTED,
+            target_type="person",
+            changes={"identifier_kind": [None, person.identifier_kind]},
+            actor=_audit_actor(actor),
+        )
+        return PersonalDataRequest.objects.create(
+            company=company,
+            kind=kind,
+            identifier_kind=person.identifier_kind,
+            via=actor.via,
+            actor_user=actor.user,
+            actor_api_key=actor.api_key,
+            counts={k: int(v) for k, v in counts.items()},
+        )
+
+
+def _audit_actor(actor: Actor) -> AuditActor:
+    """The audit log's actor is the one the record names (a service called outside a
+    request still has one), with the request's IP when there is a request."""
+    ip = current_actor().ip
+    if actor.api_key is not None:
+        return AuditActor.for_api_key(actor.api_key, ip=ip)
+    if actor.user is not None:
+        return AuditActor.for_user(actor.user, ip=ip)
+    return current_actor()
 
 
 def person_export_recorded(*, company: Company, person: Person, actor: Actor) -> dict[str, Any]:

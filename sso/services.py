@@ -12,6 +12,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.models import AuditAction
+from audit.services import audit_record, changes_between, snapshot
 from companies.credentials import secret_encrypt
 from companies.models import Company, Membership, User
 from sso import dns_check
@@ -138,6 +140,8 @@ def sso_connection_save(
     connection = SsoConnection.objects.for_company(company).first() or SsoConnection(
         company=company
     )
+    created = connection.pk is None
+    before: dict[str, Any] = {} if created else _connection_state(connection)
     if kind not in SsoKind.values:
         raise ValidationError({"kind": _("Choose OpenID Connect or SAML.")})
     if default_role not in dict(JIT_ROLE_CHOICES):
@@ -165,15 +169,70 @@ def sso_connection_save(
     connection.default_role = default_role
     connection.sso_required = sso_required
     connection.updated_at = timezone.now()
-    connection.save()
+    after = _connection_state(connection)
+    if created:
+        # A new connection's entry lists what was set, each as [None, value].
+        after = {name: value for name, value in after.items() if value not in ("", None)}
+    changes = changes_between(before, after, secret=_SECRET_FIELDS)
+    with transaction.atomic():
+        connection.save()
+        if created or changes:
+            audit_record(
+                company=company,
+                action=_connection_action(created=created, changes=changes),
+                target=connection,
+                target_label=str(connection.get_kind_display()),
+                changes=changes,
+            )
     return connection
+
+
+# What the audit log compares on each save of a connection (not ``updated_at``).
+_AUDITED_FIELDS = (
+    "kind",
+    "enabled",
+    "default_role",
+    "sso_required",
+    "oidc_issuer",
+    "oidc_client_id",
+    "oidc_client_secret_encrypted",
+    "saml_entity_id",
+    "saml_sso_url",
+    "saml_x509_cert",
+)
+# Only "changed": the client secret is one; the certificate is public, but two PEM blocks in
+# an entry say nothing a person reads (the settings page shows the current one).
+_SECRET_FIELDS = ("oidc_client_secret", "saml_x509_cert")
+
+
+def _connection_state(connection: SsoConnection) -> dict[str, Any]:
+    """The audited fields, the secret under its form name (its stored value is a cipher)."""
+    values = snapshot(connection, _AUDITED_FIELDS)
+    values["oidc_client_secret"] = values.pop("oidc_client_secret_encrypted")
+    return values
+
+
+def _connection_action(*, created: bool, changes: dict[str, list[Any]]) -> str:
+    if created:
+        return AuditAction.SSO_CONNECTION_CREATED
+    if "enabled" in changes:
+        # Turning sign-on on or off is what a reader looks for; other fields changed with it
+        # are in the same entry's changes.
+        enabled = changes["enabled"][1]
+        return (
+            AuditAction.SSO_CONNECTION_ENABLED if enabled else AuditAction.SSO_CONNECTION_DISABLED
+        )
+    return AuditAction.SSO_CONNECTION_UPDATED
 
 
 def sso_domain_add(*, company: Company, domain: str) -> SsoDomain:
     domain = sso_domain_clean(domain)
     if SsoDomain.objects.for_company(company).filter(domain=domain).exists():
         raise ValidationError({"domain": _("This domain is already listed.")})
-    return SsoDomain.objects.create(company=company, domain=domain)
+    with transaction.atomic():
+        added = SsoDomain.objects.create(company=company, domain=domain)
+        audit_record(company=company, action=AuditAction.SSO_DOMAIN_ADDED, target=added)
+    return added
 
 
 def sso_domain_verify(*, company: Company, domain: SsoDomain) -> SsoDomain:
@@ -192,9 +251,13 @@ def sso_domain_verify(*, company: Company, domain: SsoDomain) -> SsoDomain:
         )
     try:
         with transaction.atomic():
-            SsoDomain.objects.for_company(company).filter(pk=domain.pk).update(
-                verified_at=timezone.now()
+            verified = (
+                SsoDomain.objects.for_company(company)
+                .filter(pk=domain.pk, verified_at__isnull=True)
+                .update(verified_at=timezone.now())
             )
+            if verified:
+                audit_record(company=company, action=AuditAction.SSO_DOMAIN_VERIFIED, target=domain)
     except IntegrityError as exc:
         raise ValidationError(
             _("%(domain)s is already verified by another company.") % {"domain": domain.domain}
@@ -204,7 +267,10 @@ def sso_domain_verify(*, company: Company, domain: SsoDomain) -> SsoDomain:
 
 
 def sso_domain_remove(*, company: Company, domain: SsoDomain) -> None:
-    SsoDomain.objects.for_company(company).filter(pk=domain.pk).delete()
+    with transaction.atomic():
+        removed, _by_model = SsoDomain.objects.for_company(company).filter(pk=domain.pk).delete()
+        if removed:
+            audit_record(company=company, action=AuditAction.SSO_DOMAIN_REMOVED, target=domain)
 
 
 def sso_membership_grant(*, connection: SsoConnection, user: User) -> Membership:

@@ -44,22 +44,12 @@ from responses.services import response_record
 from responses.tests.conftest import make_contact, make_invitation, make_survey
 from surveys.models import ContactImport, ImportStatus, Invitation, InvitationEvent, Survey
 from tests.conftest import CeleryWorker
+from tests.project_apps import project_apps
 from widget.models import WidgetView
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=420)  # ~14 months ago
 RECENT = NOW - timedelta(days=20)
-
-PROJECT_APPS = (
-    "companies",
-    "surveys",
-    "responses",
-    "notifications",
-    "dashboards",
-    "delighted_compat",
-    "widget",
-    "nps_saas",
-)
 
 
 # --- Every model is accounted for ------------------------------------------------------------
@@ -67,13 +57,19 @@ PROJECT_APPS = (
 
 def _timestamped_models() -> set[str]:
     labels = set()
-    for app_label in PROJECT_APPS:
+    for app_label in sorted(project_apps()):
         for model in apps.get_app_config(app_label).get_models():
             if model._meta.proxy:
                 continue
             if any(isinstance(f, models.DateTimeField) for f in model._meta.concrete_fields):
                 labels.add(f"{model._meta.app_label}.{model.__name__}")
     return labels
+
+
+def test_the_project_apps_are_found_from_the_installed_apps() -> None:
+    found = project_apps()
+    assert {"companies", "surveys", "nps_saas", "audit", "privacy", "sso", "widget"} <= found
+    assert not found & {"account", "mfa", "socialaccount", "saml", "rest_framework", "admin"}
 
 
 def test_every_model_with_a_timestamp_is_covered_or_exempt() -> None:

@@ -23,6 +23,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
+from audit.models import AuditAction
+from audit.services import audit_record, changes_between, snapshot
 from companies.models import Company
 from companies.text import is_storable
 from responses.models import Response, ResponseChannel
@@ -125,6 +127,7 @@ def widget_settings_update(*, company: Company, survey: Survey, **fields: Any) -
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
     widget = widget_settings_for(company=company, survey=survey)
+    before = snapshot(widget, WIDGET_EDITABLE_FIELDS)
     if "allowed_origins" in fields:
         fields["allowed_origins"] = origins_clean(fields["allowed_origins"])
     for name in ("url_contains", "url_not_contains"):
@@ -136,16 +139,35 @@ def widget_settings_update(*, company: Company, survey: Survey, **fields: Any) -
     widget.full_clean(
         exclude=["company", "survey"], validate_unique=False, validate_constraints=False
     )
-    widget.save()
+    with transaction.atomic():
+        widget.save()
+        changes = changes_between(before, snapshot(widget, WIDGET_EDITABLE_FIELDS))
+        if changes:
+            _audit_widget(company, survey, AuditAction.WIDGET_SETTINGS_UPDATED, changes)
     widget_key_cache_clear()
     return widget
+
+
+def _audit_widget(
+    company: Company, survey: Survey, action: str, changes: dict[str, list[Any]] | None = None
+) -> None:
+    # Named by its survey: the settings row has no id of its own a person knows.
+    audit_record(
+        company=company,
+        action=action,
+        target=survey,
+        target_type="widgetsettings",
+        changes=changes,
+    )
 
 
 def widget_key_rotate(*, company: Company, survey: Survey) -> WidgetSettings:
     """A new publishable key: pages still carrying the old one get nothing from then on."""
     widget = widget_settings_for(company=company, survey=survey)
     widget.publishable_key = new_publishable_key()
-    widget.save(update_fields=["publishable_key", "updated_at"])
+    with transaction.atomic():
+        widget.save(update_fields=["publishable_key", "updated_at"])
+        _audit_widget(company, survey, AuditAction.WIDGET_KEY_ROTATED)
     widget_key_cache_clear()
     return widget
 

@@ -18,6 +18,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from companies.models import ApiKey, Company, User
 from delighted_compat.api import selectors
 from delighted_compat.models import ApiKeySurvey, DefaultApiSurvey
@@ -105,12 +107,27 @@ def api_key_bind_survey(*, company: Company, api_key: ApiKey, survey: Survey | N
     """Make ``survey`` the key's Delighted project (None: the company's default survey)."""
     if api_key.company_id != company.pk or (survey is not None and survey.company_id != company.pk):
         raise ValueError("key and survey must belong to the company")
-    if survey is None:
-        ApiKeySurvey.objects.for_company(company).filter(api_key=api_key).delete()
-        return
-    ApiKeySurvey.objects.for_company(company).update_or_create(
-        company=company, api_key=api_key, defaults={"survey": survey}
-    )
+    bindings = ApiKeySurvey.objects.for_company(company).filter(api_key=api_key)
+    with transaction.atomic():
+        current = bindings.select_related("survey").select_for_update().first()
+        before = current.survey if current else None
+        if survey is None:
+            bindings.delete()
+        else:
+            ApiKeySurvey.objects.for_company(company).update_or_create(
+                company=company, api_key=api_key, defaults={"survey": survey}
+            )
+        if before != survey:
+            audit_record(
+                company=company,
+                action=AuditAction.API_KEY_SURVEY_BOUND,
+                target=api_key,
+                changes={"survey": [_survey_name(before), _survey_name(survey)]},
+            )
+
+
+def _survey_name(survey: Survey | None) -> str | None:
+    return survey.name if survey is not None else None
 
 
 # --- People ------------------------------------------------------------------------------------

@@ -8,17 +8,8 @@ from django.apps import apps
 from django.db import models
 
 from privacy.inventory import NOT_A_RESPONDENTS, PERSONAL_DATA
+from tests.project_apps import project_apps
 
-PROJECT_APPS = {
-    "companies",
-    "notifications",
-    "surveys",
-    "responses",
-    "dashboards",
-    "delighted_compat",
-    "widget",
-    "privacy",
-}
 NAMES = ("email", "phone")
 EXACT_NAMES = ("to", "address", "external_id")
 
@@ -27,16 +18,17 @@ def _looks_personal(field: models.Field) -> bool:
     related = getattr(field, "related_model", None)
     if related is not None and related._meta.label == "surveys.Contact":
         return True
-    if isinstance(field, models.EmailField):
+    if isinstance(field, models.EmailField | models.GenericIPAddressField):
         return True
     return any(name in field.name for name in NAMES) or field.name in EXACT_NAMES
 
 
 def _fields() -> dict[str, models.Field]:
+    walked = project_apps()
     return {
         f"{model._meta.label}.{field.name}": field
         for model in apps.get_models()
-        if model._meta.app_label in PROJECT_APPS
+        if model._meta.app_label in walked
         for field in model._meta.concrete_fields
     }
 
@@ -66,4 +58,11 @@ def test_the_check_sees_a_new_contact_reference():
     field.remote_field.model = apps.get_model("surveys", "Contact")
     assert _looks_personal(field)
     assert _looks_personal(models.CharField(name="backup_phone"))
+    assert _looks_personal(models.GenericIPAddressField(name="seen_from"))
     assert not _looks_personal(models.CharField(name="title"))
+
+
+def test_the_new_apps_are_walked():
+    walked = project_apps()
+    assert {"audit", "privacy", "sso", "companies", "surveys", "responses"} <= walked
+    assert "account" not in walked  # allauth's, not ours

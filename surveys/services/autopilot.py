@@ -29,6 +29,8 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.models import AuditAction
+from audit.services import audit_record, changes_between, snapshot
 from companies.models import Company, User
 from companies.tenancy import tenant_update_per_row
 from companies.wake import wake
@@ -129,16 +131,27 @@ def autopilot_configure(
         "first_delay_days": first_delay_days,
     }
     programs = AutopilotProgram.objects.for_company(company)
-    try:
-        with transaction.atomic():
-            program, _created = programs.update_or_create(
-                company=company, survey=survey, channel=channel, defaults=fields
+    existing = programs.filter(survey=survey, channel=channel).first()
+    before = snapshot(existing, fields) if existing else {}
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                program, _created = programs.update_or_create(
+                    company=company, survey=survey, channel=channel, defaults=fields
+                )
+        except IntegrityError:  # the same form saved twice at once: the other one created it
+            program = programs.get(survey=survey, channel=channel)
+            for name, value in fields.items():
+                setattr(program, name, value)
+            program.save(update_fields=[*fields, "updated_at"])
+        changes = changes_between(before, snapshot(program, fields))
+        if changes:
+            audit_record(
+                company=company,
+                action=AuditAction.AUTOPILOT_CONFIGURED,
+                target=program,
+                changes=changes,
             )
-    except IntegrityError:  # the same form saved twice at once: the other one created it
-        program = programs.get(survey=survey, channel=channel)
-        for name, value in fields.items():
-            setattr(program, name, value)
-        program.save(update_fields=[*fields, "updated_at"])
     return program
 
 
