@@ -8,8 +8,11 @@ triggers need PostgreSQL, while the embedded default runs on SQLite.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
@@ -110,6 +113,18 @@ class AuditEntry(TenantModel):
     def target_type_label(self) -> str:
         return str(TARGET_TYPES.get(self.target_type, self.target_type))
 
+    @property
+    def change_rows(self) -> list[tuple[str, Any, Any]]:
+        """The changes for people: each field's label in the reader's language (the field's
+        ``verbose_name`` on the target's model), its value before and after. The CSV and the
+        API keep the machine names."""
+        model = _models_by_name().get(self.target_type)
+        rows = []
+        for name, pair in self.changes.items():
+            before, after = pair if isinstance(pair, list) and len(pair) == 2 else (None, pair)
+            rows.append((_field_label(model, name), before, after))
+        return rows
+
 
 # What an entry is about (``AuditEntry.target_type``): model names, and the exports by kind.
 TARGET_TYPES: dict[str, _StrPromise] = {
@@ -135,3 +150,22 @@ TARGET_TYPES: dict[str, _StrPromise] = {
     "contact_import_errors": _("Contact import errors"),
     "delighted_import_errors": _("Delighted import errors"),
 }
+
+
+@cache
+def _models_by_name() -> dict[str, type[models.Model]]:
+    """Our models by ``model_name`` (what ``target_type`` holds for a model's entries)."""
+    return {model._meta.model_name or "": model for model in apps.get_models()}
+
+
+def _field_label(model: type[models.Model] | None, name: str) -> str:
+    if model is not None:
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            pass
+        else:
+            label = getattr(field, "verbose_name", None)
+            if label:
+                return str(label)
+    return name

@@ -179,3 +179,18 @@ def test_csv_export_is_escaped_filtered_and_logged(owner: Persona, company: Comp
     )
     assert download.actor_user == owner.user
     assert download.changes["filters"] == [None, {"action": AuditAction.SURVEY_CREATED}]
+
+
+def test_changes_read_in_the_readers_language_not_as_field_names(
+    personas: dict[str, Persona], company: Company
+) -> None:
+    """The page names a changed field by its label (a Russian reader reads "Название"); the
+    CSV keeps the machine name for the machines that read it."""
+    add_entries(company, 1)
+    owner = personas[Role.OWNER]
+    owner.client.cookies["django_language"] = "ru"
+    page = owner.client.get(log_url(company)).content.decode()
+    assert '<span class="muted">Название</span>: old 0 → new 0' in page
+    assert "<code>name</code>" not in page
+    exported = body(owner.client.get(export_url(company))).decode("utf-8-sig")
+    assert '"name"' in exported
