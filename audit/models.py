@@ -158,7 +158,18 @@ def _models_by_name() -> dict[str, type[models.Model]]:
     return {model._meta.model_name or "": model for model in apps.get_models()}
 
 
+# Changes the services write under a name that is no field of the target's model.
+CHANGE_LABELS: dict[str, _StrPromise] = {
+    "survey": _("Survey"),
+    "identifier_kind": _("Identified by"),
+    "file": _("File"),
+    "filters": _("Filters"),
+}
+
+
 def _field_label(model: type[models.Model] | None, name: str) -> str:
+    if name in CHANGE_LABELS and (model is None or not _has_field(model, name)):
+        return str(CHANGE_LABELS[name])
     if model is not None:
         try:
             field = model._meta.get_field(name)
@@ -169,3 +180,11 @@ def _field_label(model: type[models.Model] | None, name: str) -> str:
             if label:
                 return str(label)
     return name
+
+
+def _has_field(model: type[models.Model], name: str) -> bool:
+    try:
+        model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return True

@@ -131,7 +131,7 @@ def _default_quiet_end() -> datetime.time:
 class Company(models.Model):
     """A tenant. Everything a customer owns hangs off one of these."""
 
-    slug = models.SlugField(max_length=60, unique=True)
+    slug = models.SlugField(_("Address name"), max_length=60, unique=True)
     name = models.CharField(_("company name"), max_length=120)
     industry = models.CharField(
         _("industry"), max_length=32, choices=Industry.choices, default=Industry.OTHER
@@ -253,7 +253,9 @@ class Membership(TenantModel):
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
     # Names a member in the team pages' URLs without exposing a sequential id.
     public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("Person")
+    )
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # When the member put the overview's "Getting started" steps away (each teammate decides
@@ -290,14 +292,21 @@ class TeamInvite(TenantModel):
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
     # Only a hash of the emailed token is stored; a database leak gives no working links.
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    expires_at = models.DateTimeField()
-    accepted_at = models.DateTimeField(null=True, blank=True)
-    accepted_by = models.ForeignKey(
-        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    invited_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("Invited by")
     )
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(_("Expires"))
+    accepted_at = models.DateTimeField(_("Accepted"), null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("Accepted by"),
+    )
+    revoked_at = models.DateTimeField(_("Revoked"), null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -338,10 +347,12 @@ class ApiKey(TenantModel):
         choices=[(Role.ADMIN, _("Full access")), (Role.VIEWER, _("Read only"))],
         default=Role.ADMIN,
     )
-    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("Created by")
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(_("Last used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("Revoked"), null=True, blank=True)
 
     class Meta:
         constraints = [

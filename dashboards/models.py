@@ -196,13 +196,13 @@ class DashboardSettings(TenantModel):
     )
     # A numeric contact property holding what a customer is worth (e.g. yearly spend): the
     # dashboard sums it over detractors and passives ("revenue at risk").
-    revenue_property = models.CharField(max_length=64, blank=True)
+    revenue_property = models.CharField(_("Revenue property"), max_length=64, blank=True)
     # Contribute this company's NPS, anonymously, to the peer benchmark of its industry and
     # see that benchmark (median and quartiles, shown from PEER_MIN_COMPANIES companies on).
-    peer_benchmark = models.BooleanField(default=False)
+    peer_benchmark = models.BooleanField(_("Compare with peers"), default=False)
     # Contact properties the dashboard segments by often (plan, city, …): rolled up like
     # channels, so their segments cost the same for a thousand answers or a million.
-    segment_properties = models.JSONField(default=list, blank=True)
+    segment_properties = models.JSONField(_("Segment properties"), default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

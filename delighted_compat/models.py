@@ -55,9 +55,14 @@ class DelightedImport(TenantModel):
 
     public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
     batch = models.CharField(max_length=32, db_index=True)
-    kind = models.CharField(max_length=16, choices=ExportKind.choices, blank=True)
+    kind = models.CharField(_("Kind"), max_length=16, choices=ExportKind.choices, blank=True)
     survey = models.ForeignKey(
-        "surveys.Survey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "surveys.Survey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("Survey"),
     )
     file = models.FileField(upload_to=_upload_to, max_length=255)
     file_name = models.CharField(max_length=255)

@@ -75,15 +75,19 @@ class WebhookEndpoint(TenantModel):
         default=PayloadFormat.STANDARD,
     )
     secret_encrypted = models.TextField(editable=False)
-    enabled = models.BooleanField(default=True)
+    enabled = models.BooleanField(_("Enabled"), default=True)
     disabled_reason = models.CharField(
-        max_length=16, choices=DisabledReason.choices, blank=True, default=DisabledReason.NONE
+        _("Why it was turned off"),
+        max_length=16,
+        choices=DisabledReason.choices,
+        blank=True,
+        default=DisabledReason.NONE,
     )
-    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(_("Turned off"), null=True, blank=True)
     # The first failed attempt since the last success; None while it works.
-    failing_since = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(_("Failing since"), null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(_("Updated"), default=timezone.now)
 
     class Meta:
         constraints = [

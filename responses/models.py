@@ -205,7 +205,7 @@ class AlertRule(TenantModel):
     # The rule a new company starts with (every detractor: a follow-up and an email to agents).
     is_default = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(_("Updated"), default=timezone.now)
 
     class Meta:
         constraints = [
@@ -295,7 +295,12 @@ class InboxSettings(TenantModel):
     )
     # The agent's membership that got the last round-robin follow-up.
     last_assigned = models.ForeignKey(
-        "companies.Membership", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "companies.Membership",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("Last assigned"),
     )
 
 

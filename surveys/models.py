@@ -90,7 +90,11 @@ class Survey(TenantModel):
         validators=[MinValueValidator(1), MaxValueValidator(365)],
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("Created by"),
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -443,7 +447,9 @@ class AutopilotProgram(TenantModel):
     """
 
     public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
-    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="+")
+    survey = models.ForeignKey(
+        Survey, on_delete=models.CASCADE, related_name="+", verbose_name=_("Survey")
+    )
     channel = models.CharField(_("channel"), max_length=16, choices=AutopilotChannel.choices)
     active = models.BooleanField(_("on"), default=False)
     cadence_days = models.PositiveSmallIntegerField(

@@ -32,11 +32,14 @@ class WidgetSettings(TenantModel):
     """
 
     survey = models.OneToOneField(
-        "surveys.Survey", on_delete=models.CASCADE, related_name="widget_settings"
+        "surveys.Survey",
+        on_delete=models.CASCADE,
+        related_name="widget_settings",
+        verbose_name=_("Survey"),
     )
     enabled = models.BooleanField(_("widget on"), default=False)
     publishable_key = models.CharField(max_length=64, default=new_publishable_key, editable=False)
-    allowed_origins = models.JSONField(default=list, blank=True)
+    allowed_origins = models.JSONField(_("Allowed sites"), default=list, blank=True)
     sample_percent = models.PositiveSmallIntegerField(
         # xgettext:no-python-format
         _("show to (% of visitors)"),
@@ -51,8 +54,10 @@ class WidgetSettings(TenantModel):
         default=0,
         validators=[MaxValueValidator(3650)],
     )
-    url_contains = models.JSONField(default=list, blank=True)
-    url_not_contains = models.JSONField(default=list, blank=True)
+    url_contains = models.JSONField(_("Page address contains"), default=list, blank=True)
+    url_not_contains = models.JSONField(
+        _("Page address does not contain"), default=list, blank=True
+    )
     dismissal_cooldown_days = models.PositiveSmallIntegerField(
         _("after a dismissal, do not ask again within (days)"),
         default=14,

@@ -12,8 +12,17 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
-from audit.models import ActorKind, AuditAction, AuditEntry
+from audit.models import (
+    CHANGE_LABELS,
+    TARGET_TYPES,
+    ActorKind,
+    AuditAction,
+    AuditEntry,
+    _field_label,
+    _models_by_name,
+)
 from audit.services import audit_record
 from companies.models import Company, Membership, Role
 from conftest import Persona
@@ -194,3 +203,30 @@ def test_changes_read_in_the_readers_language_not_as_field_names(
     assert "<code>name</code>" not in page
     exported = body(owner.client.get(export_url(company))).decode("utf-8-sig")
     assert '"name"' in exported
+
+
+# Models whose entries name only these changes, written by hand (an import's own bookkeeping
+# fields are never audited).
+ONLY_NAMED = {"delightedimport": ["kind", "survey"]}
+
+
+@pytest.mark.parametrize("model_name", sorted(set(TARGET_TYPES)))
+def test_every_field_an_entry_can_name_has_a_russian_label(model_name: str) -> None:
+    """Each editable field of an audited model, and each change name the services write
+    outside a model, reads in Russian on the page (not as "Revenue property")."""
+    model = _models_by_name().get(model_name)
+    names = ONLY_NAMED.get(model_name) or [
+        field.name
+        for field in (model._meta.concrete_fields if model else [])
+        if field.editable and not field.primary_key and field.name != "company"
+    ]
+    if model is None:  # an export or a person: the names services write by hand
+        names = list(CHANGE_LABELS)
+    untranslated = []
+    with translation.override("ru"):
+        for name in names:
+            label = _field_label(model, name)
+            # Russian, or an acronym Russian keeps (URL)
+            if not (any("а" <= ch.lower() <= "я" for ch in label) or label.isupper()):
+                untranslated.append((name, label))
+    assert untranslated == []
