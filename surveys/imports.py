@@ -62,7 +62,6 @@ again and retried, as ever.
 
 from __future__ import annotations
 
-import base64
 import codecs
 import contextlib
 import csv
@@ -73,10 +72,10 @@ import io
 import json
 import logging
 import re
-import secrets
+import sys
 import zipfile
 import zoneinfo
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
@@ -90,7 +89,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies import rls
-from companies.models import Company, User, new_public_id
+from companies.models import Company, User, new_ordered_public_ids
 from companies.spreadsheets import SpooledCsvReport, spreadsheet_unescape
 from companies.text import UNSTORABLE_MESSAGE, is_storable
 from companies.wake import wake
@@ -611,6 +610,7 @@ class ParsedRow:
     line: int
     cells: list[Any]
     fields: dict[str, Any] = field(default_factory=dict)
+    # Values as stored: never None (a blank cell or a "remove" is left out when parsed).
     properties: dict[str, Any] = field(default_factory=dict)
     # (column, reason) of what was left out of a row that is imported all the same (a
     # malformed phone beside a valid email, a property line that is not key=value). None,
@@ -628,6 +628,11 @@ class ImportCounts:
     cut_at: int = 0  # the line at which the rows stopped (more than MAX_ROWS), if they did
 
 
+# The dot-atom of Django's ``EmailValidator.user_regex`` for lower-case text (without its
+# IGNORECASE, which also lets in a few non-ASCII letters: those take the full path).
+_PLAIN_USER = re.compile(r"[-!#$%&'*+/=?^_`{}|~0-9a-z]+(?:\.[-!#$%&'*+/=?^_`{}|~0-9a-z]+)*\Z")
+
+
 class _EmailValidator(EmailValidator):
     """Django's email validator, remembering the domains it has already accepted.
 
@@ -643,6 +648,21 @@ class _EmailValidator(EmailValidator):
         self._domains: set[str] = set()
         # The class's regexes are lazy objects (a proxy call per use): compile them here.
         self.user_regex = re.compile(self.user_regex.pattern, self.user_regex.flags)
+
+    def __call__(self, value: str | None) -> None:
+        # The common address in one match: a lower-case dot-atom (a subset of what the
+        # validator's case-blind user regex accepts) at a domain accepted before. Anything
+        # else goes through Django's checks, which give the message.
+        user, at, domain = (value or "").rpartition("@")
+        if (
+            at
+            and value is not None
+            and len(value) <= 320
+            and domain in self._domains
+            and _PLAIN_USER.match(user)
+        ):
+            return
+        super().__call__(value)
 
     def validate_domain_part(self, domain_part: str) -> bool:
         if domain_part in self._domains:
@@ -683,8 +703,19 @@ class _RowParser:
     def __init__(self, headers: list[str], mapping: dict[str, str], region: str | None) -> None:
         self.region = region
         self.headers = headers
-        # (column index, header, kind, target) for every column that is not ignored.
-        self.plan: list[tuple[int, str, int, str]] = []
+        # (column index, header, kind, target, check) for every column that is not
+        # ignored; ``check`` turns a field column's text into its value (None: properties).
+        self.plan: list[tuple[int, str, int, str, Callable[[str], str] | None]] = []
+        checks: dict[int, Callable[[str], str]] = {
+            _EMAIL: self._email,
+            _PHONE: self._phone,
+            _LANGUAGE: self._language,
+            _TIME_ZONE: self._time_zone,
+            _NAME: _name,
+            _FIRST_NAME: _name,
+            _LAST_NAME: _name,
+            _EXTERNAL_ID: _external_id,
+        }
         for index, header in enumerate(headers):
             target = mapping.get(header, IGNORE) if header else IGNORE
             if target == IGNORE:
@@ -692,12 +723,13 @@ class _RowParser:
             if target.startswith(PROPERTY_PREFIX):
                 # The key is the same on every row: checked (and stripped) once, here.
                 key, _value = normalize_property(target[len(PROPERTY_PREFIX) :], None)
-                self.plan.append((index, header, _PROPERTY, key))
+                self.plan.append((index, header, _PROPERTY, key, None))
             else:
-                self.plan.append((index, header, _KINDS[target], target))
+                kind = _KINDS[target]
+                self.plan.append((index, header, kind, target, checks.get(kind)))
         # The columns of a split name, if mapped: (header of the first part, for errors).
         self.name_parts = next(
-            (header for _i, header, kind, _t in self.plan if kind in (_FIRST_NAME, _LAST_NAME)),
+            (header for _i, header, kind, *_ in self.plan if kind in (_FIRST_NAME, _LAST_NAME)),
             "",
         )
         self.email_validator = _EmailValidator()
@@ -719,7 +751,7 @@ class _RowParser:
         errors: list[tuple[str, str]] = []
         phone_error: tuple[str, str] | None = None
         width = len(cells)
-        for index, header, kind, target in self.plan:
+        for index, header, kind, target, check in self.plan:
             raw = cells[index] if index < width else None
             try:
                 if kind == _PROPERTY:
@@ -756,7 +788,8 @@ class _RowParser:
                         )
                     self._typed_properties(row, header, text)
                 else:
-                    fields[target] = self._field(kind, text)
+                    # (A field column's entry: its check is never None.)
+                    fields[target] = check(text)  # type: ignore[misc]
             except ValidationError as exc:
                 if kind == _PHONE:
                     phone_error = (header, " ".join(exc.messages))
@@ -816,37 +849,48 @@ class _RowParser:
                 continue
             row.properties[name] = checked
 
-    def _field(self, kind: int, text: str) -> str:
-        if kind == _EMAIL:
-            # normalize_email, with the domain cache.
-            email = text.lower()
-            self.email_validator(email)
-            if len(email) > EMAIL_MAX_LENGTH:  # valid (up to 320) but longer than the column
-                raise ValidationError(_("At most 254 characters."))
-            return email
-        if kind == _PHONE:
-            return normalize_phone(text, region=self.region)
-        if kind == _LANGUAGE:
-            known = self.languages.get(text)
-            if known is None:
-                try:
-                    known = normalize_language(text)
-                except ValidationError as exc:
-                    known = exc
-                if len(self.languages) < self.MAX_CACHED:
-                    self.languages[text] = known
-            if isinstance(known, ValidationError):
-                raise known
-            return known
-        if kind == _TIME_ZONE:
-            if text in self.time_zones:
-                return text
-            return normalize_time_zone(text)  # raises the usual message
-        if kind in (_NAME, _FIRST_NAME, _LAST_NAME) and len(text) > NAME_MAX_LENGTH:
-            raise ValidationError(_("At most 200 characters."))
-        if kind == _EXTERNAL_ID and len(text) > 128:
-            raise ValidationError(_("At most 128 characters."))
-        return text
+    # One check per kind of field column: text (stripped, not empty) → the value stored.
+
+    def _email(self, text: str) -> str:
+        # normalize_email, with the domain cache.
+        email = text.lower()
+        self.email_validator(email)
+        if len(email) > EMAIL_MAX_LENGTH:  # valid (up to 320) but longer than the column
+            raise ValidationError(_("At most 254 characters."))
+        return email
+
+    def _phone(self, text: str) -> str:
+        return normalize_phone(text, region=self.region)
+
+    def _language(self, text: str) -> str:
+        known = self.languages.get(text)
+        if known is None:
+            try:
+                known = normalize_language(text)
+            except ValidationError as exc:
+                known = exc
+            if len(self.languages) < self.MAX_CACHED:
+                self.languages[text] = known
+        if isinstance(known, ValidationError):
+            raise known
+        return known
+
+    def _time_zone(self, text: str) -> str:
+        if text in self.time_zones:
+            return text
+        return normalize_time_zone(text)  # raises the usual message
+
+
+def _name(text: str) -> str:
+    if len(text) > NAME_MAX_LENGTH:
+        raise ValidationError(_("At most 200 characters."))
+    return text
+
+
+def _external_id(text: str) -> str:
+    if len(text) > 128:
+        raise ValidationError(_("At most 128 characters."))
+    return text
 
 
 def _phone_problem(row: ParsedRow, errors: list[tuple[str, str]], problem: tuple[str, str]) -> None:
@@ -908,16 +952,6 @@ class _Target:
 
 
 _TARGET_COLUMNS = ("id", *FIELDS, "properties")
-
-
-def _public_ids(count: int) -> list[str]:
-    """``count`` new public ids, as ``new_public_id`` makes them (12 random bytes each,
-    URL-safe base64: 16 characters), from one read of the system's random source instead of
-    one per contact (a tenth of an import's writing)."""
-    text = base64.urlsafe_b64encode(secrets.token_bytes(12 * count)).decode("ascii")
-    ids = [text[start : start + 16] for start in range(0, 16 * count, 16)]
-    # Like new_public_id, none starts with "-" (one in 64 is drawn again).
-    return [new_public_id() if value.startswith("-") else value for value in ids]
 
 
 def _array_literal(values: list[str]) -> str:
@@ -1013,22 +1047,35 @@ def _match(
                     (row, "email", _("A new contact needs an email address or a phone number."))
                 )
                 continue
-            contact = _Target()
+            contact = _new_target(row)
             new[id(contact)] = contact
-        elif contact.pk is not None:
-            changed[id(contact)] = contact
-        old_email = contact.email
-        for name, value in fields.items():
-            setattr(contact, name, value)
-        if row.properties:
-            contact.properties = merge_properties(contact.properties, row.properties)
-        if old_email and old_email != contact.email:
-            by_email.pop(old_email, None)
+        else:
+            if contact.pk is not None:
+                changed[id(contact)] = contact
+            _update_target(contact, row, by_email)
         if contact.email:
             by_email[contact.email] = contact
         if contact.external_id:
             by_external[contact.external_id] = contact
     return list(new.values()), list(changed.values()), rejected
+
+
+def _new_target(row: ParsedRow) -> _Target:
+    """A new contact (most rows of a first import), made whole in one call. It takes the
+    row's properties as they are: a parsed row holds no None (no "remove") value, and a
+    later row for the same contact merges into a new dict."""
+    return _Target(properties=row.properties, **row.fields)
+
+
+def _update_target(contact: _Target, row: ParsedRow, by_email: dict[str, _Target]) -> None:
+    """A later row for a contact: its fields over the contact's, its properties merged."""
+    old_email = contact.email
+    for name, value in row.fields.items():
+        setattr(contact, name, value)
+    if row.properties:
+        contact.properties = merge_properties(contact.properties, row.properties)
+    if old_email and old_email != contact.email:
+        by_email.pop(old_email, None)
 
 
 @dataclass(slots=True)
@@ -1045,7 +1092,10 @@ class _ChunkPlan:
     emails: set[str]
     touched_external_ids: set[str]
     touched_emails: set[str]
-    copy_text: io.StringIO | None = None  # the COPY path's rows, made with the plan
+    # How many existing contacts the rows named; None: not looked up (``_ChunkWriter``
+    # expected new people only, and the chunk's unique keys check that when it is written).
+    matched: int | None
+    copy_rows: _CopyRows | None = None  # the COPY path's rows, made with the plan
 
     def still_valid(self, before: _ChunkPlan) -> bool:
         """Whether this plan, matched while ``before`` was being written, is what matching
@@ -1066,20 +1116,29 @@ def _plan_chunk(
     rows: list[ParsedRow],
     copy: bool = False,
     existing: list[_Target] | None = None,
+    looked_up: bool = True,
 ) -> _ChunkPlan:
     """Look up the contacts a chunk's rows name (unless ``existing`` was looked up
-    already) and match the rows to them (``_match``)."""
+    already, or ``looked_up`` is False: matched as new people) and match the rows to them
+    (``_match``)."""
     external_ids, emails = _keys(rows)
     if existing is None:
-        existing = _existing(company, external_ids, emails, raw=copy)
+        existing = _existing(company, external_ids, emails, raw=copy) if looked_up else []
     # Before _match changes them: the keys the matched contacts have now.
     touched_external_ids = external_ids | {c.external_id for c in existing if c.external_id}
     touched_emails = emails | {c.email for c in existing if c.email}
     new, changed, rejected = _match(rows, existing, external_ids, emails)
-    for target, public_id in zip(new, _public_ids(len(new)), strict=True):
+    for target, public_id in zip(new, new_ordered_public_ids(len(new)), strict=True):
         target.public_id = public_id
     return _ChunkPlan(
-        new, changed, rejected, external_ids, emails, touched_external_ids, touched_emails
+        new,
+        changed,
+        rejected,
+        external_ids,
+        emails,
+        touched_external_ids,
+        touched_emails,
+        len(existing) if looked_up else None,
     )
 
 
@@ -1103,7 +1162,7 @@ def _write_chunk(
     now = timezone.now()
     if copy:
         _write_copy(
-            company=company, new=plan.new, changed=plan.changed, now=now, text=plan.copy_text
+            company=company, new=plan.new, changed=plan.changed, now=now, rows=plan.copy_rows
         )
     else:
         _write_orm(company=company, new=plan.new, changed=plan.changed, now=now)
@@ -1137,7 +1196,7 @@ def _write_orm(
 # and one INSERT … SELECT write it. ``id`` is NULL for contacts to create; ``n`` keeps the
 # file's order (ids grow in file order, as with bulk_create).
 _CHUNK_TABLE = "surveys_contact_import_chunk"
-_COPY_COLUMNS = ("n", "id", "public_id", *FIELDS, "properties")
+_COPY_COLUMNS = ("n", "id", "public_id", *FIELDS)
 
 
 class _CopyNull(float):
@@ -1165,10 +1224,10 @@ def _copy_sql() -> dict[str, str]:
     quote = connection.ops.quote_name
     table, temp = quote(meta.db_table), _CHUNK_TABLE
     column = {f.name: quote(f.column) for f in meta.concrete_fields}
-    fields = [*FIELDS, "properties"]
-    assignments = ", ".join(f"{column[name]} = t.{name}" for name in fields)
-    targets = ", ".join(column[name] for name in fields)
-    sources = ", ".join(fields)
+    assignments = ", ".join(f"{column[name]} = t.{name}" for name in FIELDS)
+    targets = ", ".join(column[name] for name in [*FIELDS, "properties"])
+    sources = ", ".join(FIELDS)
+    properties = column["properties"]
     pk, company, public = column["id"], column["company"], column["public_id"]
     created, updated = column["created_at"], column["updated_at"]
     returned = ", ".join(column[n] for n in _TARGET_COLUMNS[:-1])
@@ -1192,28 +1251,40 @@ def _copy_sql() -> dict[str, str]:
         "prepare": (
             f"CREATE TEMP TABLE IF NOT EXISTS {temp} (n integer, id bigint, "
             "public_id varchar(32), email varchar(254), phone varchar(20), name varchar(200), "
-            "language varchar(8), time_zone varchar(64), external_id varchar(128), "
+            "language varchar(8), time_zone varchar(64), external_id varchar(128)) "
             # Emptied at each commit too: no chunk's rows linger in the session.
-            f"properties jsonb) ON COMMIT DELETE ROWS; TRUNCATE {temp}"
+            f"ON COMMIT DELETE ROWS; TRUNCATE {temp}"
         ),
         "copy": f"COPY {temp} ({', '.join(_COPY_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
+        # The properties come as one JSON array parameter, element n for row n (``->`` on
+        # a jsonb array is a lookup by offset): one json.dumps per chunk, not per row.
         # company_id in the WHERE: the ids came from a scoped query; this keeps it so.
         "update": (
-            f"UPDATE {table} AS c SET {assignments}, {updated} = %s FROM {temp} AS t "  # noqa: S608
+            f"UPDATE {table} AS c SET {assignments}, {properties} = (%s::jsonb) -> t.n, "  # noqa: S608
+            f"{updated} = %s FROM {temp} AS t "
             f"WHERE t.id IS NOT NULL AND c.{pk} = t.id AND c.{company} = %s"
         ),
         "insert": (
             f"INSERT INTO {table} ({company}, {public}, {targets}, {created}, {updated}) "  # noqa: S608
-            f"SELECT %s, public_id, {sources}, %s, %s FROM {temp} "
+            f"SELECT %s, public_id, {sources}, (%s::jsonb) -> n, %s, %s FROM {temp} "
             "WHERE id IS NULL ORDER BY n"
         ),
     }
 
 
-def _copy_text(new: list[_Target], changed: list[_Target]) -> io.StringIO:
-    """The chunk's contacts as COPY CSV for the chunk table: changed ones first, then new."""
+@dataclass(slots=True)
+class _CopyRows:
+    """A chunk's contacts for the COPY path: changed ones first, then new, numbered from 0
+    (``n``): their columns as COPY CSV for the chunk table, their properties as one JSON
+    array (element n for contact n)."""
+
+    text: io.StringIO
+    properties: str
+
+
+def _copy_rows(new: list[_Target], changed: list[_Target]) -> _CopyRows:
     buffer = io.StringIO()
-    dumps = json.dumps
+    ordered = (*changed, *new)
     csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(
         (
             n,
@@ -1225,12 +1296,11 @@ def _copy_text(new: list[_Target], changed: list[_Target]) -> io.StringIO:
             t.language,
             t.time_zone,
             _NULL if t.external_id is None else t.external_id,
-            dumps(t.properties),
         )
-        for n, t in enumerate((*changed, *new))
+        for n, t in enumerate(ordered)
     )
     buffer.seek(0)
-    return buffer
+    return _CopyRows(buffer, json.dumps([t.properties for t in ordered]))
 
 
 def _write_copy(
@@ -1239,13 +1309,15 @@ def _write_copy(
     new: list[_Target],
     changed: list[_Target],
     now: dt.datetime,
-    text: io.StringIO | None = None,
+    rows: _CopyRows | None = None,
 ) -> None:
-    """``text``: ``_copy_text(new, changed)`` if it was made already (by the planning
+    """``rows``: ``_copy_rows(new, changed)`` if they were made already (by the planning
     thread, while the chunk before was written)."""
     if not (new or changed):
         return
-    buffer = _copy_text(new, changed) if text is None else text
+    if rows is None:
+        rows = _copy_rows(new, changed)
+    buffer = rows.text
     buffer.seek(0)  # a plan's text is read once per attempt: from its start each time
     sql = _copy_sql()
     with connection.cursor() as cursor:
@@ -1256,9 +1328,9 @@ def _write_copy(
             # parsing thread holds it.
             cursor.cursor.copy_expert(sql["copy"], buffer, size=len(buffer.getvalue()) + 1)
         if changed:
-            cursor.execute(sql["update"], [now, company.pk])
+            cursor.execute(sql["update"], [rows.properties, now, company.pk])
         if new:
-            cursor.execute(sql["insert"], [company.pk, now, now])
+            cursor.execute(sql["insert"], [company.pk, rows.properties, now, now])
 
 
 def copy_available() -> bool:
@@ -1383,12 +1455,20 @@ def _look_up_ahead(company: Company, copy: bool, rows: list[ParsedRow]) -> list[
 
 
 def _plan_ahead(
-    company: Company, copy: bool, rows: list[ParsedRow], existing: list[_Target]
+    company: Company,
+    copy: bool,
+    rows: list[ParsedRow],
+    existing: list[_Target],
+    *,
+    looked_up: bool = True,
 ) -> _ChunkPlan:
-    """A chunk's plan from the contacts looked up ahead, with its COPY text."""
-    plan = _plan_chunk(company=company, rows=rows, copy=copy, existing=existing)
+    """A chunk's plan from the contacts looked up ahead (or, not ``looked_up``, as new
+    people), with its COPY text."""
+    plan = _plan_chunk(
+        company=company, rows=rows, copy=copy, existing=existing, looked_up=looked_up
+    )
     if copy:
-        plan.copy_text = _copy_text(plan.new, plan.changed)
+        plan.copy_rows = _copy_rows(plan.new, plan.changed)
     return plan
 
 
@@ -1402,7 +1482,8 @@ def _write_planned(  # noqa: PLR0917 (a partial of the first three: import_rows)
 ) -> tuple[_Written, _ChunkPlan]:
     """Write a chunk in one transaction, with its plan, or matched there (``plan`` None);
     returns what it wrote and the plan it was written with."""
-    for attempt in (1, 2):
+    failures = 0
+    while True:
         try:
             with transaction.atomic():
                 if plan is None:
@@ -1414,12 +1495,16 @@ def _write_planned(  # noqa: PLR0917 (a partial of the first three: import_rows)
                     on_chunk(before, created, updated, len(rejected))
             return (created, updated, rejected), plan
         except IntegrityError:
-            # Another writer took an email / external id of this chunk meanwhile: the
-            # chunk rolled back whole; match again against what is there now.
+            # The chunk rolled back whole; it is matched again against what is there now.
+            # A plan that was not looked up named someone who exists (an earlier chunk of
+            # the file, another writer's contact): the unique keys said so, as expected.
+            # Otherwise another writer took an email / external id of this chunk meanwhile,
+            # which may happen once more, not twice.
+            if plan is None or plan.matched is not None:
+                failures += 1
+                if failures == 2:
+                    raise
             plan = None
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
 
 
 def _close_connection() -> None:
@@ -1447,6 +1532,11 @@ class _Deferred:
     parsed: ImportCounts
     rejected: int
     ahead: bool  # a chunk was being written when the lookup started
+    looked_up: bool  # False: taken for new people, not looked up (``_ChunkWriter``)
+
+
+# Seconds (``sys.setswitchinterval``) while an import's threads run: see _ChunkWriter.
+PIPELINE_SWITCH_INTERVAL = 0.0002
 
 
 class _ChunkWriter:
@@ -1460,7 +1550,12 @@ class _ChunkWriter:
     this thread never waits for a lookup. Chunk n+1 is looked up before chunk n has
     committed: that plan is kept if chunk n touched none of its keys
     (``_ChunkPlan.still_valid``: almost always, as a file rarely names one person in two
-    neighbouring chunks), else the chunk is matched again in its own transaction. Without
+    neighbouring chunks), else the chunk is matched again in its own transaction. While
+    the last chunk written named nobody who existed, the next is not looked up at all but
+    taken for new people (``expect_new``): the contacts table's unique keys check that
+    when it is written, and a chunk that does name someone (an earlier chunk's person,
+    another writer's contact) rolls back there and is matched again with a lookup, and
+    lookups resume. A first import of a million new people then costs no lookup. Without
     ``ahead`` (SQLite, or inside a transaction such as a test's) each chunk is matched and
     written in one transaction where it is submitted. Either way a chunk's results are
     settled (counted, reported) before the next chunk is written, so a failed chunk stops
@@ -1489,8 +1584,17 @@ class _ChunkWriter:
         # being written is checked against; the rows rejected when written, so far.
         self.written: _ChunkPlan | None = None
         self.rejected = 0
+        # Whether the next chunk is taken for new people without a lookup: while the last
+        # chunk written named nobody who existed (a first import, a file of new customers).
+        self.expect_new = False
 
     def __enter__(self) -> _ChunkWriter:
+        if self.pool is not None:
+            # The writer and look-up threads wait on PostgreSQL, then for the interpreter
+            # lock this thread holds while parsing: for up to the switch interval (5 ms)
+            # at each of a chunk's statements. A shorter one while the pipeline runs.
+            self.switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(PIPELINE_SWITCH_INTERVAL)
         return self
 
     def submit(self, rows: list[ParsedRow], problems: list[_Problem], counts: ImportCounts) -> None:
@@ -1507,9 +1611,20 @@ class _ChunkWriter:
             return
         company, copy = self.ahead
         # The chunk before is being written, the one before that has committed.
-        lookup = self.lookups.submit(_look_up_ahead, company, copy, rows)
+        looked_up = not self.expect_new
+        if looked_up:
+            lookup = self.lookups.submit(_look_up_ahead, company, copy, rows)
+        else:
+            lookup = Future()
+            lookup.set_result([])
         self.deferred = _Deferred(
-            rows, problems, lookup, replace(counts), self.rejected, self.pending is not None
+            rows,
+            problems,
+            lookup,
+            replace(counts),
+            self.rejected,
+            self.pending is not None,
+            looked_up,
         )
 
     def _write_deferred(self, counts: ImportCounts) -> None:
@@ -1519,7 +1634,9 @@ class _ChunkWriter:
         if deferred is None or self.pool is None or self.ahead is None:
             return
         company, copy = self.ahead
-        early = _plan_ahead(company, copy, deferred.rows, deferred.lookup.result())
+        early = _plan_ahead(
+            company, copy, deferred.rows, deferred.lookup.result(), looked_up=deferred.looked_up
+        )
         self.wait()  # the chunk before settles first: its rows count for this one's progress
         # Matched again in its transaction, after the chunk before, if that one touched it.
         valid = not deferred.ahead or (self.written is not None and early.still_valid(self.written))
@@ -1542,11 +1659,15 @@ class _ChunkWriter:
             self.pending = None
             written, self.written = future.result()
             self.rejected += len(written[2])
+            # The rows named nobody who exists (or were taken for new people, rightly):
+            # the next chunks probably don't either.
+            self.expect_new = not self.written.matched
             self.settle(written, problems)
 
     def __exit__(self, *exc_info: object) -> None:
         if self.pool is None or self.lookups is None:
             return
+        sys.setswitchinterval(self.switch_interval)
         try:
             if exc_info[0] is None:
                 self.wait()

@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from companies.models import new_public_id
+from companies.models import new_ordered_public_id, new_public_id
 from companies.tenancy import TenantModel
 from notifications.models import Channel
 
@@ -123,7 +123,8 @@ class Contact(TenantModel):
     company = models.ForeignKey(
         "companies.Company", on_delete=models.CASCADE, related_name="+", db_index=False
     )
-    public_id = models.CharField(max_length=32, default=new_public_id, editable=False)
+    # Ordered by creation (new_ordered_public_ids): bulk imports append to its index.
+    public_id = models.CharField(max_length=32, default=new_ordered_public_id, editable=False)
     email = models.EmailField(_("email"), null=True, blank=True)  # noqa: DJ001 (NULL = none; unique when set)
     phone = models.CharField(_("phone"), max_length=20, null=True, blank=True)  # noqa: DJ001 (NULL = none; unique when set)
     name = models.CharField(_("name"), max_length=200, blank=True)

@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -571,20 +572,26 @@ def test_an_import_whose_message_was_lost_is_woken_again(
     assert invitations_sweep_stale(now=later + REWAKE_QUEUED_AFTER * 2).imports == 0
 
 
-def test_public_ids_in_bulk_look_like_new_public_id() -> None:
-    """New contacts' public ids are drawn for a whole chunk at once: same length and
-    alphabet as ``new_public_id``, all different."""
-    from companies.models import new_public_id
+def test_public_ids_in_bulk_sort_in_the_order_they_are_made() -> None:
+    """New contacts' public ids are drawn for a whole chunk at once: URL-safe, all
+    different, 90 random bits each, and in the order they were made (so a chunk's ids are
+    appended to the unique index, not spread over it), across calls too, within one
+    millisecond or not."""
+    from companies.models import new_ordered_public_id, new_ordered_public_ids
 
-    ids = imports._public_ids(1000)
-    sample = new_public_id()
-    assert len(ids) == 1000
-    assert len(set(ids)) == 1000
+    first = new_ordered_public_ids(1000)
+    later = new_ordered_public_ids(3)
+    time.sleep(0.002)
+    ids = [*first, *later, new_ordered_public_id()]
+    assert len(set(ids)) == len(ids) == 1004
     alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-    assert all(len(i) == len(sample) == 16 and set(i) <= alphabet for i in ids)
+    assert all(len(i) == 32 and set(i) <= alphabet for i in ids)
+    assert ids == sorted(ids)
     # One in 64 random ids would start with "-", which a command line reads as an option.
     assert not [i for i in ids if i.startswith("-")]
-    assert imports._public_ids(0) == []
+    # The random part differs between ids made in the same millisecond.
+    assert len({i[17:] for i in first}) == 1000
+    assert new_ordered_public_ids(0) == []
 
 
 @pytest.mark.parametrize(
@@ -634,8 +641,8 @@ def test_a_chunk_matched_while_the_one_before_is_written_is_matched_again_if_it_
         planned.append((threading.get_ident(), kwargs["rows"][0].fields["email"]))
         return plan_chunk(**kwargs)
 
-    def spy_ahead(company: Company, copy: bool, rows: Any, existing: Any) -> Any:
-        plan = plan_ahead(company, copy, rows, existing)
+    def spy_ahead(company: Company, copy: bool, rows: Any, existing: Any, **kwargs: Any) -> Any:
+        plan = plan_ahead(company, copy, rows, existing, **kwargs)
         if rows[0].fields["email"] == "b@example.com":
             second_matched.set()
         return plan
@@ -687,8 +694,8 @@ def test_a_contact_another_transaction_creates_after_its_chunk_was_matched_is_up
         Contact.objects.create(company=company, email="user1500@example.com", name="Elsewhere")
         connection.close()  # this thread's own connection
 
-    def spy_ahead(company: Company, copy: bool, rows: Any, existing: Any) -> Any:
-        plan = plan_ahead(company, copy, rows, existing)
+    def spy_ahead(company: Company, copy: bool, rows: Any, existing: Any, **kwargs: Any) -> Any:
+        plan = plan_ahead(company, copy, rows, existing, **kwargs)
         if any(row.fields["email"] == "user1500@example.com" for row in rows):
             other = threading.Thread(target=create_elsewhere)
             other.start()
@@ -701,6 +708,63 @@ def test_a_contact_another_transaction_creates_after_its_chunk_was_matched_is_up
     contacts = Contact.objects.for_company(company)
     assert contacts.count() == 3000
     assert contacts.get(email="user1500@example.com").name == "User 1500"
+
+
+def _counting_lookups() -> tuple[list[str], Any]:
+    """A spy on the look-up thread's lookups: the first email of each chunk looked up."""
+    looked_up: list[str] = []
+    look_up = imports._look_up_ahead
+
+    def spy(company: Company, copy: bool, rows: Any) -> Any:
+        looked_up.append(rows[0].fields["email"])
+        return look_up(company, copy, rows)
+
+    return looked_up, mock.patch.object(imports, "_look_up_ahead", spy)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY needs PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_first_import_stops_looking_up_once_its_rows_name_nobody_who_exists(
+    company: Company,
+) -> None:
+    """A company's first import of new people looks up the contacts of its first chunks
+    only: once a written chunk named nobody who existed, the next ones are taken for new
+    people and their inserts checked by the unique keys (no lookup per chunk)."""
+    looked_up, spying = _counting_lookups()
+    with spying:
+        counts = _import(company, _rows(6000), chunk_size=1000, copy=True)
+    assert (counts.created, counts.updated, counts.invalid) == (6000, 0, 0)
+    assert Contact.objects.for_company(company).count() == 6000
+    # Chunk 1, and chunk 2 (looked up while chunk 1 was being written): not the other four.
+    assert looked_up == ["user0@example.com", "user1000@example.com"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY needs PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_taken_for_new_people_that_names_earlier_ones_updates_them(
+    company: Company,
+) -> None:
+    """Chunks 4 and 5 name the people of chunks 1 and 2 again (not of the chunk just
+    before, which the plan check would catch): chunk 4, taken for new people, meets the
+    unique email key, rolls back whole and is matched again with a lookup (chunk 5 too);
+    those people are updated, none duplicated or lost, and the chunks after are looked up
+    again."""
+    renamed = [[f"user{i}@example.com", f"Renamed {i}", ""] for i in range(2000)]
+    rows = [*_rows(3000), *renamed, *_rows(1000, start=3000)]
+    looked_up, spying = _counting_lookups()
+    with spying:
+        counts = _import(company, iter(rows), chunk_size=1000, copy=True)
+    assert (counts.created, counts.updated, counts.invalid) == (4000, 2000, 0)
+    contacts = Contact.objects.for_company(company)
+    assert contacts.count() == 4000
+    assert contacts.get(email="user7@example.com").name == "Renamed 7"
+    assert contacts.get(email="user1999@example.com").name == "Renamed 1999"
+    assert contacts.get(email="user2000@example.com").name == "User 2000"
+    assert contacts.get(email="user3999@example.com").name == "User 3999"
+    # Chunks 1 and 2 (2 while 1 was written); 3, 4 and 5 taken for new people (5 decided
+    # before 4 was written: 4 and 5 each rolled back and matched again in their own
+    # transaction); lookups again from chunk 6, after 4's conflict.
+    assert looked_up == ["user0@example.com", "user1000@example.com", "user3000@example.com"]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY needs PostgreSQL")
@@ -743,3 +807,44 @@ def test_a_worker_import_reports_the_same_progress_per_chunk_as_one_thread(
     assert results[0] == results[1]
     assert len(results[1]) == 5  # 13 rows valid when parsed, 3 a chunk
     assert results[1][-1] == (16, 6, 5, 5)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "person@example.com",
+        "first.last+tag@example.com",
+        "o'brien@example.com",
+        "a..b@example.com",
+        ".a@example.com",
+        "a.@example.com",
+        '"quoted person"@example.com',
+        "ſam@example.com",  # a long s: Django's case-blind check lets it in
+        "kelvin\u212a@example.com",
+        "имя@example.com",
+        "a b@example.com",
+        "@example.com",
+        "person@",
+        "person@localhost",
+        "person@[127.0.0.1]",
+        "x" * 310 + "@example.com",
+    ],
+)
+def test_the_import_accepts_an_address_exactly_when_django_does(address: str) -> None:
+    """The import's email check takes a shortcut for plain addresses at a domain it has
+    accepted before; it accepts the same addresses as Django's validator, first time and
+    after (the domain then known)."""
+    from django.core.validators import EmailValidator
+
+    def accepts(validator: Any, value: str) -> bool:
+        try:
+            validator(value)
+        except ValidationError:
+            return False
+        return True
+
+    ours = imports._EmailValidator()
+    assert accepts(ours, "known@example.com")
+    expected = accepts(EmailValidator(), address)
+    assert accepts(ours, address) is expected
+    assert accepts(ours, address) is expected
