@@ -16,9 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from types import MethodType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from django.db import models
+from django.db.models.fields.related_descriptors import (
+    ForwardManyToOneDescriptor,
+    ForwardOneToOneDescriptor,
+)
+from django.db.models.lookups import Exact
+from django.db.models.signals import class_prepared
+from django.db.models.sql.where import AND, WhereNode
 
 from companies import rls
 
@@ -270,3 +278,68 @@ def tenant_update_rows(
                 values=[(row.pk, getattr(row, attname)) for row in group],
                 also=dict(zip(shared, values, strict=True)),
             )
+
+
+# -- Foreign keys between tenant rows -------------------------------------------------------
+
+
+class _SameCompanyLoad:
+    """A tenant row's foreign key to another tenant row, loaded lazily (``response.survey``)
+    with the company named too (``WHERE id = %s AND company_id = %s``), where Django selects
+    by primary key alone: one shard (docs/scaling.md), and row-level security's index of
+    choice. A tenant row only points at rows of its own company, so the row is the same.
+    A key to a table without a company (``company`` itself, users) loads as Django does."""
+
+    field: Any
+
+    def get_object(self, instance: models.Model) -> Any:
+        company_id = instance.__dict__.get("company_id")
+        if company_id is None or not _has_company(self.field.related_model):
+            return super().get_object(instance)  # type: ignore[misc]
+        queryset = self.get_queryset(instance=instance).filter(company_id=company_id)  # type: ignore[attr-defined]
+        return queryset.get(self.field.get_reverse_related_filter(instance))
+
+
+class _TenantForwardManyToOne(_SameCompanyLoad, ForwardManyToOneDescriptor):
+    pass
+
+
+class _TenantForwardOneToOne(_SameCompanyLoad, ForwardOneToOneDescriptor):
+    pass
+
+
+def _has_company(model: Any) -> bool:
+    return isinstance(model, type) and issubclass(model, TenantModel)
+
+
+def _same_company_join(field: Any, alias: str | None, related_alias: str | None) -> Any:
+    """A join along a foreign key between two tenant tables also equates their company_id
+    (``JOIN surveys_survey ON (… .survey_id = surveys_survey.id AND (surveys_survey.company_id
+    = … .company_id))``), in both directions: the ``company_id = %s`` of one table then
+    restricts the other too, and the statement routes to one shard. The rows are the same
+    (a tenant row only points at rows of its own company). Nothing where Django has only
+    one side of the join (a subquery's trimmed start)."""
+    if alias is None or related_alias is None or not _has_company(field.related_model):
+        return None
+    target = field.related_model._meta.get_field("company")
+    source = field.model._meta.get_field("company")
+    same_company: Any = Exact(target.get_col(alias), source.get_col(related_alias))
+    return WhereNode([same_company], connector=AND)
+
+
+def _same_company_foreign_keys(sender: type[models.Model], **kwargs: Any) -> None:
+    """Give every foreign key of a tenant model the descriptor and the join condition above
+    (``class_prepared``: after Django has set its own descriptor on the class)."""
+    if not issubclass(sender, TenantModel) or sender._meta.abstract:
+        return
+    for field in sender._meta.local_fields:
+        if not (field.many_to_one or field.one_to_one) or field.name == "company":
+            continue
+        field.get_extra_restriction = MethodType(_same_company_join, field)  # type: ignore[attr-defined]
+        if isinstance(field, models.OneToOneField):
+            setattr(sender, field.name, _TenantForwardOneToOne(field))
+        else:
+            setattr(sender, field.name, _TenantForwardManyToOne(field))
+
+
+class_prepared.connect(_same_company_foreign_keys)

@@ -120,6 +120,12 @@ def _owner(column: exp.Expr) -> str | None:
     return tables[0] if len(tables) == 1 else None
 
 
+def _unparen(node: exp.Expr) -> exp.Expr:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
 def _is_company_column(node: exp.Expr) -> bool:
     return isinstance(node, exp.Column) and node.name == "company_id"
 
@@ -197,7 +203,8 @@ def _restrictions(tree: exp.Expr) -> tuple[dict[str, str], set[str]]:
     conditions += [h.this for h in tree.find_all(exp.Having)]
     for atom in (atom for condition in conditions for atom in _conjuncts(condition)):
         if isinstance(atom, exp.EQ):
-            left, right = atom.left, atom.right
+            # Django wraps a column on the right in parentheses ("= (b.company_id)").
+            left, right = _unparen(atom.left), _unparen(atom.right)
             if _is_company_column(left) and _is_company_column(right):
                 a, b = _owner(left), _owner(right)
                 if a and b:

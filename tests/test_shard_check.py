@@ -19,6 +19,11 @@ ONE = [
     'SELECT "r"."id" FROM "responses_response" "r" INNER JOIN "surveys_survey" "s"'
     ' ON ("r"."survey_id" = "s"."id" AND "r"."company_id" = "s"."company_id")'
     ' WHERE "s"."company_id" = %s',
+    # … as Django writes it for a foreign key between tenant tables (companies/tenancy.py)
+    'SELECT "r"."id" FROM "responses_response" INNER JOIN "surveys_survey" ON'
+    ' ("responses_response"."survey_id" = "surveys_survey"."id" AND'
+    ' ("surveys_survey"."company_id" = ("responses_response"."company_id")))'
+    ' WHERE "responses_response"."company_id" = %s',
     # … or by restricting both tables
     'SELECT "r"."id" FROM "responses_response" "r" INNER JOIN "surveys_survey" "s"'
     ' ON ("r"."survey_id" = "s"."id") WHERE ("r"."company_id" = %s AND "s"."company_id" = %s)',
@@ -159,3 +164,60 @@ def test_a_tenant_rows_save_and_reload_name_its_company(company: Company) -> Non
             sql.replace(f"= {company.pk}", "= %s").replace(f"= {membership.pk}", "= %s")
         )
         assert verdict.single_shard, (verdict.why, sql)
+
+
+@pytest.mark.django_db
+def test_a_tenant_rows_foreign_key_loads_within_its_company(company: Company) -> None:
+    """``invitation.survey``: a key to another tenant row is loaded with the company named
+    (one shard); a key to a table without one (the company itself, a user) as Django does.
+    The row is the one the key names."""
+    from django.test.utils import CaptureQueriesContext
+
+    from surveys.models import Contact, Invitation, Survey
+
+    survey = Survey.objects.create(company=company, name="Loaded lazily")
+    contact = Contact.objects.create(company=company, email="lazy@example.com")
+    invitation = Invitation.objects.create(
+        company=company, survey=survey, contact=contact, channel="email", token_hash="x" * 64
+    )
+    fresh = Invitation.objects.for_company(company).get(pk=invitation.pk)
+    with CaptureQueriesContext(connection) as queries:
+        assert fresh.survey == survey
+        assert fresh.contact == contact
+        assert fresh.company == company
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) == 3
+    for sql in statements[:2]:
+        assert f'"company_id" = {company.pk}' in sql, sql
+        verdict = analyse(
+            sql.replace(f"= {company.pk}", "= %s")
+            .replace(f"= {survey.pk}", "= %s")
+            .replace(f"= {contact.pk}", "= %s")
+        )
+        assert verdict.single_shard, (verdict.why, sql)
+
+
+@pytest.mark.django_db
+def test_a_join_along_a_tenant_foreign_key_equates_the_companies(company: Company) -> None:
+    """``select_related`` and a filter across a foreign key join the other tenant table on
+    its company too, both ways, so ``company_id = %s`` on one restricts both (one shard),
+    and the rows are the same."""
+    from responses.models import Response
+    from surveys.models import Contact, Survey
+
+    survey = Survey.objects.create(company=company, name="Joined")
+    contact = Contact.objects.create(company=company, email="joined@example.com")
+    Response.objects.create(company=company, survey=survey, contact=contact, score=9)
+    queries: list[Any] = [
+        Response.objects.for_company(company).select_related("survey", "contact"),
+        Response.objects.for_company(company).exclude(survey__status="archived"),
+        Survey.objects.for_company(company).filter(responses__score__gte=9),
+    ]
+    for queryset in queries:
+        sql, _params = queryset.query.sql_with_params()
+        assert '."company_id" = ("' in sql, sql
+        verdict = analyse(sql)
+        assert verdict.single_shard, (verdict.why, sql)
+        assert queryset.count() == 1
+    joined = queries[0].get()
+    assert (joined.survey, joined.contact) == (survey, contact)
