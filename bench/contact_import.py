@@ -32,9 +32,9 @@ from 24.4 s against COPY 6-7 s, 0.30):
   new contacts made in one call: the main thread's Python about a fifth less.
 - This bench no longer times the worker's first import of the task modules (about a
   second, paid once when a worker starts).
-Figures now: 0.36-0.41 over four runs (67,290 rows/s against COPY 162,690 at best), where
-the main thread's Python (csv, per-row checks, matching, COPY text: about 7.5 µs a row,
-measured alone) and the writer's PostgreSQL (the INSERT into six indexes 9 s, the company
+Figures now: 0.36-0.42 over eight runs, median 0.39 (69,700 rows/s against COPY 167,678 at
+best), where the main thread's Python (csv, per-row checks, matching, COPY text: about 7.5 µs
+a row, measured alone) and the writer's PostgreSQL (the INSERT into six indexes 9 s, the company
 foreign key checked per row at commit 2.4 s) take about as long as each other. Left: the
 foreign key (2.4 s, its own decision: dropping it is the only way round the per-row check
 without superuser), and a process of its own for parsing.
