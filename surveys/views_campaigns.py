@@ -180,7 +180,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     context = {
         "campaigns": campaigns,
         "survey": survey,
-        "surveys": surveys_list(company=company).only("public_id", "name"),
+        "surveys": surveys_list(company=company).only("public_id", "name", "status"),
     }
     return render(request, "surveys/campaign_list.html", context)
 
