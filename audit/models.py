@@ -168,8 +168,6 @@ CHANGE_LABELS: dict[str, _StrPromise] = {
 
 
 def _field_label(model: type[models.Model] | None, name: str) -> str:
-    if name in CHANGE_LABELS and (model is None or not _has_field(model, name)):
-        return str(CHANGE_LABELS[name])
     if model is not None:
         try:
             field = model._meta.get_field(name)
@@ -179,12 +177,4 @@ def _field_label(model: type[models.Model] | None, name: str) -> str:
             label = getattr(field, "verbose_name", None)
             if label:
                 return str(label)
-    return name
-
-
-def _has_field(model: type[models.Model], name: str) -> bool:
-    try:
-        model._meta.get_field(name)
-    except FieldDoesNotExist:
-        return False
-    return True
+    return str(CHANGE_LABELS.get(name, name))

@@ -73,6 +73,7 @@ import json
 import logging
 import re
 import sys
+import threading
 import zipfile
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
@@ -653,15 +654,10 @@ class _EmailValidator(EmailValidator):
         # The common address in one match: a lower-case dot-atom (a subset of what the
         # validator's case-blind user regex accepts) at a domain accepted before. Anything
         # else goes through Django's checks, which give the message.
-        user, at, domain = (value or "").rpartition("@")
-        if (
-            at
-            and value is not None
-            and len(value) <= 320
-            and domain in self._domains
-            and _PLAIN_USER.match(user)
-        ):
-            return
+        if value:
+            user, at, domain = value.rpartition("@")
+            if at and len(value) <= 320 and domain in self._domains and _PLAIN_USER.match(user):
+                return
         super().__call__(value)
 
     def validate_domain_part(self, domain_part: str) -> bool:
@@ -1419,7 +1415,10 @@ def import_rows(
     overlap = copy and not connection.in_atomic_block
     write = functools.partial(_write_planned, company, copy, on_chunk)
     ahead = (company, copy) if overlap else None
-    with _gc_frozen(), _ChunkWriter(write, ahead, settle) as writer:
+    # The writer and look-up threads wait on PostgreSQL, then for the interpreter lock this
+    # thread holds while parsing: up to the switch interval (5 ms) at each statement.
+    switching = _short_switch_interval() if overlap else contextlib.nullcontext()
+    with _gc_frozen(), switching, _ChunkWriter(write, ahead, settle) as writer:
         chunk: list[ParsedRow] = []
         problems: list[_Problem] = []
         limit = MAX_ROWS if max_rows is None else max_rows
@@ -1537,6 +1536,28 @@ class _Deferred:
 
 # Seconds (``sys.setswitchinterval``) while an import's threads run: see _ChunkWriter.
 PIPELINE_SWITCH_INTERVAL = 0.0002
+# The interval is the process's: set by the first of overlapping imports (a threaded worker,
+# a test's live server), given back by the last.
+_pipelines = 0
+_pipelines_lock = threading.Lock()
+_switch_interval_before = 0.0
+
+
+@contextlib.contextmanager
+def _short_switch_interval() -> Iterator[None]:
+    global _pipelines, _switch_interval_before  # noqa: PLW0603 (the process's, under its lock)
+    with _pipelines_lock:
+        if _pipelines == 0:
+            _switch_interval_before = sys.getswitchinterval()
+            sys.setswitchinterval(PIPELINE_SWITCH_INTERVAL)
+        _pipelines += 1
+    try:
+        yield
+    finally:
+        with _pipelines_lock:
+            _pipelines -= 1
+            if _pipelines == 0:
+                sys.setswitchinterval(_switch_interval_before)
 
 
 class _ChunkWriter:
@@ -1589,12 +1610,6 @@ class _ChunkWriter:
         self.expect_new = False
 
     def __enter__(self) -> _ChunkWriter:
-        if self.pool is not None:
-            # The writer and look-up threads wait on PostgreSQL, then for the interpreter
-            # lock this thread holds while parsing: for up to the switch interval (5 ms)
-            # at each of a chunk's statements. A shorter one while the pipeline runs.
-            self.switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(PIPELINE_SWITCH_INTERVAL)
         return self
 
     def submit(self, rows: list[ParsedRow], problems: list[_Problem], counts: ImportCounts) -> None:
@@ -1667,7 +1682,6 @@ class _ChunkWriter:
     def __exit__(self, *exc_info: object) -> None:
         if self.pool is None or self.lookups is None:
             return
-        sys.setswitchinterval(self.switch_interval)
         try:
             if exc_info[0] is None:
                 self.wait()

@@ -109,13 +109,7 @@ def api_key_bind_survey(*, company: Company, api_key: ApiKey, survey: Survey | N
         raise ValueError("key and survey must belong to the company")
     bindings = ApiKeySurvey.objects.for_company(company).filter(api_key=api_key)
     with transaction.atomic():
-        # The survey through its own company restriction: one shard, as every statement.
-        current = (
-            bindings.filter(survey__company=company)
-            .select_related("survey")
-            .select_for_update(of=("self",))
-            .first()
-        )
+        current = bindings.select_related("survey").select_for_update().first()
         before = current.survey if current else None
         if survey is None:
             bindings.delete()

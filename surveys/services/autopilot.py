@@ -146,7 +146,6 @@ def autopilot_configure(
             program.save(update_fields=[*fields, "updated_at"])
         changes = changes_between(before, snapshot(program, fields))
         if changes:
-            program.survey = survey  # named in the entry; already checked to be the company's
             audit_record(
                 company=company,
                 action=AuditAction.AUTOPILOT_CONFIGURED,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -848,3 +849,18 @@ def test_the_import_accepts_an_address_exactly_when_django_does(address: str) ->
     expected = accepts(EmailValidator(), address)
     assert accepts(ours, address) is expected
     assert accepts(ours, address) is expected
+
+
+def test_overlapping_imports_give_the_switch_interval_back_when_the_last_ends() -> None:
+    """The interpreter's switch interval is the process's: the first of two overlapping
+    imports shortens it, and it comes back only when the last one ends (not left short by
+    the order they end in)."""
+    before = sys.getswitchinterval()
+    first, second = imports._short_switch_interval(), imports._short_switch_interval()
+    first.__enter__()
+    second.__enter__()
+    assert sys.getswitchinterval() == pytest.approx(imports.PIPELINE_SWITCH_INTERVAL)
+    first.__exit__(None, None, None)
+    assert sys.getswitchinterval() == pytest.approx(imports.PIPELINE_SWITCH_INTERVAL)
+    second.__exit__(None, None, None)
+    assert sys.getswitchinterval() == pytest.approx(before)
