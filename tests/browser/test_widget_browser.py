@@ -202,9 +202,12 @@ def test_a_dismissed_survey_stays_away_for_its_cooldown(
     host.call = {"nps": {"email": "bob@customer.test"}}
     _open(page, host)
     expect(page.locator("body")).to_have_attribute("data-decision", "shown")
-    with page.expect_request("**/w/dismiss/"):
+    # The dismissal is a keepalive request: it survives the reload, but the reloaded page's own
+    # "show?" call could reach the server first. Wait until the dismissal is answered.
+    with page.expect_response("**/w/dismiss/") as dismissal:
         page.locator("[data-nps-widget] button[data-score='5']").focus()
         page.keyboard.press("Escape")
+    assert dismissal.value.ok
     expect(page.locator("[data-nps-widget]")).to_have_count(0)
     page.reload()
     expect(page.locator("body")).to_have_attribute("data-decision", "skipped:throttled")
