@@ -14,16 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies.models import Company
-from notifications.models import Channel, Delivery, Suppression
+from notifications.models import Channel, Delivery, DeliveryEvent, Suppression
 from notifications.services import normalize_address, suppression_address_hash
 from privacy.models import IdentifierKind, PersonalDataRequest
-from responses.models import Followup, Response
-from surveys.models import AutopilotMember, Contact, Invitation
+from responses.models import Followup, FollowupEvent, Response
+from surveys.models import AutopilotMember, Contact, Invitation, InvitationEvent
 from surveys.services.contacts import contact_phone_region, normalize_email, normalize_phone
 from widget.models import WidgetView
 
@@ -266,21 +266,24 @@ def _responses_json(responses: Iterable[Response]) -> list[dict[str, Any]]:
 def person_export(*, company: Company, person: Person) -> dict[str, Any]:
     """Everything the company holds about the person, as JSON-ready data (art. 15 and 20)."""
     contacts = person.contacts
+    # The prefetches name the company (by their foreign key alone, they would read every
+    # shard of a cluster distributed by company_id: docs/scaling.md).
     invitations = (
         invitations_of(company=company, person=person)
         .select_related("survey", "contact")
-        .prefetch_related("events")
+        .prefetch_related(Prefetch("events", InvitationEvent.objects.for_company(company)))
         .order_by("created_at", "pk")
     )
     responses = (
         responses_of(company=company, person=person)
         .select_related("survey", "delighted")
-        .prefetch_related("followups__events")
+        .prefetch_related(Prefetch("followups", Followup.objects.for_company(company)))
+        .prefetch_related(Prefetch("followups__events", FollowupEvent.objects.for_company(company)))
         .order_by("created_at", "pk")
     )
     deliveries = (
         deliveries_of(company=company, person=person)
-        .prefetch_related("events")
+        .prefetch_related(Prefetch("events", DeliveryEvent.objects.for_company(company)))
         .order_by("created_at", "pk")
     )
     members = (

@@ -347,8 +347,9 @@ def import_records_erase(*, company: Company, person: Person) -> int:
     if not wanted:
         return 0
     dropped = 0
+    # company_id loaded: a row's save() names its company (companies/tenancy.py).
     for contact_import in ContactImport.objects.for_company(company).only(
-        "pk", "errors", "samples"
+        "pk", "company_id", "errors", "samples"
     ):
         errors, n_errors = _json_scrub(contact_import.errors, wanted)
         samples, n_samples = _json_scrub(contact_import.samples, wanted)
@@ -356,7 +357,9 @@ def import_records_erase(*, company: Company, person: Person) -> int:
             contact_import.errors, contact_import.samples = errors, samples
             contact_import.save(update_fields=["errors", "samples"])
             dropped += n_errors + n_samples
-    for delighted_import in DelightedImport.objects.for_company(company).only("pk", "errors"):
+    for delighted_import in DelightedImport.objects.for_company(company).only(
+        "pk", "company_id", "errors"
+    ):
         errors, n_errors = _json_scrub(delighted_import.errors, wanted)
         if n_errors:
             delighted_import.errors = errors
