@@ -19,13 +19,15 @@ from contextlib import AbstractContextManager, nullcontext
 from types import MethodType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from django.db import models
+from django.db import models, router
+from django.db.models.deletion import Collector
 from django.db.models.fields.related_descriptors import (
     ForwardManyToOneDescriptor,
     ForwardOneToOneDescriptor,
 )
 from django.db.models.lookups import Exact
 from django.db.models.signals import class_prepared
+from django.db.models.sql.constants import GET_ITERATOR_CHUNK_SIZE
 from django.db.models.sql.where import AND, WhereNode
 
 from companies import rls
@@ -116,9 +118,27 @@ class TenantQuerySet(models.QuerySet[_M]):
             return super().update(**kwargs)
 
     def delete(self) -> tuple[int, dict[str, int]]:
+        """Django's ``QuerySet.delete`` with a ``TenantCollector``: what the deletion
+        cascades to is found and deleted within the rows' company."""
         self._check_scoped()
+        if self.query.is_sliced:
+            raise TypeError("Cannot use 'limit' or 'offset' with delete().")
+        if self.query.distinct_fields or self._fields is not None:  # type: ignore[attr-defined]
+            raise TypeError("Cannot call delete() after .distinct(*fields) or .values().")
+        doomed = self._chain()  # type: ignore[attr-defined]
+        doomed._for_write = True
+        doomed.query.select_for_update = False
+        doomed.query.select_related = False
+        doomed.query.clear_ordering(force=True)
         with self._database_scope():
-            return super().delete()
+            collector = TenantCollector(using=doomed.db, origin=self)
+            collector.collect(doomed)
+            deleted = collector.delete()
+        self._result_cache = None
+        return deleted
+
+    delete.alters_data = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]
 
     def iterator(self, chunk_size: int | None = None) -> Iterator[Any]:
         self._check_scoped()
@@ -186,6 +206,17 @@ class TenantModel(models.Model):
             base_qs = base_qs.filter(company_id=self.company_id)
         return super()._do_update(base_qs, using, pk_val, *args)
 
+    def delete(self, using: Any = None, keep_parents: bool = False) -> tuple[int, dict[str, int]]:
+        """Django's ``Model.delete`` with a ``TenantCollector`` (see there)."""
+        if self.pk is None:
+            raise ValueError(f"{type(self).__name__} object can't be deleted: its id is None.")
+        using = using or router.db_for_write(type(self), instance=self)
+        collector = TenantCollector(using=using, origin=self)
+        collector.collect([self], keep_parents=keep_parents)
+        return collector.delete()
+
+    delete.alters_data = True  # type: ignore[attr-defined]
+
     def refresh_from_db(
         self, using: str | None = None, fields: Any = None, from_queryset: Any = None
     ) -> None:
@@ -194,6 +225,89 @@ class TenantModel(models.Model):
             manager = type(self)._base_manager.db_manager(using, hints={"instance": self})
             from_queryset = manager.filter(company_id=self.company_id)
         super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+
+
+class TenantCollector(Collector):
+    """Django's deletion collector, each of whose statements names the company.
+
+    Django finds what a deletion cascades to by foreign key alone (``WHERE contact_id IN
+    (…)``) and deletes collected rows by primary key alone (``WHERE id IN (…)``): statements
+    that would go to every shard of a cluster distributed by company_id (docs/scaling.md).
+    Here both also say ``company_id = <the company>``: the companies of the rows asked to be
+    deleted (a tenant row's company, or a company itself). A tenant row only points at rows
+    of its own company, so the rows found and deleted are the same. A deletion that starts
+    outside the tenant tables (a user) knows no company and stays Django's.
+    """
+
+    def __init__(self, using: str, origin: Any = None) -> None:
+        super().__init__(using, origin=origin)
+        self.companies: set[int] = set()
+        self._deleted_by_company: list[tuple[type[models.Model], list[models.Model]]] = []
+
+    def collect(self, objs: Any, source: Any = None, **kwargs: Any) -> None:  # type: ignore[override]
+        # What was asked to be deleted (not what it cascades to), unless Django deletes it
+        # as a queryset without reading it. Else Django reads the rows anyway (``add``).
+        asked = source is None
+        if asked and not (isinstance(objs, models.QuerySet) and self.can_fast_delete(objs)):
+            found = {_company_of(obj) for obj in objs}
+            self.companies.update(c for c in found if c is not None)
+        super().collect(objs, source=source, **kwargs)
+
+    def related_objects(self, related_model: Any, related_fields: Any, objs: Any) -> Any:
+        found = super().related_objects(related_model, related_fields, objs)
+        return self._within_companies(found)
+
+    def _within_companies(self, queryset: Any) -> Any:
+        if not self.companies or not _has_company(queryset.model):
+            return queryset
+        if len(self.companies) == 1:
+            return queryset.filter(company_id=next(iter(self.companies)))
+        return queryset.filter(company_id__in=sorted(self.companies))
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        # Collected tenant rows (Django deletes them by id) are deleted as the fast deletes
+        # are, by a queryset: their ids and their company. Unless someone listens to their
+        # deletion signals, which are sent for the collected rows only.
+        if self.companies:
+            for model in [m for m in self.data if _has_company(m)]:
+                if self._has_signal_listeners(model):  # type: ignore[attr-defined]
+                    continue
+                rows = list(self.data.pop(model))
+                ids = sorted(row.pk for row in rows)
+                for start in range(0, len(ids), GET_ITERATOR_CHUNK_SIZE):
+                    batch = ids[start : start + GET_ITERATOR_CHUNK_SIZE]
+                    found = model._base_manager.using(self.using).filter(pk__in=batch)
+                    self.fast_deletes.append(self._within_companies(found))
+                self._deleted_by_company.append((model, rows))
+        # Field updates (SET_NULL) of collected rows, by id alone in Django: by queryset too.
+        for key, batches in self.field_updates.items():
+            self.field_updates[key] = [self._as_queryset(batch) for batch in batches]
+        deleted = super().delete()
+        for model, rows in self._deleted_by_company:
+            for row in rows:
+                setattr(row, model._meta.pk.attname, None)  # as Django does for its own
+        return deleted
+
+    def _as_queryset(self, batch: Any) -> Any:
+        if isinstance(batch, models.QuerySet) and batch._result_cache is None:
+            return batch
+        rows = list(batch)
+        if not rows or not self.companies or not _has_company(type(rows[0])):
+            return batch
+        found = (
+            type(rows[0])
+            ._base_manager.using(self.using)
+            .filter(pk__in=sorted({row.pk for row in rows}))
+        )
+        return self._within_companies(found)
+
+
+def _company_of(obj: Any) -> int | None:
+    if _has_company(type(obj)):
+        return obj.company_id
+    from companies.models import Company
+
+    return obj.pk if isinstance(obj, Company) else None
 
 
 def tenant_update_per_row(

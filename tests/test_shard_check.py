@@ -221,3 +221,64 @@ def test_a_join_along_a_tenant_foreign_key_equates_the_companies(company: Compan
         assert queryset.count() == 1
     joined = queries[0].get()
     assert (joined.survey, joined.contact) == (survey, contact)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("how", ["instance", "queryset"])
+def test_a_deletion_finds_and_deletes_what_it_cascades_to_within_its_company(
+    company: Company, other_company: Company, how: str
+) -> None:
+    """Deleting a survey cascades to its invitations, their events, its responses and their
+    follow-ups: every statement (the lookups of what cascades, the deletions) names the
+    company (one shard), and exactly that survey's rows go, not another company's."""
+    from responses.models import Followup, Response
+    from surveys.models import Contact, Invitation, InvitationEvent, Survey
+
+    def survey_with_everything(owner: Company, n: int) -> Survey:
+        survey = Survey.objects.create(company=owner, name=f"Doomed {n}")
+        contact = Contact.objects.create(company=owner, email=f"c{n}@example.com")
+        invitation = Invitation.objects.create(
+            company=owner, survey=survey, contact=contact, channel="email", token_hash=f"{n}" * 64
+        )
+        InvitationEvent.objects.create(company=owner, invitation=invitation, event="sent")
+        response = Response.objects.create(
+            company=owner, survey=survey, contact=contact, invitation=invitation, score=2
+        )
+        Followup.objects.create(
+            company=owner, response=response, survey=survey, score=2, due_at=response.created_at
+        )
+        return survey
+
+    doomed = survey_with_everything(company, 1)
+    kept = survey_with_everything(company, 2)
+    theirs = survey_with_everything(other_company, 3)
+    statements: list[str] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        if how == "instance":
+            _deleted, by_model = doomed.delete()
+        else:
+            _deleted, by_model = Survey.objects.for_company(company).filter(pk=doomed.pk).delete()
+    assert by_model["surveys.Survey"] == 1
+    assert by_model["surveys.Invitation"] == 1
+    assert by_model["surveys.InvitationEvent"] == 1
+    assert by_model["responses.Response"] == 1
+    assert by_model["responses.Followup"] == 1
+    tenant_statements = [sql for sql in statements if '"company_id"' in sql or "DELETE" in sql]
+    assert any(sql.startswith("DELETE") for sql in tenant_statements)
+    for sql in statements:
+        verdict = analyse(sql)
+        assert verdict.single_shard, (verdict.why, sql)
+    if how == "instance":
+        assert doomed.pk is None
+    for survey in (kept, theirs):
+        owner = survey.company
+        assert Survey.objects.for_company(owner).filter(pk=survey.pk).exists()
+        assert Invitation.objects.for_company(owner).filter(survey=survey).count() == 1
+        assert InvitationEvent.objects.for_company(owner).filter(invitation__survey=survey).exists()
+        assert Response.objects.for_company(owner).filter(survey=survey).count() == 1
+        assert Followup.objects.for_company(owner).filter(survey=survey).count() == 1
