@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gc
 import io
 import sys
 import threading
@@ -864,3 +865,53 @@ def test_overlapping_imports_give_the_switch_interval_back_when_the_last_ends() 
     assert sys.getswitchinterval() == pytest.approx(imports.PIPELINE_SWITCH_INTERVAL)
     second.__exit__(None, None, None)
     assert sys.getswitchinterval() == pytest.approx(before)
+
+
+@pytest.mark.django_db
+def test_the_collector_makes_no_full_pass_while_an_import_runs(company: Company) -> None:
+    """Full passes of the garbage collector walked the chunks an import holds again and
+    again (a quarter of its parsing time at a million rows): while an import runs only the
+    young generations are collected, and the thresholds come back when it ends. A row
+    that fails a check (its ValidationError is a cycle) is still freed while it runs."""
+    before = gc.get_threshold()
+    during: list[tuple[int, ...]] = []
+    full_passes: list[int] = []
+
+    def note(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full_passes.append(1)
+
+    def on_chunk(*_args: Any) -> None:
+        during.append(gc.get_threshold())
+
+    rows = [[f"p{i}@example.com" if i % 2 else "not an email", f"P {i}"] for i in range(3000)]
+    gc.callbacks.append(note)
+    try:
+        counts = import_rows(
+            company=company,
+            headers=["email", "name"],
+            mapping={"email": "email", "name": "name"},
+            rows=iter(rows),
+            report=_ErrorReport(["email", "name"]),
+            chunk_size=500,
+            on_chunk=on_chunk,
+        )
+    finally:
+        gc.callbacks.remove(note)
+    assert (counts.created, counts.invalid) == (1500, 1500)
+    assert during
+    assert {threshold[:2] for threshold in during} == {before[:2]}
+    assert {threshold[2] for threshold in during} == {imports._NEVER}
+    assert full_passes == []
+    assert gc.get_threshold() == before
+
+
+def test_overlapping_imports_give_the_collector_thresholds_back_when_the_last_ends() -> None:
+    before = gc.get_threshold()
+    first, second = imports._young_collections_only(), imports._young_collections_only()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold()[2] == imports._NEVER
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
