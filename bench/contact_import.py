@@ -32,12 +32,20 @@ from 24.4 s against COPY 6-7 s, 0.30):
   new contacts made in one call: the main thread's Python about a fifth less.
 - This bench no longer times the worker's first import of the task modules (about a
   second, paid once when a worker starts).
-Figures now: 0.36-0.42 over eight runs, median 0.39 (69,700 rows/s against COPY 167,678 at
-best), where the main thread's Python (csv, per-row checks, matching, COPY text: about 7.5 µs
-a row, measured alone) and the writer's PostgreSQL (the INSERT into six indexes 9 s, the company
-foreign key checked per row at commit 2.4 s) take about as long as each other. Left: the
-foreign key (2.4 s, its own decision: dropping it is the only way round the per-row check
-without superuser), and a process of its own for parsing.
+Figures then: 0.36-0.42 over eight runs, median 0.39 (69,700 rows/s against COPY 167,678 at
+best), where the main thread's Python (csv, per-row checks, matching, COPY text) and the
+writer's PostgreSQL (the INSERT into six indexes, the company foreign key checked per row at
+commit) took about as long as each other.
+
+Third step (2026-12-07, another machine, noisier and slower: COPY 67,000-93,000 rows/s):
+the parsing thread was the bottleneck (94% busy, the writer 27% idle, py-spy), and it used
+19-22 s of CPU for a million rows where its work measured alone was 9 µs a row. With
+``gc.callbacks``: the garbage collector's full passes took 2.8 s (54 passes, each walking
+the chunks held in the pipeline), the young ones 1.8 s. An import now makes no full pass
+(``surveys.imports._young_collections_only``): 0.38-0.41 → 0.51-0.55 over four runs, memory
+still flat (1.00-1.01). Without the company foreign key (measured once, not done: a decision
+for the planners) the writer's PostgreSQL would take about 6 s less per million rows on this
+machine.
 
 Memory: about three chunks are held (parsed, planned, written): 213 MB for 1,000,000 rows
 against 212 MB for 100,000 (1.00).
