@@ -20,6 +20,7 @@ from django.db.models.lookups import Exact
 
 from companies import rls
 from companies.models import Company
+from companies.system_jobs import system_job
 from nps_saas.db import fetch_one
 from responses.models import Response
 from surveys.models import Campaign, Contact, Invitation, Survey
@@ -50,12 +51,16 @@ def invitation_for_token(*, token: str) -> Invitation | None:
     assert isinstance(key, Field)
     column = key.column
     choke_point = rls.company_of_row_sql(Invitation._meta.db_table, column)
-    row = fetch_one(
-        f"invitation_by_{field}",
-        sql,
-        [hashed],
-        before=(choke_point, [hashed] if choke_point else []),
-    )
+    # A lookup that precedes knowing the company, by the token alone, as the API key's and
+    # the widget key's are: cross-shard by design under Citus (docs/scaling.md, where the
+    # measured cost of routing it to one shard instead is).
+    with system_job("an answer link's token is how its page finds the company"):
+        row = fetch_one(
+            f"invitation_by_{field}",
+            sql,
+            [hashed],
+            before=(choke_point, [hashed] if choke_point else []),
+        )
     if row is None:
         if choke_point:
             rls.record_company(None)
