@@ -233,10 +233,11 @@ class TenantCollector(Collector):
     Django finds what a deletion cascades to by foreign key alone (``WHERE contact_id IN
     (…)``) and deletes collected rows by primary key alone (``WHERE id IN (…)``): statements
     that would go to every shard of a cluster distributed by company_id (docs/scaling.md).
-    Here both also say ``company_id = <the company>``: the companies of the rows asked to be
-    deleted (a tenant row's company, or a company itself). A tenant row only points at rows
-    of its own company, so the rows found and deleted are the same. A deletion that starts
-    outside the tenant tables (a user) knows no company and stays Django's.
+    Here both also say ``company_id = <the company>``: the companies of the tenant rows asked
+    to be deleted (``TenantModel.delete``, ``TenantQuerySet.delete``). A tenant row only
+    points at rows of its own company, so the rows found and deleted are the same. A
+    deletion that starts outside the tenant tables (a user, a company) uses Django's own
+    collector.
     """
 
     def __init__(self, using: str, origin: Any = None) -> None:
@@ -249,8 +250,7 @@ class TenantCollector(Collector):
         # as a queryset without reading it. Else Django reads the rows anyway (``add``).
         asked = source is None
         if asked and not (isinstance(objs, models.QuerySet) and self.can_fast_delete(objs)):
-            found = {_company_of(obj) for obj in objs}
-            self.companies.update(c for c in found if c is not None)
+            self.companies.update(obj.company_id for obj in objs)
         super().collect(objs, source=source, **kwargs)
 
     def related_objects(self, related_model: Any, related_fields: Any, objs: Any) -> Any:
@@ -300,14 +300,6 @@ class TenantCollector(Collector):
             .filter(pk__in=sorted({row.pk for row in rows}))
         )
         return self._within_companies(found)
-
-
-def _company_of(obj: Any) -> int | None:
-    if _has_company(type(obj)):
-        return obj.company_id
-    from companies.models import Company
-
-    return obj.pk if isinstance(obj, Company) else None
 
 
 def tenant_update_per_row(
